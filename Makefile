@@ -1,0 +1,33 @@
+# inr-recover developer commands. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch 2.14.1 + torchvision 0.29.1: the pair the lpips package needs (torchvision); see README
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+
+.DEFAULT_GOAL := help
+.PHONY: help venv install run test test-all clean
+
+help: ## list the commands
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/inr-recover: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH_PINS)
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+venv install: $(BIN)/inr-recover ## create .venv and install inr-recover (editable) with test extras
+
+run: install ## run the embedded default: CHOIR completes scikit-image's astronaut from 10% of its entries
+	$(BIN)/inr-recover
+
+test: install ## fast test suite (CPU, a few minutes); fails if no test ran
+	$(BIN)/python -m pytest -q
+
+test-all: install ## every test, including those marked slow (real data, long fits)
+	$(BIN)/python -m pytest -q -m ''
+
+clean: ## remove run outputs and caches (keeps .venv)
+	rm -rf outputs .pytest_cache build dist *.egg-info

@@ -1,0 +1,3 @@
+"""inr-recover: recover multi-dimensional data with implicit neural representations."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,124 @@
+"""Seeded degradation operators and their ordered composition.
+
+Each operator maps ``(values, known, rng) -> (values, known)`` on arrays shaped ``(*grid, C)`` in [0, 1].
+``known`` marks the entries the fitting code is told are observed; an operator with ``known=False`` corrupts
+values without telling the model where (blind). Counts are exact: a rate ``r`` of ``N`` items selects
+``round(r * N)`` of them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from inr_recover.errors import UserError
+from inr_recover.observation import Observation
+
+
+def _count(rate: float, n: int, what: str) -> int:
+    if not 0.0 <= rate <= 1.0:
+        raise UserError(f"{what} rate must be in [0, 1], got {rate}")
+    return int(round(rate * n))
+
+
+@dataclass
+class RandomMissing:
+    """Random missing entries: keep exactly ``round(rate * N)`` of the N entries observed (``rate`` = observed fraction)."""
+
+    rate: float
+
+    def __call__(self, values, known, rng):
+        n = values.size
+        keep = np.zeros(n, dtype=bool)
+        keep[rng.choice(n, _count(self.rate, n, "random missing"), replace=False)] = True
+        keep = keep.reshape(values.shape)
+        return np.where(keep, values, 0.0).astype(np.float32), known & keep
+
+
+@dataclass
+class TubeMissing:
+    """Tube missing: keep exactly ``round(rate * H * W)`` spatial pixels, each observed (or missing) in every band and frame."""
+
+    rate: float
+
+    def __call__(self, values, known, rng):
+        h, w = values.shape[:2]
+        keep = np.zeros(h * w, dtype=bool)
+        keep[rng.choice(h * w, _count(self.rate, h * w, "tube missing"), replace=False)] = True
+        keep = np.broadcast_to(keep.reshape(h, w, *([1] * (values.ndim - 2))), values.shape)
+        return np.where(keep, values, 0.0).astype(np.float32), known & keep
+
+
+@dataclass
+class Gaussian:
+    """Additive i.i.d. Gaussian noise of std ``sigma`` (on [0, 1] data), clipped to [0, 1] as the CHOIR code does."""
+
+    sigma: float
+    clip: bool = True
+
+    def __call__(self, values, known, rng):
+        if self.sigma < 0:
+            raise UserError(f"gaussian sigma must be >= 0, got {self.sigma}")
+        noisy = values + rng.normal(0.0, self.sigma, values.shape)
+        if self.clip:
+            noisy = np.clip(noisy, 0.0, 1.0)
+        return np.where(known, noisy, 0.0).astype(np.float32), known
+
+
+@dataclass
+class SaltPepper:
+    """Impulse noise on exactly ``round(rate * N)`` entries, half set to 1 (salt) and half to 0 (pepper).
+
+    ``known=False`` (blind, default): the model is not told where the impulses are.
+    ``known=True`` (as the official CHOIR Scene 2/3 code): impulse entries are marked missing.
+    """
+
+    rate: float
+    known: bool = False
+
+    def __call__(self, values, known, rng):
+        n = values.size
+        idx = rng.choice(n, _count(self.rate, n, "salt-and-pepper"), replace=False)
+        out = values.reshape(-1).copy()
+        salt, pepper = idx[: len(idx) // 2], idx[len(idx) // 2 :]
+        out[salt], out[pepper] = 1.0, 0.0
+        out = out.reshape(values.shape)
+        hit = np.zeros(n, dtype=bool)
+        hit[idx] = True
+        hit = hit.reshape(values.shape)
+        if self.known:
+            return np.where(hit, 0.0, out).astype(np.float32), known & ~hit
+        return np.where(known, out, 0.0).astype(np.float32), known
+
+
+@dataclass
+class Stripes:
+    """Dead lines: exactly ``round(rate * H)`` rows and ``round(rate * W)`` columns removed (set to 0) in every band
+    and frame, the same lines in all (the CHOIR Scene 3 code). ``known=True`` marks them missing (a sensor's
+    bad-line map); ``known=False`` hides them from the model."""
+
+    rate: float
+    known: bool = True
+
+    def __call__(self, values, known, rng):
+        h, w = values.shape[:2]
+        rows = rng.choice(h, _count(self.rate, h, "stripes"), replace=False)
+        cols = rng.choice(w, _count(self.rate, w, "stripes"), replace=False)
+        dead = np.zeros((h, w), dtype=bool)
+        dead[rows, :] = True
+        dead[:, cols] = True
+        dead = np.broadcast_to(dead.reshape(h, w, *([1] * (values.ndim - 2))), values.shape)
+        out = np.where(dead, 0.0, values).astype(np.float32)
+        return out, (known & ~dead) if self.known else known
+
+
+def degrade(values: np.ndarray, ops, seed: int, missing: np.ndarray | None = None) -> Observation:
+    """Apply ``ops`` in order with one seeded generator. ``missing`` marks entries the input itself lacks."""
+    rng = np.random.default_rng(seed)
+    known = np.ones(values.shape, dtype=bool) if missing is None else ~missing
+    out = np.where(known, values, 0.0).astype(np.float32)
+    for op in ops or []:
+        out, known = op(out, known, rng)
+    if not known.any():
+        raise UserError("the degradation leaves no observed entry; raise the observed rate")
+    return Observation(values=np.ascontiguousarray(out, dtype=np.float32), known=np.ascontiguousarray(known))

@@ -1,0 +1,47 @@
+"""The interface every method implements, and the builder that instantiates ``conf/model/*.yaml``."""
+from __future__ import annotations
+
+import torch
+from inr_recover.config import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from inr_recover.errors import UserError
+
+
+class INR(nn.Module):
+    """Coordinates ``(N, d)`` in [-1, 1] -> values ``(N, C)``.
+
+    Constructors take ``in_features`` (d), ``out_features`` (C) and ``grid`` (the sample grid's shape)
+    plus their own options. Hooks of the shared fitting loop (all optional):
+
+    - :meth:`setup` runs once before training with the observation (never the truth): pre-selection
+      (FreSh), segmentation (S-INR).
+    - :meth:`training_forward` is what the loss sees (I-INR trains on noised targets).
+    - :meth:`regularization` adds to the loss (TV terms of the tensor baselines).
+    - :meth:`predict` is the inference path (I-INR's iterative refinement).
+    """
+
+    def setup(self, observation, coords: torch.Tensor) -> None:
+        return None
+
+    def training_forward(self, coords: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self(coords)
+
+    def regularization(self) -> torch.Tensor | float:
+        return 0.0
+
+    def predict(self, coords: torch.Tensor) -> torch.Tensor:
+        return self(coords)
+
+
+def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, grid: tuple) -> INR:
+    """Instantiate a model config (its ``_target_``), handing it the data's dimensions."""
+    cfg = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    cfg.pop("name", None)
+    if "_target_" not in cfg:
+        raise UserError("the model config has no _target_; pick one with model=<name> (see conf/model/)")
+    model = instantiate(cfg, in_features=in_features, out_features=out_features, grid=tuple(grid), _convert_="all")
+    if not isinstance(model, INR):
+        raise UserError(f"model _target_ {cfg['_target_']} is not an inr_recover INR")
+    return model

@@ -1,0 +1,40 @@
+"""What the fitting code is allowed to see.
+
+:class:`Observation` is built by :mod:`inr_recover.degrade` from the clean signal and is the only data
+handed to :func:`inr_recover.fit.fit`. The clean tensor never enters it: only
+:mod:`inr_recover.evaluate` sees the truth.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Observation:
+    values: np.ndarray  # float32 (*grid, C): the observed tensor; entries not known are 0
+    known: np.ndarray  # bool (*grid, C): True where the entry was observed (not known to be missing)
+
+    def __post_init__(self):
+        if self.values.shape != self.known.shape:
+            raise ValueError(f"observation values {self.values.shape} and mask {self.known.shape} differ in shape")
+        if self.known.dtype != np.bool_:
+            raise ValueError("the known-entries mask must be boolean")
+
+    @property
+    def grid(self) -> tuple:
+        return tuple(self.values.shape[:-1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.values.shape[-1])
+
+    @property
+    def observed_fraction(self) -> float:
+        return float(self.known.mean())
+
+    @property
+    def pixelwise(self) -> bool:
+        """True when every pixel is either fully observed or fully missing across channels (tube masks)."""
+        return bool(np.array_equal(self.known.all(-1), self.known.any(-1)))

@@ -1,0 +1,127 @@
+"""Run outputs: atomic writes, results.json, arrays, figures, training curves."""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    return x
+
+
+def write_json(path: str | os.PathLike, obj: dict) -> Path:
+    """Atomic JSON write; non-finite floats become null."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        json.dump(_jsonable(obj), f, indent=2)
+        f.write("\n")
+    return Path(path)
+
+
+def save_arrays(path: str | os.PathLike, **arrays) -> Path:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **{k: v for k, v in arrays.items() if v is not None})
+    return Path(path)
+
+
+def to_rgb(frame: np.ndarray, bands=None) -> np.ndarray:
+    """(H, W, C) in [0, 1] -> displayable RGB: 3 channels as is, 1 grey, more: false colour from ``bands``
+    (default evenly spread over the spectrum), each channel stretched between its 2nd and 98th percentiles."""
+    C = frame.shape[-1]
+    if C == 1:
+        return np.repeat(np.clip(frame, 0, 1), 3, -1)
+    if C == 3 and bands is None:
+        return np.clip(frame, 0, 1)
+    idx = list(bands) if bands is not None else [int(round(0.7 * (C - 1))), int(round(0.4 * (C - 1))), int(round(0.1 * (C - 1)))]
+    rgb = frame[..., [min(max(i, 0), C - 1) for i in idx]].astype(np.float64)
+    for i in range(3):
+        lo, hi = np.percentile(rgb[..., i], [2, 98])
+        rgb[..., i] = np.clip((rgb[..., i] - lo) / (hi - lo), 0, 1) if hi > lo else 0.0
+    return rgb
+
+
+def save_figure(path, panels: list[tuple[str, np.ndarray]], error: np.ndarray | None, bands=None) -> Path:
+    """One row: each (title, (H, W, C) frame) as RGB, then the per-pixel error map (RMSE over channels)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(panels) + (error is not None)
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 4.2))
+    axes = np.atleast_1d(axes)
+    for ax, (title, img) in zip(axes, panels):
+        ax.imshow(to_rgb(img, bands))
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    if error is not None:
+        im = axes[-1].imshow(error, cmap="magma")
+        axes[-1].set_title("error (RMSE over channels)", fontsize=10)
+        axes[-1].axis("off")
+        fig.colorbar(im, ax=axes[-1], fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def save_curves(path, history: dict, oracle: dict | None) -> Path:
+    """Training loss, holdout error (if any) and the oracle PSNR diagnostic against iterations."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    its = history.get("iteration", [])
+    panels = [("training loss", its, history.get("loss", []), "log")]
+    if history.get("holdout"):
+        panels.append(("holdout error (observed entries kept out)", its, history["holdout"], "log"))
+    if oracle and oracle.get("psnr"):
+        panels.append(("PSNR vs truth (oracle diagnostic)", oracle["iteration"], oracle["psnr"], "linear"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5))
+    for ax, (title, x, y, scale) in zip(np.atleast_1d(axes), panels):
+        ax.plot(x, y, marker=".")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("iteration")
+        if scale == "log" and len(y) and min(y) > 0:
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,48 @@
+"""Shared fixtures: the repository's config dir, the shared real data, and a CLI runner."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SHARED = Path(os.environ.get("INR_RECOVER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def shared_file(rel: str) -> Path:
+    """Path of a file in ../shared/data, or skip the test with the reason."""
+    p = SHARED / rel
+    if not p.is_file():
+        pytest.skip(f"real benchmark file {p} is absent (the shared data folder is not beside this checkout)")
+    return p
+
+
+def run_cli(tmp_path: Path, *overrides: str, check: bool = True, multirun: bool = False, env: dict | None = None):
+    """Run the installed console script in a subprocess; returns (CompletedProcess, run dir)."""
+    exe = Path(sys.executable).with_name("inr-recover")
+    cmd = [str(exe) if exe.exists() else "inr-recover"]
+    out = tmp_path / "run"
+    if multirun:
+        cmd += ["-m", f"hydra.sweep.dir={out}"]
+    else:
+        cmd += [f"hydra.run.dir={out}"]
+    cmd += ["progress=false", *overrides]
+    e = {**os.environ, "INR_RECOVER_SHARED_DATA": str(SHARED), "MPLBACKEND": "Agg", **(env or {})}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=e, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"inr-recover failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc, out
+
+
+def read_results(run_dir: Path) -> dict:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+@pytest.fixture
+def cli(tmp_path):
+    return lambda *o, **kw: run_cli(tmp_path, *o, **kw)

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from inr_recover.degrade import Gaussian, RandomMissing, SaltPepper, Stripes, TubeMissing, degrade
+from inr_recover.errors import UserError
+
+
+@pytest.fixture
+def clean():
+    rng = np.random.default_rng(1)
+    return rng.uniform(0.2, 0.8, (40, 50, 7)).astype(np.float32)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3, 0.05])
+def test_random_missing_exact_fraction(clean, rate):
+    obs = degrade(clean, [RandomMissing(rate)], seed=3)
+    assert obs.known.sum() == round(rate * clean.size)
+    assert np.all(obs.values[~obs.known] == 0)
+    np.testing.assert_array_equal(obs.values[obs.known], clean[obs.known])
+    assert not obs.pixelwise  # entries differ across bands
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3])
+def test_tube_missing_whole_pixels(clean, rate):
+    obs = degrade(clean, [TubeMissing(rate)], seed=0)
+    pix = obs.known[..., 0]
+    assert pix.sum() == round(rate * 40 * 50)
+    assert np.all(obs.known == pix[..., None])  # the same pixels in every band
+    assert obs.pixelwise
+
+
+def test_seeded_and_seed_dependent(clean):
+    a, b, c = (degrade(clean, [RandomMissing(0.3)], seed=s) for s in (5, 5, 6))
+    np.testing.assert_array_equal(a.known, b.known)
+    assert not np.array_equal(a.known, c.known)
+
+
+def test_gaussian_noise_level():
+    clean = np.full((200, 200, 4), 0.5, np.float32)
+    obs = degrade(clean, [Gaussian(0.1)], seed=0)
+    assert obs.known.all()
+    assert abs(float((obs.values - clean).std()) - 0.1) < 0.002
+    assert abs(float((obs.values - clean).mean())) < 0.002
+    clipped = degrade(clean, [Gaussian(0.4)], seed=0).values
+    assert clipped.min() >= 0 and clipped.max() <= 1  # clipped to [0, 1] as the CHOIR code
+
+
+@pytest.mark.parametrize("known", [False, True])
+def test_salt_and_pepper_counts(clean, known):
+    obs = degrade(clean, [SaltPepper(0.1, known=known)], seed=2)
+    n = round(0.1 * clean.size)
+    hit = obs.values != clean
+    if known:
+        assert (~obs.known).sum() == n
+        assert np.all(obs.values[~obs.known] == 0)
+    else:
+        assert obs.known.all()  # blind: the model is not told
+        assert hit.sum() == n  # clean values lie in (0.2, 0.8), so every impulse changes its entry
+        assert (obs.values == 1).sum() == n // 2 and (obs.values == 0).sum() == n - n // 2
+
+
+def test_stripes_rows_and_columns_in_every_band(clean):
+    obs = degrade(clean, [Stripes(0.1)], seed=0)
+    dead = ~obs.known
+    rows = np.flatnonzero(dead.all(axis=(1, 2)))
+    cols = np.flatnonzero(dead.all(axis=(0, 2)))
+    assert len(rows) == 4 and len(cols) == 5  # round(0.1 * 40), round(0.1 * 50)
+    expected = np.zeros((40, 50), bool)
+    expected[rows] = True
+    expected[:, cols] = True
+    assert np.all(dead == expected[..., None])
+    assert np.all(obs.values[dead] == 0)
+
+
+def test_composition_is_ordered_scene3(clean):
+    ops = [Gaussian(0.2), SaltPepper(0.1, known=False), Stripes(0.03)]
+    obs = degrade(clean, ops, seed=0)
+    dead = ~obs.known
+    assert dead.any() and np.all(obs.values[dead] == 0)
+    # stripes come last: the dead lines are zero even where noise or impulses hit first
+    assert np.isclose(obs.known.mean(), 1 - dead.mean())
+
+
+def test_rate_out_of_range(clean):
+    with pytest.raises(UserError, match="rate must be in"):
+        degrade(clean, [RandomMissing(1.5)], seed=0)
+
+
+def test_missing_input_entries_stay_missing(clean):
+    missing = np.zeros(clean.shape, bool)
+    missing[0, 0, :] = True
+    obs = degrade(clean, [], seed=0, missing=missing)
+    assert not obs.known[0, 0].any() and obs.known.sum() == clean.size - 7

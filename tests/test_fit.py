@@ -1,0 +1,91 @@
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+from inr_recover.data.builtin import synthetic
+from inr_recover.degrade import RandomMissing, TubeMissing, degrade
+from inr_recover.fit import fit, grid_coords, holdout_mask
+from inr_recover.models.choir import CHOIR
+from inr_recover.tasks import Task
+
+OPTIM = dict(lr=3e-3, weight_decay=0.0, iterations=30, schedule="cosine", min_lr=1e-6, grad_clip=1.0)
+
+
+def _setup(seed=0):
+    sig = synthetic("s", shape=[16, 16, 4], kind="smooth")
+    obs = degrade(sig.values, [RandomMissing(0.5)], seed=0)
+    torch.manual_seed(seed)
+    return sig, obs, CHOIR(2, 4, obs.grid, width=16, depth=2)
+
+
+def test_grid_coords_cover_minus_one_to_one():
+    c = grid_coords((3, 5))
+    assert c.shape == (15, 2)
+    assert c[0].tolist() == [-1, -1] and c[-1].tolist() == [1, 1] and c[1].tolist() == [-1, -0.5]
+
+
+def test_fit_never_sees_the_truth():
+    """fit() takes the Observation only, and its result is bit-identical whatever the evaluation callback sees."""
+    params = inspect.signature(fit).parameters
+    assert not any(p in params for p in ("truth", "clean", "target", "signal"))
+    sig, obs, model = _setup()
+    seen = []
+    r1 = fit(model, obs, Task("complete"), OPTIM, {"method": "holdout", "fraction": 0.1}, eval_every=5,
+             on_eval=lambda i, p: seen.append(((p - sig.values) ** 2).mean()) or 1e9)
+    _, obs2, model2 = _setup()
+    r2 = fit(model2, obs2, Task("complete"), OPTIM, {"method": "holdout", "fraction": 0.1}, eval_every=5)
+    assert len(seen) == 6
+    np.testing.assert_array_equal(r1.prediction, r2.prediction)
+    assert r1.selected_iteration == r2.selected_iteration
+
+
+def test_holdout_mask_exact_and_pixelwise():
+    known = np.zeros((20, 20, 3), bool)
+    known[::2] = True  # 200 observed pixels, all bands
+    h = holdout_mask(known, 0.05, pixelwise=True, seed=0)
+    assert h.all(-1).sum() == 10 and np.array_equal(h.all(-1), h.any(-1))
+    assert not (h & ~known).any()
+    e = holdout_mask(known, 0.05, pixelwise=False, seed=0)
+    assert e.sum() == 30 and not np.array_equal(e.all(-1), e.any(-1))
+
+
+def test_holdout_selection_is_reported_and_excluded_from_loss():
+    sig, obs, model = _setup()
+    r = fit(model, obs, Task("complete"), OPTIM, {"method": "holdout", "fraction": 0.2}, eval_every=10)
+    assert r.selection == "holdout" and r.selected_iteration in (10, 20, 30)
+    assert r.holdout.sum() == round(0.2 * obs.known.sum()) and not (r.holdout & ~obs.known).any()
+    assert len(r.history["holdout"]) == 3
+
+
+def test_minibatch_and_seed_reproducible():
+    outs = []
+    for _ in range(2):
+        _, obs, model = _setup(seed=1)
+        outs.append(fit(model, obs, Task("complete"), OPTIM, {"method": "final"}, eval_every=10, batch_size=64, seed=4).prediction)
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_data_consistency_keeps_observed_entries():
+    sig, obs, model = _setup()
+    r = fit(model, obs, Task("complete"), dict(OPTIM, iterations=2), {"method": "final"}, eval_every=1)
+    rec = Task("complete").output(r.prediction, obs.values, obs.known)
+    np.testing.assert_array_equal(rec[obs.known], obs.values[obs.known])
+    assert not np.array_equal(rec[~obs.known], obs.values[~obs.known])
+    assert Task("restore", data_consistency=False).output(r.prediction, obs.values, obs.known) is r.prediction
+
+
+def test_tube_holdout_uses_whole_pixels():
+    sig = synthetic("s", shape=[16, 16, 4])
+    obs = degrade(sig.values, [TubeMissing(0.5)], seed=0)
+    h = holdout_mask(obs.known, 0.1, obs.pixelwise, seed=0)
+    assert np.array_equal(h.all(-1), h.any(-1)) and h.all(-1).sum() == round(0.1 * 128)
+
+
+def test_loss_reduction_is_masked_sum_over_numel():
+    t = Task("complete", loss="l1")
+    pred, y = torch.ones(2, 3), torch.zeros(2, 3)
+    w = torch.tensor([[1.0, 0, 0], [1, 1, 0]])
+    assert t.loss_fn(pred, y, w).item() == pytest.approx(3 / 6)
+    assert Task("x", loss="l2").loss_fn(2 * pred, y, w).item() == pytest.approx(12 / 6)

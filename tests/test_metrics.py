@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from inr_recover import metrics as M
+
+
+def test_psnr_formula():
+    a = np.zeros((4, 4, 4, 1))
+    b = a + 0.1
+    assert M.psnr(a, b) == pytest.approx(20.0)
+    assert M.psnr(a, a) == float("inf")
+
+
+def test_band_psnr_is_mean_of_per_band():
+    rng = np.random.default_rng(0)
+    t = rng.uniform(size=(1, 16, 16, 3))
+    r = t.copy()
+    r[..., 0] += 0.1
+    r[..., 1] += 0.01
+    r[..., 2] += 0.001
+    assert M.psnr_band(t, r) == pytest.approx((20 + 40 + 60) / 3)
+
+
+def test_ssim_matches_skimage_per_band():
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(0)
+    t = rng.uniform(size=(1, 32, 32, 2))
+    r = np.clip(t + rng.normal(0, 0.05, t.shape), 0, 1)
+    expected = np.mean([structural_similarity(t[0, ..., c], r[0, ..., c], data_range=1.0) for c in range(2)])
+    assert M.ssim(t, r) == pytest.approx(expected)
+    assert M.ssim(t, t) == pytest.approx(1.0)
+
+
+def test_sam_degrees():
+    t = np.zeros((1, 1, 2, 4))
+    t[..., 0] = 1
+    r = t.copy()
+    r[0, 0, 1] = [1, 1, 0, 0]
+    assert M.sam(t, r) == pytest.approx((0 + 45) / 2)
+
+
+def test_lpips_plumbing_with_random_backbone():
+    """The lpips package's random AlexNet (pnet_rand) exercises the code path; never a reported figure."""
+    net = M.lpips_model(random_backbone=True)
+    assert net is not None
+    rng = np.random.default_rng(0)
+    t = rng.uniform(size=(2, 32, 32, 5))
+    assert M.lpips_distance(t, t, net) == pytest.approx(0.0, abs=1e-6)
+    assert M.lpips_distance(t, np.clip(t + 0.3 * rng.normal(size=t.shape), 0, 1), net) > 0
+
+
+def test_lpips_without_weights_is_null_with_warning(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub: no AlexNet weights
+    M._LPIPS.pop(False, None)
+    with pytest.warns(UserWarning, match="LPIPS skipped"):
+        out = M.compute(np.zeros((1, 16, 16, 3)), np.zeros((1, 16, 16, 3)), names=("psnr", "lpips"))
+    assert out["lpips"] is None
+    M._LPIPS.pop(False, None)
