@@ -20,7 +20,19 @@ class INR(nn.Module):
     - :meth:`training_forward` is what the loss sees (I-INR trains on noised targets).
     - :meth:`regularization` adds to the loss (TV terms of the tensor baselines).
     - :meth:`predict` is the inference path (I-INR's iterative refinement).
+
+    Coordinate MLPs implement :meth:`features` (the last hidden layer, ``(N, F)``) and :meth:`head` (output
+    layer and activation); ``forward = head(features(x))``. Wrappers such as I-INR use the two halves.
     """
+
+    def features(self, coords: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not expose hidden features")
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not expose an output head")
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(coords))
 
     def setup(self, observation, coords: torch.Tensor) -> None:
         return None

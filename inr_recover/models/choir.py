@@ -88,5 +88,5 @@ class CHOIR(INR):
             h = h + self.beta[l] * f if self.chs else f
         return h
 
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        return self.out(self.last(self.features(coords)))
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.out(self.last(h))

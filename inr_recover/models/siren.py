@@ -28,8 +28,11 @@ class SIREN(INR):
             self.last.weight.uniform_(-bound, bound)
         self.out = output_activation(out_activation)
 
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+    def features(self, coords: torch.Tensor) -> torch.Tensor:
         h = self.first(coords)
         for layer in self.layers:
             h = layer(h)
+        return h
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
         return self.out(self.last(h))
