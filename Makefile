@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install run test test-all clean
+.PHONY: help venv install run test test-all bench clean
 
 help: ## list the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ test: install ## fast test suite (CPU, a few minutes); fails if no test ran
 
 test-all: install ## every test, including those marked slow (real data, long fits)
 	$(BIN)/python -m pytest -q -m ''
+
+bench: install ## time CHOIR's training step, plain eager vs as inr-recover runs it (writes bench.json)
+	$(BIN)/inr-recover-bench --methods choir --shapes synthetic-256,cave_cloth --repeats 3 --out outputs/bench.json
 
 clean: ## remove run outputs and caches (keeps .venv)
 	rm -rf outputs .pytest_cache build dist *.egg-info

@@ -1,0 +1,174 @@
+"""``inr-recover-bench``: time each method's training step and a short full run, plain vs optimised.
+
+Every measurement runs in a fresh worker process (so allocator settings and caches do not leak between
+them): ``plain`` is eager PyTorch with the allocator as the OS sets it, ``fast`` is what ``inr-recover``
+runs (glibc allocator tuned, see :mod:`inr_recover.runtime`; ``--compile`` adds ``torch.compile``).
+Prints median [min, max] over repeats and the plain/fast ratio, and writes everything as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SHAPES = {  # name: (data overrides, description)
+    "synthetic-64": (["data=synthetic", "data.shape=[64,64,31]"], "synthetic 64x64x31"),
+    "synthetic-256": (["data=synthetic", "data.shape=[256,256,31]"], "synthetic 256x256x31 (the paper's CAVE size)"),
+    "cave_cloth": (["data=cave_cloth"], "CAVE cloth 256x256x31 (real, ../shared/data)"),
+    "astronaut": (["data=astronaut"], "astronaut 256x256x3 (real, scikit-image)"),
+}
+
+
+def _compose(overrides):
+    from hydra import compose, initialize_config_dir
+
+    from inr_recover.cli import config_dir
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def worker(args) -> dict:
+    """One process: build model + data, time ``steps`` training steps after ``warmup``; optionally a short run."""
+    import numpy as np
+    import torch
+
+    from inr_recover.config import instantiate
+    from inr_recover.degrade import degrade
+    from inr_recover.fit import grid_coords
+    from inr_recover.models.base import build_model
+
+    if args.mode == "fast":
+        from inr_recover.runtime import tune_allocator
+
+        tune_allocator()
+    torch.manual_seed(0)
+    cfg = _compose([f"model={args.method}", *SHAPES[args.shape][0], *args.override])
+    device = torch.device(args.device)
+    sig = instantiate(cfg.data)
+    obs = degrade(sig.values, [instantiate(o) for o in cfg.degrade.ops], seed=0)
+    model = build_model(cfg.model, len(obs.grid), obs.channels, obs.grid).to(device)
+    task = instantiate(cfg.task)
+    coords = grid_coords(obs.grid, device)
+    y = torch.from_numpy(obs.values.reshape(-1, obs.channels)).to(device)
+    w = torch.from_numpy(obs.known.reshape(y.shape).astype(np.float32)).to(device)
+    model.setup(obs, coords)
+    opt = torch.optim.Adam(model.parameters(), lr=float(cfg.optim.lr))
+    fwd = torch.compile(model.training_forward) if args.compile and args.mode == "fast" else model.training_forward
+
+    def step():
+        loss = task.loss_fn(fwd(coords, y), y, w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(args.warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(args.steps):
+        t = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t)
+    out = {"step_seconds": times, "params": sum(p.numel() for p in model.parameters()), "grid": list(obs.grid), "channels": obs.channels}
+    try:
+        import resource
+
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except ImportError:
+        pass
+    if device.type == "cuda":
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
+
+
+def run_worker(method, shape, mode, args) -> dict:
+    cmd = [sys.executable, "-m", "inr_recover.bench", "--worker", "--method", method, "--shape", shape, "--mode", mode,
+           "--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device]
+    cmd += (["--compile"] if args.compile else []) + [a for o in args.override for a in ("--override", o)]
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["worker failed"])[-1]}
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["process_seconds"] = time.perf_counter() - t
+    return res
+
+
+def summarise(xs):
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="inr-recover-bench", description=__doc__.splitlines()[0])
+    p.add_argument("--methods", default="choir", help="comma-separated model configs (conf/model/*.yaml)")
+    p.add_argument("--shapes", default="synthetic-256", help=f"comma-separated, from: {', '.join(SHAPES)}")
+    p.add_argument("--modes", default="plain,fast", help="plain (eager, OS allocator) and/or fast (as inr-recover runs)")
+    p.add_argument("--steps", type=int, default=5, help="timed training steps per repeat")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3, help="fresh worker processes per (method, shape, mode)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--compile", action="store_true", help="fast mode also wraps the forward in torch.compile")
+    p.add_argument("--override", action="append", default=[], help="extra Hydra override, e.g. model.width=64 (repeatable)")
+    p.add_argument("--smoke", action="store_true", help="tiny CI mode: synthetic-64, 1 step, 1 repeat")
+    p.add_argument("--out", default="bench.json", help="JSON results file")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--method", help=argparse.SUPPRESS)
+    p.add_argument("--shape", help=argparse.SUPPRESS)
+    p.add_argument("--mode", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return 0
+    if args.smoke:
+        args.shapes, args.steps, args.warmup, args.repeats = "synthetic-64", 1, 1, 1
+    for s in args.shapes.split(","):
+        if s not in SHAPES:
+            p.error(f"unknown shape '{s}' (choose from {', '.join(SHAPES)})")
+    import platform
+
+    import torch
+
+    report = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
+                          "device": args.device, "threads": torch.get_num_threads()},
+              "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "method", "shape", "mode")}, "results": []}
+    modes = args.modes.split(",")
+    print(f"{'method':<10} {'shape':<14} {'mode':<6} {'step s (median [min, max])':<30} {'plain/fast':>10}")
+    for method in args.methods.split(","):
+        for shape in args.shapes.split(","):
+            row = {"method": method, "shape": shape, "description": SHAPES[shape][1]}
+            for mode in modes:
+                runs = [run_worker(method, shape, mode, args) for _ in range(args.repeats)]
+                errs = [r["error"] for r in runs if "error" in r]
+                if errs:
+                    row[mode] = {"error": errs[0]}
+                    print(f"{method:<10} {shape:<14} {mode:<6} error: {errs[0]}")
+                    continue
+                steps = [t for r in runs for t in r["step_seconds"]]
+                row[mode] = {"step": summarise(steps), "params": runs[0]["params"],
+                             **{k: max(r.get(k, 0) for r in runs) for k in ("peak_rss_mb", "peak_cuda_mb") if k in runs[0]}}
+            if all(m in row and "step" in row[m] for m in ("plain", "fast")):
+                row["ratio_plain_over_fast"] = row["plain"]["step"]["median"] / row["fast"]["step"]["median"]
+            for mode in modes:
+                if "step" in row.get(mode, {}):
+                    s = row[mode]["step"]
+                    ratio = f"{row['ratio_plain_over_fast']:.2f}x" if mode == "fast" and "ratio_plain_over_fast" in row else ""
+                    print(f"{method:<10} {shape:<14} {mode:<6} {s['median']:.4f} [{s['min']:.4f}, {s['max']:.4f}]{'':<8} {ratio:>10}")
+            report["results"].append(row)
+    from inr_recover.outputs import write_json
+
+    write_json(Path(args.out), report)
+    print(f"wrote {args.out}")
+    return 0 if all("error" not in r.get(m, {}) for r in report["results"] for m in modes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
