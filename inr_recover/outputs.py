@@ -57,34 +57,44 @@ def save_arrays(path: str | os.PathLike, **arrays) -> Path:
     return Path(path)
 
 
-def to_rgb(frame: np.ndarray, bands=None) -> np.ndarray:
-    """(H, W, C) in [0, 1] -> displayable RGB: 3 channels as is, 1 grey, more: false colour from ``bands``
-    (default evenly spread over the spectrum), each channel stretched between its 2nd and 98th percentiles."""
-    C = frame.shape[-1]
+def rgb_mapping(reference: np.ndarray, bands=None):
+    """Pick display bands and per-band stretch limits from ``reference`` (H, W, C) so that every panel of a
+    figure shares them: 3 channels as is, 1 grey, more: false colour from ``bands`` (default spread over the
+    spectrum) stretched between the reference's 2nd and 98th percentiles."""
+    C = reference.shape[-1]
     if C == 1:
-        return np.repeat(np.clip(frame, 0, 1), 3, -1)
+        return [0, 0, 0], None
     if C == 3 and bands is None:
-        return np.clip(frame, 0, 1)
-    idx = list(bands) if bands is not None else [int(round(0.7 * (C - 1))), int(round(0.4 * (C - 1))), int(round(0.1 * (C - 1)))]
-    rgb = frame[..., [min(max(i, 0), C - 1) for i in idx]].astype(np.float64)
-    for i in range(3):
-        lo, hi = np.percentile(rgb[..., i], [2, 98])
-        rgb[..., i] = np.clip((rgb[..., i] - lo) / (hi - lo), 0, 1) if hi > lo else 0.0
-    return rgb
+        return [0, 1, 2], None
+    idx = list(bands) if bands is not None else [round(0.7 * (C - 1)), round(0.4 * (C - 1)), round(0.1 * (C - 1))]
+    idx = [min(max(int(i), 0), C - 1) for i in idx]
+    limits = [tuple(np.percentile(reference[..., i], [2, 98])) for i in idx]
+    return idx, limits
+
+
+def to_rgb(frame: np.ndarray, mapping) -> np.ndarray:
+    idx, limits = mapping
+    rgb = frame[..., idx].astype(np.float64)
+    if limits is not None:
+        for i, (lo, hi) in enumerate(limits):
+            rgb[..., i] = (rgb[..., i] - lo) / (hi - lo) if hi > lo else 0.0
+    return np.clip(rgb, 0, 1)
 
 
 def save_figure(path, panels: list[tuple[str, np.ndarray]], error: np.ndarray | None, bands=None) -> Path:
-    """One row: each (title, (H, W, C) frame) as RGB, then the per-pixel error map (RMSE over channels)."""
+    """One row: each (title, (H, W, C) frame) as RGB with the first panel's colour mapping, then the
+    per-pixel error map (RMSE over channels)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    mapping = rgb_mapping(panels[0][1], bands)
     n = len(panels) + (error is not None)
-    fig, axes = plt.subplots(1, n, figsize=(4 * n, 4.2))
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 4.4))
     axes = np.atleast_1d(axes)
     for ax, (title, img) in zip(axes, panels):
-        ax.imshow(to_rgb(img, bands))
+        ax.imshow(to_rgb(img, mapping))
         ax.set_title(title, fontsize=10)
         ax.axis("off")
     if error is not None:
