@@ -54,6 +54,20 @@ def versions() -> dict:
             "numpy": np.__version__, "hydra": hydra.__version__, "scikit-image": skimage.__version__}
 
 
+def _peak_memory_mb(device: torch.device) -> dict:
+    """Peak resident memory of this process and, on CUDA, peak allocated GPU memory (MiB)."""
+    out = {}
+    try:
+        import resource
+
+        out["host"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except ImportError:
+        pass
+    if device.type == "cuda":
+        out["cuda"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
+
+
 def _container(cfg):
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
@@ -124,6 +138,7 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
         "it_per_s": result.iterations / result.train_seconds if result.train_seconds > 0 else None,
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "seed": int(cfg.seed),
+        "peak_memory_mb": _peak_memory_mb(device),
         "versions": versions(),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
@@ -131,6 +146,7 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
         k = int(np.argmax(oracle["psnr"]))
         results["oracle"] = {"note": "diagnostic only: best PSNR against the truth over eval points; never a headline",
                              "psnr_peak": oracle["psnr"][k], "iteration": oracle["iteration"][k],
+                             "seconds_to_peak": result.history["seconds"][k],
                              "gap_db": oracle["psnr"][k] - headline.get("psnr", float("nan"))}
 
     _write_outputs(cfg, out_dir, signal, obs, result, recon, truth, oracle, results)
@@ -156,7 +172,7 @@ def _write_outputs(cfg, out_dir, signal, obs, result, recon, truth, oracle, resu
 
         with atomic_path(out_dir / "curves.csv") as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
-            cols = [k for k in ("iteration", "loss", "lr", "holdout") if hist.get(k)]
+            cols = [k for k in ("iteration", "seconds", "loss", "lr", "holdout") if hist.get(k)]
             w.writerow(cols + (["oracle_psnr"] if oracle["psnr"] else []))
             for i in range(len(hist["iteration"])):
                 w.writerow([hist[k][i] for k in cols] + ([oracle["psnr"][i]] if oracle["psnr"] else []))

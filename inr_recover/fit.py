@@ -145,7 +145,7 @@ def fit(
     minibatch = batch_size is not None and batch_size < n
     gen = torch.Generator(device="cpu").manual_seed(seed)
 
-    history = {"iteration": [], "loss": [], "lr": [], "holdout": []}
+    history = {"iteration": [], "seconds": [], "loss": [], "lr": [], "holdout": []}
     best = (math.inf, 0, None)  # (holdout error, iteration, state)
     pending = []
     t0 = time.perf_counter()
@@ -191,6 +191,7 @@ def fit(
                 losses = torch.stack(pending).cpu().tolist()
                 pending.clear()
                 history["iteration"].append(it)
+                history["seconds"].append(time.perf_counter() - t0)  # training time so far (time to quality)
                 history["loss"].append(float(np.mean(losses)))
                 history["lr"].append(opt.param_groups[0]["lr"])
                 evaluate(it)
