@@ -1,0 +1,46 @@
+"""Data loading: files (io.py), preparation (prepare.py), built-in images and synthetic tensors (builtin.py).
+
+Every loader is a ``_target_`` of a ``conf/data/*.yaml`` and returns a :class:`Signal`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from inr_recover.data.io import read_array
+from inr_recover.data.prepare import Signal, prepare
+from inr_recover.errors import UserError
+
+__all__ = ["Signal", "load_file", "prepare", "resolve_path"]
+
+
+def resolve_path(root: str | None, file: str | None, path: str | None) -> Path:
+    """``data.path`` wins; else ``data.root / data.file``. Relative paths are taken from the launch directory."""
+    if path:
+        p = Path(os.path.expanduser(str(path)))
+    elif file:
+        p = Path(os.path.expanduser(str(root or "."))) / file
+    else:
+        raise UserError("this data config names no file: set data.path=/path/to/file")
+    return p if p.is_absolute() else Path.cwd() / p
+
+
+def load_file(
+    name: str,
+    file: str | None = None,
+    root: str | None = None,
+    path: str | None = None,
+    key: str | None = None,
+    source: str | None = None,
+    **prep,
+) -> Signal:
+    """Read ``root/file`` (or ``path``), pick ``key`` (automatic when the file holds one array), then :func:`prepare`."""
+    p = resolve_path(root, file, path)
+    if not p.is_file():
+        where = f" ({source})" if source else ""
+        raise UserError(
+            f"data '{name}': file not found at {p}{where}; expected key '{key or 'auto'}'. "
+            f"Put it there, or set data.root=DIR (or INR_RECOVER_DATA=DIR) or data.path=/path/to/file"
+        )
+    arr, used_key = read_array(p, key)
+    return prepare(arr, name=name, key=used_key, path=str(p), **prep)

@@ -1,0 +1,118 @@
+"""Array readers and writers by file format.
+
+MATLAB v5 via scipy.io, MATLAB v7.3 via h5py (HDF5 stores MATLAB arrays with the axes reversed; they are
+transposed back so a (H, W, B) MATLAB array reads as (H, W, B)), .npy/.npz, .h5/.hdf5, TIFF and PNG/JPEG.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from inr_recover.errors import UserError
+
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp"}
+TIFF_EXT = {".tif", ".tiff"}
+SUPPORTED = [".mat", ".npy", ".npz", ".h5", ".hdf5", *sorted(TIFF_EXT), *sorted(IMAGE_EXT)]
+
+
+def _pick_key(path: Path, keys: list[str], key: str | None) -> str:
+    if key is not None:
+        if key not in keys:
+            raise UserError(f"{path}: no array named '{key}' (found: {', '.join(keys) or 'none'}); set data.key to one of them")
+        return key
+    if len(keys) == 1:
+        return keys[0]
+    raise UserError(f"{path}: holds several arrays ({', '.join(keys)}); set data.key to the one to load")
+
+
+def _is_mat_v73(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(128)
+    return b"MATLAB 7.3" in head or head[:8] == b"\x89HDF\r\n\x1a\n"
+
+
+def _read_hdf5(path: Path, key: str | None, matlab: bool) -> tuple[np.ndarray, str]:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        keys = []
+        f.visititems(lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) and not name.startswith("#") else None)
+        k = _pick_key(path, keys, key)
+        arr = np.asarray(f[k][()])
+    if matlab:  # MATLAB writes column-major; HDF5 sees the axes reversed
+        arr = arr.transpose(tuple(range(arr.ndim))[::-1])
+    return arr, k
+
+
+def read_array(path: str | os.PathLike, key: str | None = None) -> tuple[np.ndarray, str | None]:
+    """Read one array from ``path``; returns (array, key actually used or None)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"data file not found: {path}")
+    ext = path.suffix.lower()
+    if ext == ".mat":
+        if _is_mat_v73(path):
+            return _read_hdf5(path, key, matlab=True)
+        import scipy.io
+
+        try:
+            mat = scipy.io.loadmat(path)
+        except Exception as e:  # corrupt or unsupported MATLAB file
+            raise UserError(f"{path}: cannot read as a MATLAB file ({e})") from None
+        keys = [k for k in mat if not k.startswith("__")]
+        k = _pick_key(path, keys, key)
+        return np.asarray(mat[k]), k
+    if ext == ".npy":
+        return np.load(path, allow_pickle=False), None
+    if ext == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            k = _pick_key(path, list(z.files), key)
+            return z[k], k
+    if ext in {".h5", ".hdf5"}:
+        return _read_hdf5(path, key, matlab=False)
+    if ext in TIFF_EXT:
+        import tifffile
+
+        return tifffile.imread(path), None
+    if ext in IMAGE_EXT:
+        from skimage import io as skio
+
+        return skio.imread(path), None
+    raise UserError(f"{path}: unsupported format '{ext}' (supported: {' '.join(SUPPORTED)})")
+
+
+def write_array(path: str | os.PathLike, array: np.ndarray, key: str = "data") -> Path:
+    """Write ``array`` in the format given by the suffix (inverse of :func:`read_array`), atomically."""
+    from inr_recover.outputs import atomic_path
+
+    path = Path(path)
+    ext = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if ext == ".mat":
+            import scipy.io
+
+            scipy.io.savemat(tmp, {key: array}, do_compression=True)
+        elif ext == ".npy":
+            with open(tmp, "wb") as f:
+                np.save(f, array)
+        elif ext == ".npz":
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **{key: array})
+        elif ext in {".h5", ".hdf5"}:
+            import h5py
+
+            with h5py.File(tmp, "w") as f:
+                f.create_dataset(key, data=array, compression="gzip")
+        elif ext in TIFF_EXT:
+            import tifffile
+
+            tifffile.imwrite(tmp, array, photometric="minisblack")
+        elif ext in IMAGE_EXT:
+            import imageio.v3 as iio
+
+            iio.imwrite(tmp, array, extension=ext)
+        else:
+            raise UserError(f"{path}: unsupported output format '{ext}' (supported: {' '.join(SUPPORTED)})")
+    return path

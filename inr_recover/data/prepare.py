@@ -1,0 +1,212 @@
+"""Turn a raw array into a normalised signal on a grid: axis order, crop, resize, layout, min-max.
+
+A :class:`Signal` holds values of shape ``(*grid, C)`` in [0, 1] plus everything needed to map a
+reconstruction back to the input's own axis order, shape, units and dtype (:meth:`Signal.to_raw`).
+Layouts: ``flatten`` (the papers' convention: 2-D coordinates in, all bands x frames out) and ``nd``
+(video keeps a time coordinate: grid (H, W, T), channels C).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inr_recover.errors import UserError
+
+CANONICAL = "HWCT"
+LAYOUTS = ("flatten", "nd")
+NORMALIZE = ("minmax", "none")
+
+
+@dataclass
+class Signal:
+    values: np.ndarray  # float32 (*grid, C), in [0, 1] after normalisation
+    name: str
+    axes: str  # axis letters of the array as read (e.g. "HWC", "CHW", "HWCT")
+    canonical_shape: tuple  # shape in canonical H, W, C[, T] order after crop/resize
+    layout: str = "flatten"
+    lo: float = 0.0  # raw = lo + values * (hi - lo)
+    hi: float = 1.0
+    raw_dtype: str = "float32"
+    key: str | None = None
+    path: str | None = None
+    rgb_bands: tuple | None = None  # bands shown as R, G, B in figures
+    missing: np.ndarray | None = None  # bool (*grid, C): entries the input itself lacks (NaN / sentinel)
+    has_truth: bool = True
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def grid(self) -> tuple:
+        return tuple(self.values.shape[:-1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.values.shape[-1])
+
+    def frames_view(self, values: np.ndarray) -> np.ndarray:
+        """Return ``values`` (shaped like ``self.values``) as (T, H, W, C) images; T = 1 without time."""
+        canon = self.to_canonical(values)
+        if canon.ndim == 3:
+            return canon[None]
+        return np.moveaxis(canon, 3, 0)
+
+    def to_canonical(self, values: np.ndarray) -> np.ndarray:
+        """(*grid, C) -> canonical (H, W, C[, T])."""
+        shape = self.canonical_shape
+        if len(shape) == 4 and self.layout == "nd":  # grid (H, W, T), channels C
+            return np.moveaxis(values, 2, 3)
+        return values.reshape(shape)
+
+    def to_raw(self, values: np.ndarray) -> np.ndarray:
+        """Invert layout, axis order and normalisation: the input's own axis order, units and dtype."""
+        canon = self.to_canonical(values).astype(np.float64)
+        present = [a for a in CANONICAL if a in self.axes]
+        if "C" not in self.axes:
+            canon = canon[:, :, 0] if canon.ndim == 3 else canon[:, :, 0, :]
+        order = [present.index(a) for a in self.axes]
+        raw = canon.transpose(order) * (self.hi - self.lo) + self.lo
+        dtype = np.dtype(self.raw_dtype)
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            raw = np.clip(np.rint(raw), info.min, info.max)
+        elif dtype == np.bool_:
+            raw = raw > 0.5
+        return raw.astype(dtype)
+
+
+def auto_axes(ndim: int) -> str:
+    try:
+        return {2: "HW", 3: "HWC", 4: "HWCT"}[ndim]
+    except KeyError:
+        raise UserError(f"cannot guess the axis order of a {ndim}-D array; set data.axes (letters from {CANONICAL})") from None
+
+
+def _canonicalize(arr: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
+    axes = (axes or "auto").upper()
+    if axes == "AUTO":
+        axes = auto_axes(arr.ndim)
+    if len(axes) != arr.ndim or len(set(axes)) != len(axes) or set(axes) - set(CANONICAL) or not {"H", "W"} <= set(axes):
+        raise UserError(
+            f"data.axes='{axes}' does not describe an array of shape {arr.shape}: "
+            f"give one letter per axis from {CANONICAL} (H and W required), e.g. data.axes=HWC"
+        )
+    present = [a for a in CANONICAL if a in axes]
+    canon = arr.transpose([axes.index(a) for a in present])
+    if "C" not in axes:
+        canon = np.expand_dims(canon, 2)
+    return canon, axes
+
+
+def _range(spec, size: int, what: str) -> slice:
+    if spec is None:
+        return slice(None)
+    start, stop = int(spec[0]), int(spec[1])
+    if not 0 <= start < stop <= size:
+        raise UserError(f"{what}=[{start}, {stop}] is outside the data's {size} entries along that axis")
+    return slice(start, stop)
+
+
+def prepare(
+    arr: np.ndarray,
+    *,
+    name: str,
+    axes: str = "auto",
+    crop=None,
+    bands=None,
+    frames=None,
+    resize=None,
+    layout: str = "flatten",
+    normalize: str = "minmax",
+    rgb_bands=None,
+    key: str | None = None,
+    path: str | None = None,
+    missing_value=None,
+    has_truth: bool = True,
+) -> Signal:
+    """Validate, reorder, crop ([top, left, height, width]), select bands/frames ([start, stop]),
+    resize spatially with anti-aliasing ([H, W]) and min-max normalise to [0, 1]."""
+    arr = np.asarray(arr)
+    if arr.size == 0:
+        raise UserError(f"{name}: the array is empty (shape {arr.shape})")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise UserError(f"{name}: the array has non-numeric dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise UserError(f"{name}: complex data is not supported; pass its magnitude or real part")
+    if layout not in LAYOUTS:
+        raise UserError(f"data.layout='{layout}' is not one of {', '.join(LAYOUTS)}")
+    if normalize not in NORMALIZE:
+        raise UserError(f"data.normalize='{normalize}' is not one of {', '.join(NORMALIZE)}")
+    raw_dtype = arr.dtype.name
+    canon, axes = _canonicalize(arr, axes)
+    canon = canon.astype(np.float64)
+    if crop is not None:
+        if len(crop) != 4:
+            raise UserError(f"data.crop must be [top, left, height, width], got {list(crop)}")
+        top, left, h, w = (int(v) for v in crop)
+        H, W = canon.shape[:2]
+        if top < 0 or left < 0 or h <= 0 or w <= 0 or top + h > H or left + w > W:
+            raise UserError(f"{name}: crop [top={top}, left={left}, height={h}, width={w}] does not fit in the {H}x{W} data")
+        canon = canon[top : top + h, left : left + w]
+    canon = canon[:, :, _range(bands, canon.shape[2], "data.bands")]
+    if canon.ndim == 4:
+        canon = canon[..., _range(frames, canon.shape[3], "data.frames")]
+    elif frames is not None:
+        raise UserError(f"{name}: data.frames is set but the data has no T axis (axes={axes})")
+
+    missing = ~np.isfinite(canon)
+    if missing_value is not None:
+        missing |= canon == float(missing_value)
+    if missing.any() and has_truth:
+        raise UserError(
+            f"{name}: {int(missing.sum())} entries are NaN/Inf"
+            + (f" or equal to missing_value={missing_value}" if missing_value is not None else "")
+            + "; if this file is a real observation with holes, set data.has_truth=false (or task=recover)"
+        )
+    if missing.all():
+        raise UserError(f"{name}: every entry is missing")
+
+    if resize is not None:
+        if missing.any():
+            raise UserError(f"{name}: cannot resize data with missing entries; drop data.resize")
+        if len(resize) != 2:
+            raise UserError(f"data.resize must be [height, width], got {list(resize)}")
+        from skimage.transform import resize as sk_resize
+
+        out_shape = (int(resize[0]), int(resize[1]), *canon.shape[2:])
+        if min(out_shape[:2]) <= 0:
+            raise UserError(f"data.resize must be positive, got {list(resize)}")
+        if out_shape != canon.shape:
+            canon = sk_resize(canon, out_shape, order=1, anti_aliasing=True, preserve_range=True)
+            missing = np.zeros(canon.shape, dtype=bool)
+
+    valid = canon[~missing]
+    if normalize == "minmax":
+        lo, hi = float(valid.min()), float(valid.max())
+        if hi <= lo:
+            raise UserError(f"{name}: the data is constant ({lo}); nothing to recover")
+    else:
+        lo, hi = 0.0, 1.0
+        if valid.min() < 0 or valid.max() > 1:
+            raise UserError(f"{name}: data.normalize=none needs values in [0, 1], found [{valid.min():.4g}, {valid.max():.4g}]")
+    norm = np.where(missing, 0.0, (canon - lo) / (hi - lo)).astype(np.float32)
+
+    canonical_shape = norm.shape
+    if norm.ndim == 4 and layout == "nd":
+        values, missing = np.moveaxis(norm, 3, 2), np.moveaxis(missing, 3, 2)  # (H, W, T, C)
+    else:
+        values, missing = norm.reshape(*norm.shape[:2], -1), missing.reshape(*norm.shape[:2], -1)
+    return Signal(
+        values=np.ascontiguousarray(values),
+        name=name,
+        axes=axes,
+        canonical_shape=tuple(canonical_shape),
+        layout=layout,
+        lo=lo,
+        hi=hi,
+        raw_dtype=raw_dtype,
+        key=key,
+        path=path,
+        rgb_bands=tuple(rgb_bands) if rgb_bands is not None else None,
+        missing=np.ascontiguousarray(missing) if missing.any() else None,
+        has_truth=has_truth,
+    )
