@@ -204,4 +204,6 @@ def _report(results: dict, out_dir: Path) -> None:
     else:
         log.info("%s | no ground truth; PSNR on observed entries %.2f dB | %d it", results["status"],
                  results["observed"]["psnr_fit"], results["iterations"])
+    if results.get("output"):
+        log.info("repaired data (the input's format, key, axis order and units): %s", results["output"])
     log.info("outputs: %s", out_dir.resolve())
