@@ -1,16 +1,19 @@
 """Seeded degradation operators and their ordered composition.
 
 Each operator maps ``(values, known, rng) -> (values, known)`` on arrays shaped ``(*grid, C)`` in [0, 1].
+An operator that reads files laid out like the input (:class:`FromFile`) also has ``bind(signal)``, called by
+:func:`build_ops` before use, to map them onto the data's grid and units.
 ``known`` marks the entries the fitting code is told are observed; an operator with ``known=False`` corrupts
 values without telling the model where (blind). Counts are exact: a rate ``r`` of ``N`` items selects
 ``round(r * N)`` of them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from inr_recover.config import instantiate
 from inr_recover.errors import UserError
 from inr_recover.observation import Observation
 
@@ -110,6 +113,86 @@ class Stripes:
         dead = np.broadcast_to(dead.reshape(h, w, *([1] * (values.ndim - 2))), values.shape)
         out = np.where(dead, 0.0, values).astype(np.float32)
         return out, (known & ~dead) if self.known else known
+
+
+MASK_MEANS = ("observed", "missing")
+
+
+def read_mask(path: str, key: str | None, signal, means: str = "observed") -> np.ndarray:
+    """Read a mask file (any format of :func:`inr_recover.data.io.read_array`) laid out like the input
+    (see :meth:`Signal.from_own_axes` for the accepted shapes) and return it as a boolean ``(*grid, C)`` array,
+    True where the entry is observed. Boolean, or numbers that are all 0 or 1; ``means`` says what True/1 marks."""
+    from inr_recover.data import resolve_path
+    from inr_recover.data.io import read_array
+
+    if means not in MASK_MEANS:
+        raise UserError(f"degrade mask_means='{means}' is not one of {', '.join(MASK_MEANS)}")
+    p = resolve_path(None, None, path)
+    arr, _ = read_array(p, key)
+    arr = np.asarray(arr)
+    if arr.dtype != np.bool_:
+        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise UserError(f"mask {p}: dtype {arr.dtype} is not boolean or numeric 0/1")
+        bad = (arr != 0) & (arr != 1)
+        if bad.any():
+            raise UserError(f"mask {p}: {int(bad.sum())} entries are neither 0 nor 1 (e.g. {arr[bad].flat[0]!r}); "
+                            f"a mask must be boolean or 0/1 (1 = {means})")
+        arr = arr == 1
+    mask = signal.from_own_axes(arr, f"mask {p}")
+    return mask if means == "observed" else ~mask
+
+
+@dataclass
+class FromFile:
+    """A mask (and optionally the observed tensor) read from files, e.g. a sensor's bad-pixel map, the mask a
+    previous run saved (``mask.npz``), or one another program made.
+
+    ``mask_means``: what True/1 marks in the mask file, ``observed`` (default) or ``missing``. The observed
+    tensor, if given, replaces the data's values (in the data's units; mapped with the data's normalisation,
+    NaN entries count as missing); without it the observation is the data at the observed entries.
+    """
+
+    mask_path: str | None = None
+    mask_key: str | None = None
+    observed_path: str | None = None
+    observed_key: str | None = None
+    mask_means: str = "observed"
+    _mask: np.ndarray | None = field(default=None, init=False, repr=False)
+    _observed: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    def bind(self, signal) -> None:
+        """Read the files and map them onto ``signal``'s grid (and units, for the observed tensor)."""
+        from inr_recover.data import resolve_path
+        from inr_recover.data.io import read_array
+
+        if not self.mask_path:
+            raise UserError("degrade=from_file needs the mask file: set degrade.mask=/path/to/mask (.npz .npy .mat .h5 .tif)")
+        self._mask = read_mask(self.mask_path, self.mask_key, signal, self.mask_means)
+        if self.observed_path:
+            p = resolve_path(None, None, self.observed_path)
+            raw, _ = read_array(p, self.observed_key)
+            if not np.issubdtype(np.asarray(raw).dtype, np.number) or np.iscomplexobj(raw):
+                raise UserError(f"observed tensor {p}: dtype {np.asarray(raw).dtype} is not real numeric")
+            raw = signal.from_own_axes(np.asarray(raw, dtype=np.float64), f"observed tensor {p}")
+            self._observed = (raw - signal.lo) / (signal.hi - signal.lo)
+
+    def __call__(self, values, known, rng):
+        if self._mask is None:
+            raise RuntimeError("FromFile used before bind(signal); build operators with degrade.build_ops")
+        known = known & self._mask
+        if self._observed is not None:
+            known &= np.isfinite(self._observed)
+            values = self._observed
+        return np.where(known, values, 0.0).astype(np.float32), known
+
+
+def build_ops(cfg_ops, signal) -> list:
+    """Instantiate the configured operators and bind those that read files laid out like ``signal``."""
+    ops = [instantiate(op) for op in (cfg_ops or [])]
+    for op in ops:
+        if hasattr(op, "bind"):
+            op.bind(signal)
+    return ops
 
 
 def degrade(values: np.ndarray, ops, seed: int, missing: np.ndarray | None = None) -> Observation:

@@ -19,11 +19,12 @@ from inr_recover.config import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from inr_recover import __version__, metrics as M
-from inr_recover.degrade import degrade
+from inr_recover.degrade import build_ops, degrade
 from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.base import build_model
-from inr_recover.outputs import save_arrays, save_curves, save_figure, write_json
+from inr_recover.observation import Observation
+from inr_recover.outputs import save_arrays, save_curves, save_figure, save_mask, write_json, write_native
 
 log = logging.getLogger("inr_recover")
 
@@ -81,13 +82,16 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
     device = resolve_device(str(cfg.device))
     task = instantiate(cfg.task)
 
-    signal = instantiate(cfg.data)
+    # task=recover: the data file is the observation itself (no ground truth)
+    signal = instantiate(cfg.data, **({"has_truth": False} if task.name == "recover" else {}))
     if not signal.has_truth and task.name != "recover":
         raise UserError("data.has_truth=false needs task=recover (there is no ground truth to score against)")
-    ops = [instantiate(op) for op in (cfg.degrade.ops or [])]
+    ops = build_ops(cfg.degrade.ops, signal)
     if not task.allows_degradation and ops:
         raise UserError(f"task={task.name} measures representation quality and takes degrade=none (got degrade={cfg.degrade.name})")
     obs = degrade(signal.values, ops, seed=int(cfg.degrade.seed), missing=signal.missing)
+    if not signal.has_truth:  # normalise over what is observed: entries a mask file flags may hold any value
+        obs = Observation(values=signal.renormalize(obs.values, obs.known), known=obs.known)
     log.info("data %s: grid %s x %d channels, observed %.2f%% (degrade=%s, task=%s)",
              signal.name, "x".join(map(str, signal.grid)), signal.channels, 100 * obs.observed_fraction, cfg.degrade.name, task.name)
 
@@ -161,10 +165,13 @@ def _write_outputs(cfg, out_dir, signal, obs, result, recon, truth, oracle, resu
     save_arrays(out_dir / "reconstruction.npz", reconstruction=recon, prediction=result.prediction,
                 observed=obs.values, known=obs.known, holdout=result.holdout,
                 norm=np.array([signal.lo, signal.hi]))
+    save_mask(out_dir, signal, obs)  # mask.npz (+ observed.npz if noisy): degrade=from_file input
     if cfg.save.mat:
         from inr_recover.data.io import write_array
 
         write_array(out_dir / "reconstruction.mat", signal.to_raw(recon), key=signal.key or "reconstruction")
+    if not signal.has_truth:  # the product of a recover run: the repaired data, as the input was stored
+        results["output"] = str(write_native(out_dir, signal, recon))
     if cfg.logger.name == "csv":
         import csv
 
@@ -213,4 +220,6 @@ def _report(results: dict, out_dir: Path) -> None:
     else:
         log.info("%s | no ground truth; PSNR on observed entries %.2f dB | %d it", results["status"],
                  results["observed"]["psnr_fit"], results["iterations"])
+    if results.get("output"):
+        log.info("repaired data (the input's format, key, axis order and units): %s", results["output"])
     log.info("outputs: %s", out_dir.resolve())

@@ -135,3 +135,30 @@ def save_curves(path, history: dict, oracle: dict | None) -> Path:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return Path(path)
+
+
+def save_mask(out_dir, signal, obs) -> None:
+    """The run's exact observation in the input's own axis order, as ``degrade=from_file`` reads it:
+    ``mask.npz`` (key ``mask``, bool, True = observed) and, when the degradation changed the observed values
+    (noise), ``observed.npz`` (key ``observed``: float64 in the data's units, NaN where missing)."""
+    known = obs.known
+    save_arrays(Path(out_dir) / "mask.npz", mask=signal.to_own_axes(known))
+    if not np.array_equal(obs.values[known], signal.values[known]):
+        observed = np.where(known, obs.values.astype(np.float64) * (signal.hi - signal.lo) + signal.lo, np.nan)
+        save_arrays(Path(out_dir) / "observed.npz", observed=signal.to_own_axes(observed))
+
+
+NATIVE_EXT = {".jpg": ".png", ".jpeg": ".png", ".bmp": ".png", ".hdf5": ".h5"}  # lossless where the input was lossy
+
+
+def write_native(out_dir, signal, values) -> Path:
+    """Write ``values`` ((*grid, C) normalised) as the input was stored: same format (a lossy or v7.3 input
+    gets the nearest lossless or v5 equivalent), same array name, axis order, units and dtype."""
+    from inr_recover.data.io import write_array
+
+    ext = Path(signal.path).suffix.lower() if signal.path else ".npy"
+    ext = NATIVE_EXT.get(ext, ext)
+    key = signal.key or "reconstruction"
+    if ext == ".mat":
+        key = key.split("/")[-1]  # a v7.3 dataset path; MATLAB v5 names are flat
+    return write_array(Path(out_dir) / f"reconstruction{ext}", signal.to_raw(values), key=key)

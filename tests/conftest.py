@@ -22,10 +22,15 @@ def shared_file(rel: str) -> Path:
     return p
 
 
-def run_cli(tmp_path: Path, *overrides: str, check: bool = True, multirun: bool = False, env: dict | None = None):
-    """Run the installed console script in a subprocess; returns (CompletedProcess, run dir)."""
+def run_cli(tmp_path: Path, *overrides: str, check: bool = True, multirun: bool = False, env: dict | None = None,
+            checkout: bool = False):
+    """Run the installed console script in a subprocess; returns (CompletedProcess, run dir).
+    ``checkout=True`` runs this checkout's code instead (``python -m inr_recover.cli`` with it on PYTHONPATH)."""
     exe = Path(sys.executable).with_name("inr-recover")
     cmd = [str(exe) if exe.exists() else "inr-recover"]
+    if checkout:
+        cmd = [sys.executable, "-m", "inr_recover.cli"]
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **(env or {})}
     out = tmp_path / "run"
     if multirun:
         cmd += ["-m", f"hydra.sweep.dir={out}"]

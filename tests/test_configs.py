@@ -67,6 +67,10 @@ def test_every_data_config_loads_or_says_where_its_file_goes(option, tmp_path, m
     monkeypatch.setenv("INR_RECOVER_SHARED_DATA", str(SHARED))
     monkeypatch.setenv("INR_RECOVER_DATA", str(tmp_path))  # the paper's user-supplied files are absent here
     cfg = compose_with(f"data={option}")
+    if "file" in cfg.data and not cfg.data.file and not cfg.data.path:  # data=file: the user names the path
+        with pytest.raises(UserError, match="set data.path="):
+            instantiate(cfg.data)
+        return
     if cfg.data.get("file") and not Path(cfg.data.root, cfg.data.file).is_file():
         with pytest.raises(UserError, match="file not found") as e:
             instantiate(cfg.data)

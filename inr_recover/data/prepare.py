@@ -34,6 +34,9 @@ class Signal:
     missing: np.ndarray | None = None  # bool (*grid, C): entries the input itself lacks (NaN / sentinel)
     has_truth: bool = True
     meta: dict = field(default_factory=dict)
+    normalize: str = "minmax"
+    source_shape: tuple | None = None  # shape of the array as read, before crop/bands/frames/resize
+    selection: dict = field(default_factory=dict)  # crop/bands/frames/resize as applied by prepare()
 
     @property
     def grid(self) -> tuple:
@@ -57,14 +60,70 @@ class Signal:
             return np.moveaxis(values, 2, 3)
         return values.reshape(shape)
 
-    def to_raw(self, values: np.ndarray) -> np.ndarray:
-        """Invert layout, axis order and normalisation: the input's own axis order, units and dtype."""
-        canon = self.to_canonical(values).astype(np.float64)
+    @property
+    def own_shape(self) -> tuple:
+        """Shape of the data in the input's own axis order after crop/bands/frames/resize (the shape
+        :meth:`to_raw` returns)."""
+        canon = dict(zip(CANONICAL, self.canonical_shape))
+        return tuple(canon[a] for a in self.axes)
+
+    def to_own_axes(self, values: np.ndarray) -> np.ndarray:
+        """(*grid, C) -> the input's own axis order (any dtype; no change of units)."""
+        canon = self.to_canonical(values)
         present = [a for a in CANONICAL if a in self.axes]
         if "C" not in self.axes:
             canon = canon[:, :, 0] if canon.ndim == 3 else canon[:, :, 0, :]
-        order = [present.index(a) for a in self.axes]
-        raw = canon.transpose(order) * (self.hi - self.lo) + self.lo
+        return canon.transpose([present.index(a) for a in self.axes])
+
+    def from_own_axes(self, arr: np.ndarray, what: str) -> np.ndarray:
+        """Inverse of :meth:`to_own_axes` for an array laid out like the input (a mask, an observed tensor).
+
+        Accepted shapes, in the input's own axis order ``self.axes``: :attr:`own_shape` (the data as this run
+        uses it, e.g. a mask saved by a run), :attr:`source_shape` (the whole input array; crop/bands/frames are
+        applied as to the data), or either of them reduced to its H and W axes (broadcast over bands and
+        frames: a per-pixel mask). Returns ``(*grid, C)``; ``what`` names the array in errors.
+        """
+        arr = np.asarray(arr)
+        spatial = "".join(a for a in self.axes if a in "HW")
+        forms = [(self.own_shape, self.axes, False), (self.source_shape, self.axes, True)]
+        forms += [(tuple(s for s, a in zip(shape, self.axes) if a in "HW"), spatial, whole) for shape, _, whole in forms]
+        for shape, axes, whole in forms:
+            if arr.shape != shape:
+                continue
+            canon, _ = _canonicalize(arr, axes)
+            if whole:
+                if self.selection.get("resize") is not None:
+                    raise UserError(f"{what} has the shape of the whole input {shape} but data.resize is set; "
+                                    f"give it at the resized shape {self.own_shape} or drop data.resize")
+                sel = {k: v for k, v in self.selection.items() if k != "resize"}
+                canon = _select(canon, self.name, axes, **(sel if axes == self.axes else {"crop": sel.get("crop")}))
+            canon = canon.reshape(canon.shape + (1,) * (len(self.canonical_shape) - canon.ndim))  # (H, W, 1) -> (H, W, 1, 1)
+            return np.ascontiguousarray(_to_grid(np.broadcast_to(canon, self.canonical_shape), self.layout))
+        whole = f" or {self.source_shape} (the whole input)" if self.source_shape != self.own_shape else ""
+        raise UserError(f"{what} has shape {arr.shape}; expected {self.own_shape} (the data in its own axis order "
+                        f"{self.axes}){whole}, or its {spatial} axes alone")
+
+    def renormalize(self, observed: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """Min-max over the ``known`` entries of ``observed`` only (a real observation whose mask file flags
+        entries that hold arbitrary values): update ``lo``/``hi`` and ``values``; return ``observed`` rescaled
+        (0 where not known). A no-op with ``normalize=none`` or when the range does not change."""
+        if self.normalize != "minmax":
+            return observed
+        raw = observed.astype(np.float64) * (self.hi - self.lo) + self.lo
+        lo, hi = float(raw[known].min()), float(raw[known].max())
+        if hi <= lo:
+            raise UserError(f"{self.name}: the observed entries are constant ({lo}); nothing to recover")
+        if (lo, hi) == (self.lo, self.hi):
+            return observed
+        rescale = lambda v: ((v.astype(np.float64) * (self.hi - self.lo) + self.lo - lo) / (hi - lo)).astype(np.float32)  # noqa: E731
+        self.values = np.where(known, rescale(self.values), 0.0).astype(np.float32)
+        out = np.where(known, rescale(observed), 0.0).astype(np.float32)
+        self.lo, self.hi = lo, hi
+        return out
+
+    def to_raw(self, values: np.ndarray) -> np.ndarray:
+        """Invert layout, axis order and normalisation: the input's own axis order, units and dtype."""
+        raw = self.to_own_axes(values).astype(np.float64) * (self.hi - self.lo) + self.lo
         dtype = np.dtype(self.raw_dtype)
         if np.issubdtype(dtype, np.integer):
             info = np.iinfo(dtype)
@@ -95,6 +154,31 @@ def _canonicalize(arr: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
     if "C" not in axes:
         canon = np.expand_dims(canon, 2)
     return canon, axes
+
+
+def _select(canon: np.ndarray, name: str, axes: str, crop=None, bands=None, frames=None) -> np.ndarray:
+    """Spatial crop ([top, left, height, width]) and band/frame ranges ([start, stop)) of a canonical array."""
+    if crop is not None:
+        if len(crop) != 4:
+            raise UserError(f"data.crop must be [top, left, height, width], got {list(crop)}")
+        top, left, h, w = (int(v) for v in crop)
+        H, W = canon.shape[:2]
+        if top < 0 or left < 0 or h <= 0 or w <= 0 or top + h > H or left + w > W:
+            raise UserError(f"{name}: crop [top={top}, left={left}, height={h}, width={w}] does not fit in the {H}x{W} data")
+        canon = canon[top : top + h, left : left + w]
+    canon = canon[:, :, _range(bands, canon.shape[2], "data.bands")]
+    if canon.ndim == 4:
+        canon = canon[..., _range(frames, canon.shape[3], "data.frames")]
+    elif frames is not None:
+        raise UserError(f"{name}: data.frames is set but the data has no T axis (axes={axes})")
+    return canon
+
+
+def _to_grid(canon: np.ndarray, layout: str) -> np.ndarray:
+    """Canonical (H, W, C[, T]) -> (*grid, C): ``nd`` keeps T as a grid axis, ``flatten`` folds it into channels."""
+    if canon.ndim == 4 and layout == "nd":
+        return np.moveaxis(canon, 3, 2)  # (H, W, T, C)
+    return canon.reshape(*canon.shape[:2], -1)
 
 
 def _range(spec, size: int, what: str) -> slice:
@@ -138,20 +222,7 @@ def prepare(
         raise UserError(f"data.normalize='{normalize}' is not one of {', '.join(NORMALIZE)}")
     raw_dtype = arr.dtype.name
     canon, axes = _canonicalize(arr, axes)
-    canon = canon.astype(np.float64)
-    if crop is not None:
-        if len(crop) != 4:
-            raise UserError(f"data.crop must be [top, left, height, width], got {list(crop)}")
-        top, left, h, w = (int(v) for v in crop)
-        H, W = canon.shape[:2]
-        if top < 0 or left < 0 or h <= 0 or w <= 0 or top + h > H or left + w > W:
-            raise UserError(f"{name}: crop [top={top}, left={left}, height={h}, width={w}] does not fit in the {H}x{W} data")
-        canon = canon[top : top + h, left : left + w]
-    canon = canon[:, :, _range(bands, canon.shape[2], "data.bands")]
-    if canon.ndim == 4:
-        canon = canon[..., _range(frames, canon.shape[3], "data.frames")]
-    elif frames is not None:
-        raise UserError(f"{name}: data.frames is set but the data has no T axis (axes={axes})")
+    canon = _select(canon.astype(np.float64), name, axes, crop, bands, frames)
 
     missing = ~np.isfinite(canon)
     if missing_value is not None:
@@ -191,10 +262,7 @@ def prepare(
     norm = np.where(missing, 0.0, (canon - lo) / (hi - lo)).astype(np.float32)
 
     canonical_shape = norm.shape
-    if norm.ndim == 4 and layout == "nd":
-        values, missing = np.moveaxis(norm, 3, 2), np.moveaxis(missing, 3, 2)  # (H, W, T, C)
-    else:
-        values, missing = norm.reshape(*norm.shape[:2], -1), missing.reshape(*norm.shape[:2], -1)
+    values, missing = _to_grid(norm, layout), _to_grid(missing, layout)
     return Signal(
         values=np.ascontiguousarray(values),
         name=name,
@@ -209,4 +277,7 @@ def prepare(
         rgb_bands=tuple(rgb_bands) if rgb_bands is not None else None,
         missing=np.ascontiguousarray(missing) if missing.any() else None,
         has_truth=has_truth,
+        normalize=normalize,
+        source_shape=tuple(arr.shape),
+        selection={"crop": crop, "bands": bands, "frames": frames, "resize": resize},
     )
