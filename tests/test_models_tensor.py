@@ -260,3 +260,22 @@ def test_cli_two_iterations(name, tmp_path):
     r = json.loads((out / "results.json").read_text())
     assert r["model"]["name"] == name and r["iterations"] == 2 and r["metrics"]["psnr"] > 0
     assert np.load(out / "reconstruction.npz")["reconstruction"].shape == (16, 16, 4)
+
+
+@pytest.mark.slow
+def test_sparse_term_removes_impulse_noise():
+    """Blind 10% salt-and-pepper, squared loss (LRTFR's Frobenius data term): S absorbs the impulses.
+    (Measured: 24.8 dB without S, 31.3 dB with S. Under task.loss=l1 S changes nothing: the L1 gradient
+    of X + soft(Y - X) - Y equals that of X - Y.)"""
+    from inr_recover.degrade import SaltPepper
+
+    s = synthetic("s", shape=[24, 24, 8], kind="lowrank", rank=3)
+    obs = degrade(s.values, [SaltPepper(rate=0.1, known=False)], seed=0)
+    optim = dict(lr=1e-3, iterations=500, weight_decay=0.0, grad_clip=None, schedule="cosine")
+    out = {}
+    for sp in (None, 0.05):
+        torch.manual_seed(0)
+        m = LRTFR(2, 8, (24, 24), down=4, down_channel=4, sparse=sp)
+        r = fit(m, obs, Task("restore", loss="l2", data_consistency=False), optim, {"method": "final"}, eval_every=500)
+        out[sp] = psnr(r.prediction, s.values)
+    assert out[0.05] > out[None] + 4 and out[0.05] > 29
