@@ -204,11 +204,23 @@ def test_bad_options_are_user_errors():
     with pytest.raises(UserError, match="down"):
         LRTFR(2, 3, (8, 8), down=0.5)
     with pytest.raises(UserError, match="patch"):
-        CRNL(2, 3, (8, 8), patch=9)
+        CRNL(2, 3, (8, 8), patch=0)
     with pytest.raises(UserError, match="sparse"):
         DROTFF(2, 3, (8, 8), sparse=-1.0)
-    with pytest.raises(UserError, match="grid only"):
-        CRNL(2, 3, (8, 8), patch=4)(torch.tensor([[0.01, 0.5]]))
+    assert CRNL(2, 3, (6, 7)).patch == 6  # the patch is capped at the grid
+
+
+@pytest.mark.parametrize("grid", [(5, 4), (4, 5, 3)])
+def test_crnl_off_grid_is_multilinear_interpolation(grid):
+    torch.manual_seed(0)
+    m = CRNL(len(grid), 2, grid, patch=3, stride=1, neighbors=2, ranks=(2, 2, 2, 2), width=8)
+    x = m.render().detach()
+    # halfway between grid points (1, 2[, 0]) and (2, 2[, 0]) along axis 0, and a third of the way along axis 1
+    i = torch.tensor([[2.5, 3.0] + [1.0] * (len(grid) - 2), [2.0, 3 + 1 / 3] + [1.0] * (len(grid) - 2)])
+    c = (i - 1) / (torch.tensor(grid, dtype=torch.float32) - 1) * 2 - 1
+    z = (0,) * (len(grid) - 2)
+    expected = torch.stack([(x[(1, 2, *z)] + x[(2, 2, *z)]) / 2, x[(1, 2, *z)] * 2 / 3 + x[(1, 3, *z)] / 3])
+    np.testing.assert_allclose(m(c).detach().numpy(), expected.numpy(), rtol=1e-4, atol=1e-6)
 
 
 # --- completion of a low-rank tensor --------------------------------------------------------------------

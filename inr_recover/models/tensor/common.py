@@ -48,6 +48,17 @@ def index_coords(coords: torch.Tensor, grid) -> torch.Tensor:
     return (coords + 1.0) * 0.5 * (n - 1.0) + 1.0
 
 
+def grid_interpolate(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Multilinear interpolation of ``x (*grid, C)`` (2 or 3 grid axes) at 1-based index coordinates ``(N, d)``."""
+    grid = x.shape[:-1]
+    n = torch.as_tensor(grid, dtype=index.dtype, device=index.device)
+    c = (index - 1.0) / (n - 1.0) * 2.0 - 1.0  # back to [-1, 1]; grid_sample wants the last axis first
+    vol = torch.movedim(x, -1, 0)[None]  # (1, C, *grid)
+    loc = c.flip(-1).reshape(1, *([1] * (len(grid) - 1)), -1, len(grid))
+    out = torch.nn.functional.grid_sample(vol, loc, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.reshape(x.shape[-1], -1).T
+
+
 def mode_product(x: torch.Tensor, mat: torch.Tensor, mode: int) -> torch.Tensor:
     """Tucker mode product ``X x_mode M`` with ``M`` of shape ``(n, r)`` acting on a mode of size ``r``."""
     return torch.movedim(torch.tensordot(x, mat, dims=([mode], [1])), -1, mode)
@@ -109,8 +120,9 @@ class GridTensorModel(INR):
         raise NotImplementedError
 
     def points(self, index: torch.Tensor) -> torch.Tensor:
-        """Values ``(N, C)`` at fractional 1-based index coordinates ``(N, d)`` (off-grid evaluation)."""
-        raise UserError(f"{type(self).__name__} is defined on the sample grid only; evaluate it at grid coordinates")
+        """Values ``(N, C)`` at fractional 1-based index coordinates ``(N, d)`` (off-grid evaluation). Default:
+        multilinear interpolation of :meth:`render`; continuous models evaluate their factor functions."""
+        return grid_interpolate(self.render(), index)
 
     # --- INR interface ----------------------------------------------------------------------------------
     def flat_index(self, coords: torch.Tensor) -> torch.Tensor | None:

@@ -15,7 +15,9 @@ Initial estimate. The official code groups patches of a precomputed TCTV/LRTDTV 
 Here :meth:`CRNL.setup` computes it from the observation alone: observed entries kept, missing ones filled
 by normalised box filtering of the observed entries (the window doubles until every entry is filled). With a
 3-axis grid (H, W, T) the time axis is folded into the channel mode (``T * C`` bands) for grouping and
-factorisation; the output is unfolded back to ``(H, W, T, C)``.
+factorisation; the output is unfolded back to ``(H, W, T, C)``. Before :meth:`CRNL.setup` a group is its
+reference's spatially nearest patches. Off-grid points interpolate the grid multilinearly
+(the base class's :meth:`points`): the grouping is defined on the grid.
 """
 from __future__ import annotations
 
@@ -61,10 +63,10 @@ class CRNL(GridTensorModel):
         if len(self.grid) > 3:
             raise UserError(f"CRNL takes a 2- or 3-axis grid, got {list(self.grid)}")
         h, w = self.grid[:2]
-        if not 1 <= patch <= min(h, w) or stride < 1:
-            raise UserError(f"CRNL: model.patch must be in [1, {min(h, w)}] and model.stride >= 1, got {patch}, {stride}")
-        self.patch, self.bands = int(patch), self.channels * (self.grid[2] if len(self.grid) == 3 else 1)
-        self.positions = [(y, x) for y in patch_starts(h, patch, stride) for x in patch_starts(w, patch, stride)]
+        if patch < 1 or stride < 1:
+            raise UserError(f"CRNL: model.patch and model.stride must be >= 1, got {patch}, {stride}")
+        self.patch, self.bands = min(int(patch), h, w), self.channels * (self.grid[2] if len(self.grid) == 3 else 1)
+        self.positions = [(y, x) for y in patch_starts(h, self.patch, stride) for x in patch_starts(w, self.patch, stride)]
         self.neighbors = min(int(neighbors), len(self.positions))
         if self.neighbors < 1 or len(ranks) != 4 or min(ranks) < 1:
             raise UserError(f"CRNL: model.neighbors must be >= 1 and model.ranks 4 positive ranks, got {neighbors}, {list(ranks)}")
@@ -74,30 +76,30 @@ class CRNL(GridTensorModel):
         self.factors = nn.ModuleList(FactorNet(r, width, omega) for r in self.ranks)
         bound = 1.0 / self.ranks[0] ** 0.5
         self.cores = nn.Parameter(torch.empty(len(self.positions), *self.ranks).uniform_(-bound, bound))
-        self.register_buffer("pixels", torch.zeros(0, dtype=torch.long))  # (G, K, p, p) flat pixel indices
+        ys, xs = (torch.tensor([pos[a] for pos in self.positions]) for a in (0, 1))
+        off = torch.arange(self.patch)
+        self.register_buffer("rows", (ys[:, None] + off)[:, :, None], persistent=False)  # (P, p, 1)
+        self.register_buffer("cols", (xs[:, None] + off)[:, None, :], persistent=False)  # (P, 1, p)
+        # (G, K, p, p) flat pixel indices of each group's members; until setup() sees the observation, a group
+        # is its reference's spatially nearest patches
+        self.register_buffer("pixels", self.group(torch.stack([ys, xs], 1).float()))
+
+    def group(self, feats: torch.Tensor) -> torch.Tensor:
+        """K nearest patches of each reference patch (the reference first) by Euclidean distance of ``feats``."""
+        dist = torch.cdist(feats, feats)
+        dist.fill_diagonal_(-1.0)
+        members = dist.topk(self.neighbors, largest=False).indices  # (G, K)
+        return (self.rows * self.grid[1] + self.cols)[members]
 
     def setup(self, observation, coords: torch.Tensor) -> None:
         super().setup(observation, coords)
-        h, w, p = *self.grid[:2], self.patch
-        dev = coords.device
-        values = torch.from_numpy(observation.values).to(dev).reshape(h, w, -1)
-        known = torch.from_numpy(observation.known).to(dev).reshape(h, w, -1)
+        h, w = self.grid[:2]
+        values = torch.from_numpy(observation.values).to(coords.device).reshape(h, w, -1)
+        known = torch.from_numpy(observation.known).to(coords.device).reshape(h, w, -1)
         est = fill_missing(values, known)
-        ys = torch.tensor([y for y, _ in self.positions], device=dev)
-        xs = torch.tensor([x for _, x in self.positions], device=dev)
-        off = torch.arange(p, device=dev)
-        rows = (ys[:, None] + off)[:, :, None]  # (P, p, 1)
-        cols = (xs[:, None] + off)[:, None, :]  # (P, 1, p)
-        feats = est[rows, cols].reshape(len(self.positions), -1)  # (P, p*p*B)
-        dist = torch.cdist(feats, feats)
-        dist.fill_diagonal_(-1.0)  # the reference is its own first member
-        members = dist.topk(self.neighbors, largest=False).indices  # (G, K)
-        pix = rows * w + cols  # (P, p, p)
-        self.pixels = pix[members]
+        self.pixels = self.group(est[self.rows, self.cols].reshape(len(self.positions), -1))
 
     def render(self) -> torch.Tensor:
-        if self.pixels.numel() == 0:
-            raise RuntimeError("CRNL groups are formed in setup(observation, coords); call it first")
         z = self.cores
         for m, (net, n) in enumerate(zip(self.factors, [self.patch, self.patch, self.bands, self.neighbors])):
             z = mode_product(z, net(mode_index(n, z.device)), m + 1)  # (G, p, p, B, K)
