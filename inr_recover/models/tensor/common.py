@@ -6,7 +6,7 @@ mode. Factor functions are evaluated at *index* coordinates ``1..n`` of their mo
 LRTFR code (``U_input = 1..n_1``); the runner's coordinates in [-1, 1] map to them affinely, so fractional
 indices (off-grid points) are defined too.
 
-- :class:`FactorNet`: a factor function ``f: R -> R^r`` (LRTFR, Luo et al. TPAMI 2023, Eq. (5) and the
+- :class:`FactorNet`: a factor function ``f: R -> R^r`` (LRTFR, Luo et al. TPAMI 2023, and the
   official ``U_net``): two sine layers then a linear layer to the rank.
 - :func:`tv_l1`, :func:`sstv_l1`: anisotropic total variation over the coordinate modes and its
   spatial-spectral form (differences along the channel mode, then along each coordinate mode).

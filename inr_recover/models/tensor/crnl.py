@@ -3,7 +3,7 @@
 Nonlocal groups: overlapping ``p x p`` spatial patches on a ``stride`` lattice (the last row/column of
 patches is added so every pixel is covered); each patch is a reference, its group the ``K`` nearest patches
 (Euclidean distance, the reference itself first) of an initial estimate. The groups form a 5-D tensor
-``(G, p, p, C, K)`` represented by the coupled low-rank function factorisation (paper Sec. III)::
+``(G, p, p, C, K)`` represented by the coupled low-rank function factorisation of the paper::
 
     Z_g = C_g x_1 f_1(u) x_2 f_2(v) x_3 f_3(k) x_4 f_4(m)
 
@@ -13,7 +13,7 @@ the average of all group members put back at their patch positions.
 
 Initial estimate. The official code groups patches of a precomputed TCTV/LRTDTV result that does not ship.
 Here :meth:`CRNL.setup` computes it from the observation alone: observed entries kept, missing ones filled
-by normalised box filtering of the observed entries (the window doubles until every entry is filled). With a
+by normalised box filtering of the observed entries (the window grows until every entry is filled). With a
 3-axis grid (H, W, T) the time axis is folded into the channel mode (``T * C`` bands) for grouping and
 factorisation; the output is unfolded back to ``(H, W, T, C)``. Before :meth:`CRNL.setup` a group is its
 reference's spatially nearest patches. Off-grid points interpolate the grid multilinearly
@@ -31,7 +31,7 @@ from inr_recover.models.tensor.common import FactorNet, GridTensorModel, mode_in
 
 def fill_missing(values: torch.Tensor, known: torch.Tensor, window: int = 3) -> torch.Tensor:
     """``(H, W, B)``: observed entries kept, missing ones the mean of observed entries in a ``window``-square
-    neighbourhood of the same band (normalised box filter), the window doubling until all are filled."""
+    neighbourhood of the same band (normalised box filter), the window growing (3, 7, 15, ...) until all are filled."""
     v = (values * known).permute(2, 0, 1)[:, None]  # (B, 1, H, W)
     m = known.to(values.dtype).permute(2, 0, 1)[:, None]
     est = torch.zeros_like(v)

@@ -1,6 +1,6 @@
 """LRTFR (Luo, Zhao, Li, Ng, Meng, TPAMI 2023): low-rank tensor function representation.
 
-Tucker form (paper Eq. (6); official ``Network.forward``)::
+Tucker form (the paper's low-rank tensor function factorisation; official ``Network.forward``)::
 
     X = G x_1 f_1(i_1) x_2 f_2(i_2) ... x_d f_d(i_d) x_{d+1} f_c(k)
 
