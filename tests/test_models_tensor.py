@@ -181,7 +181,7 @@ def test_sparse_term_and_tv_hooks(name):
     assert (m.S.abs().sum(1) > 0).sum() <= 4  # only the batch's points were updated
     full = m.render()
     expected = 0.5 * tv_l1(full, (0, 1)) + 0.25 * sstv_l1(full, (0, 1))
-    assert float(m.regularization().detach()) == pytest.approx(float(expected), rel=1e-5)
+    assert float(m.regularization().detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
     m.eval()
     np.testing.assert_allclose(m.predict(coords[sub]).detach().numpy(), pred.numpy(), atol=1e-6)  # no S at inference
 
