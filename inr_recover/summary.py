@@ -121,8 +121,10 @@ def markdown(agg: dict, n_incomplete: int = 0) -> str:
 
 
 def heatmap(records: list[dict], varying: list[str], path: Path) -> Path | None:
-    """Mean PSNR over the two numeric sweep parameters (preferring depth x lr); None when there is no such pair."""
-    numeric = [k for k in varying if all(isinstance(r["overrides"].get(k), (int, float)) for r in records)]
+    """Mean PSNR over the two numeric sweep parameters (preferring depth x lr), one panel per model (averaged over
+    seeds and any other swept value); None when there is no such pair."""
+    numeric = [k for k in varying if all(isinstance(r["overrides"].get(k), (int, float)) and not isinstance(r["overrides"].get(k), bool)
+                                         for r in records)]
     pair = next((p for p in HEATMAP_PAIRS if set(p) <= set(numeric)), tuple(numeric[:2]) if len(numeric) >= 2 else None)
     done = [r for r in records if r["status"] == "complete" and r["psnr"] is not None]
     if pair is None or not done:
@@ -133,21 +135,26 @@ def heatmap(records: list[dict], varying: list[str], path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     ys, xs = (sorted({r["overrides"][k] for r in done}) for k in pair)
-    grid = np.full((len(ys), len(xs)), np.nan)
-    for i, y in enumerate(ys):
-        for j, x in enumerate(xs):
-            v = [r["psnr"] for r in done if r["overrides"][pair[0]] == y and r["overrides"][pair[1]] == x]
-            grid[i, j] = np.mean(v) if v else np.nan
-    fig, ax = plt.subplots(figsize=(1.2 * len(xs) + 2.5, 0.8 * len(ys) + 1.8))
-    im = ax.imshow(grid, cmap="viridis", origin="lower", aspect="auto")
-    ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs])
-    ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys])
-    ax.set_xlabel(pair[1])
-    ax.set_ylabel(pair[0])
-    for (i, j), v in np.ndenumerate(grid):
-        if np.isfinite(v):
+    models = list(dict.fromkeys(r["model"] for r in done))
+    fig, axes = plt.subplots(1, len(models), figsize=(len(models) * (1.2 * len(xs) + 2.8), 0.8 * len(ys) + 1.8), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        cells = defaultdict(list)
+        for r in done:
+            if r["model"] == model:
+                cells[(ys.index(r["overrides"][pair[0]]), xs.index(r["overrides"][pair[1]]))].append(r["psnr"])
+        cells = {ij: float(np.mean(v)) for ij, v in cells.items()}
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for (i, j), v in cells.items():
+            grid[i, j] = v
+        im = ax.imshow(grid, cmap="viridis", origin="lower", aspect="auto")
+        ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs])
+        ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys])
+        ax.set_xlabel(pair[1])
+        ax.set_ylabel(pair[0])
+        ax.set_title(model)
+        for (i, j), v in cells.items():
             ax.text(j, i, f"{v:.1f}", ha="center", va="center", color="w", fontsize=8)
-    fig.colorbar(im, ax=ax, label="PSNR (dB), mean over seeds and data")
+        fig.colorbar(im, ax=ax, label="PSNR (dB), mean over seeds")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")

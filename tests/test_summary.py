@@ -51,11 +51,11 @@ def test_cli_reports_empty_dir(tmp_path):
     assert p.returncode == 2 and "no results.json" in p.stderr and "Traceback" not in p.stderr
 
 
-def test_multirun_writes_summary_and_heatmap(cli):
-    """A CPU multirun over depth x lr x 2 seeds: the end-of-multirun callback writes the table (4 method rows,
-    mean ± std of the 2 seeds each, consistent with the per-job results) and the depth x lr heatmap."""
-    proc, out = cli("data=synthetic", "model.width=8", "model.depth=1,2", "optim.lr=1e-3,3e-3", "seed=0,1",
-                    "optim.iterations=2", "eval_every=2", "metrics=fast", "save.figures=false", "logger=none", multirun=True)
+def test_smoke_preset_multirun_writes_summary_and_heatmap(cli):
+    """``experiment=smoke`` (the CI preset): a CPU multirun over depth x lr x 2 seeds; the end-of-multirun callback
+    writes the table (4 method rows, mean ± std of the 2 seeds each, consistent with the per-job results) and
+    the depth x lr heatmap."""
+    proc, out = cli("experiment=smoke", multirun=True)
     assert len(list(out.glob("*/results.json"))) == 8
     md = (out / "summary.md").read_text().splitlines()
     rows = [line for line in md[2:] if line.startswith("| choir")]
