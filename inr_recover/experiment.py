@@ -85,7 +85,7 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
 
     With ``checkpoint.resume`` (default) a run whose ``out_dir`` already holds complete results of the same
     config returns them untouched, and an interrupted one continues from ``out_dir/checkpoint.pt``."""
-    t_start = time.perf_counter()
+    t_start, started = time.perf_counter(), time.time()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_sha = fingerprint(cfg)
@@ -172,6 +172,9 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
 
     _write_outputs(cfg, out_dir, signal, obs, result, recon, truth, oracle, results)
     results["wall_seconds"] = time.perf_counter() - t_start
+    # where and when this job ran (which GPU a launcher gave it: CUDA_VISIBLE_DEVICES as set by Ray/SLURM)
+    results["process"] = {"host": platform.node(), "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                          "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "started_unix": started, "finished_unix": time.time()}
     write_json(out_dir / "results.json", results)  # last: its presence means the run finished
     if not result.interrupted:
         ckpt_path.unlink(missing_ok=True)
