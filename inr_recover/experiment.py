@@ -5,6 +5,8 @@ the evaluation (headline metrics of the selected reconstruction, and the oracle 
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import platform
@@ -73,11 +75,39 @@ def _container(cfg):
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
 
+def fingerprint(cfg) -> str:
+    """Hash of the resolved config minus what cannot change the numbers (progress bar, checkpointing, device)."""
+    c = {k: v for k, v in _container(cfg).items() if k not in ("progress", "checkpoint", "device")}
+    return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _finished(out_dir: Path, config_sha: str) -> dict | None:
+    """The results of a complete earlier run of this same config in ``out_dir`` (relaunched sweep), else None."""
+    path = out_dir / "results.json"
+    if not path.is_file():
+        return None
+    prev = json.loads(path.read_text())
+    if prev.get("status") != "complete":
+        return None
+    if prev.get("config_sha") != config_sha:
+        raise UserError(f"{out_dir} holds complete results of a different configuration; use a new hydra.run.dir / "
+                        "hydra.sweep.dir, or checkpoint.resume=false to overwrite them")
+    return prev
+
+
 def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
-    """Run one experiment described by a composed config; write everything under ``out_dir``; return results."""
-    t_start = time.perf_counter()
+    """Run one experiment described by a composed config; write everything under ``out_dir``; return results.
+
+    With ``checkpoint.resume`` (default) a run whose ``out_dir`` already holds complete results of the same
+    config returns them untouched, and an interrupted one continues from ``out_dir/checkpoint.pt``."""
+    t_start, started = time.perf_counter(), time.time()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    config_sha = fingerprint(cfg)
+    resume = bool(cfg.checkpoint.resume)
+    if resume and (prev := _finished(out_dir, config_sha)) is not None:
+        log.info("complete results of this config already in %s: skipped", out_dir.resolve())
+        return prev
     seed_everything(int(cfg.seed), bool(cfg.deterministic))
     device = resolve_device(str(cfg.device))
     task = instantiate(cfg.task)
@@ -110,9 +140,15 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
             oracle["psnr"].append(M.psnr(truth, np.clip(signal.frames_view(recon_i), 0, 1)))
 
     progress = None if cfg.progress == "auto" else bool(cfg.progress)
+    ckpt_path = out_dir / "checkpoint.pt"
+    if not resume:
+        ckpt_path.unlink(missing_ok=True)
+    elif ckpt_path.is_file():
+        log.info("resuming from %s", ckpt_path.resolve())
+    checkpoint = {"path": ckpt_path, "every": int(cfg.checkpoint.every), "meta": config_sha, "extra": oracle} if resume else None
     result = fit(model, obs, task, _container(cfg.optim), _container(cfg.select), device=device, seed=int(cfg.seed),
                  eval_every=int(cfg.eval_every), batch_size=cfg.batch_size, eval_chunk=cfg.eval_chunk,
-                 progress=progress, on_eval=on_eval)
+                 progress=progress, on_eval=on_eval, checkpoint=checkpoint)
     recon = task.output(result.prediction, obs.values, obs.known).astype(np.float32)
 
     known = obs.known
@@ -143,6 +179,7 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "seed": int(cfg.seed),
         "peak_memory_mb": _peak_memory_mb(device),
+        "config_sha": config_sha,
         "versions": versions(),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }
@@ -155,7 +192,12 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
 
     _write_outputs(cfg, out_dir, signal, obs, result, recon, truth, oracle, results)
     results["wall_seconds"] = time.perf_counter() - t_start
+    # where and when this job ran (which GPU a launcher gave it: CUDA_VISIBLE_DEVICES as set by Ray/SLURM)
+    results["process"] = {"host": platform.node(), "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                          "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "started_unix": started, "finished_unix": time.time()}
     write_json(out_dir / "results.json", results)  # last: its presence means the run finished
+    if not result.interrupted:
+        ckpt_path.unlink(missing_ok=True)
     _report(results, out_dir)
     return results
 

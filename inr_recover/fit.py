@@ -9,6 +9,11 @@ entries) and never the clean tensor. What it reports is chosen from data the mod
 
 ``on_eval`` lets the caller look at intermediate predictions (training curves, the oracle diagnostic); its
 return value is ignored, so nothing it computes can steer the fit.
+
+``checkpoint={"path", "every", "meta", "extra"}`` makes the fit resumable (:mod:`inr_recover.checkpoint`): the
+state is saved every ``every`` iterations, on Ctrl-C and on SIGTERM (then the process exits with 143), and a fit
+started while ``path`` exists continues from it. ``extra`` is a dict of the caller's own state saved and restored
+in place with it.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from inr_recover import checkpoint as ckpt
 from inr_recover.errors import UserError
 from inr_recover.observation import Observation
 from inr_recover.tasks import Task
@@ -108,6 +114,7 @@ def fit(
     eval_chunk: int | None = 262144,
     progress: bool | None = None,
     on_eval=None,
+    checkpoint: dict | None = None,
 ) -> FitResult:
     """Train ``model`` on ``obs`` under ``task`` and return the selected prediction (see module doc)."""
     from tqdm.auto import tqdm
@@ -151,7 +158,33 @@ def fit(
     t0 = time.perf_counter()
     done = 0  # iterations completed
     interrupted = False
-    bar = tqdm(total=iterations, disable=(not progress) if progress is not None else None, desc="fit", leave=False, dynamic_ncols=True)
+    start, elapsed = 0, 0.0
+    if checkpoint:
+        every = int(checkpoint.get("every") or 0)
+        extra = checkpoint.get("extra")
+        saved = ckpt.load(checkpoint["path"], checkpoint.get("meta"))
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(saved["scheduler"])
+            ckpt.set_rng_state(saved["rng"], gen)
+            start = done = saved["iteration"]
+            elapsed = saved["train_seconds"]
+            history, best = saved["history"], saved["best"]
+            pending = [torch.tensor(v) for v in saved["pending"]]
+            if extra is not None:
+                extra.clear()
+                extra.update(saved["extra"])
+
+    def save_checkpoint():
+        ckpt.save(checkpoint["path"], {
+            "meta": checkpoint.get("meta"), "iteration": done, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict() if sched is not None else None, "rng": ckpt.rng_state(gen),
+            "train_seconds": elapsed + time.perf_counter() - t0, "history": history, "best": best,
+            "pending": [float(v) for v in pending], "extra": extra})
+
+    bar = tqdm(total=iterations, initial=start, disable=(not progress) if progress is not None else None, desc="fit", leave=False, dynamic_ncols=True)
 
     def evaluate(i: int):
         nonlocal best
@@ -165,8 +198,9 @@ def fit(
             on_eval(i, pred.reshape(*obs.grid, obs.channels).cpu().numpy())
         return pred
 
+    stop = ckpt.StopOnSigterm().install() if checkpoint else None
     try:
-        for it in range(1, iterations + 1):
+        for it in range(start + 1, iterations + 1):
             if minibatch:
                 idx = torch.randint(0, n, (batch_size,), generator=gen).to(device)
                 c, y, w = coords[idx], target[idx], weight[idx]
@@ -198,11 +232,19 @@ def fit(
                 bar.set_postfix(loss=f"{losses[-1]:.4g}", **({"holdout": f"{history['holdout'][-1]:.4g}"} if held is not None else {}))
                 if not math.isfinite(losses[-1]):
                     raise UserError(f"the loss became {losses[-1]} at iteration {it}; lower optim.lr or enable optim.grad_clip")
+            if stop is not None and ((every and it % every == 0) or stop.signum is not None):
+                save_checkpoint()
+                if stop.signum is not None:
+                    raise SystemExit(128 + stop.signum)
     except KeyboardInterrupt:
         interrupted = True
+        if checkpoint:
+            save_checkpoint()
     finally:
         bar.close()
-    train_seconds = time.perf_counter() - t0
+        if stop is not None:
+            stop.restore()
+    train_seconds = elapsed + time.perf_counter() - t0
 
     selected = done
     if held is not None and best[2] is not None:

@@ -22,22 +22,23 @@ def shared_file(rel: str) -> Path:
     return p
 
 
-def run_cli(tmp_path: Path, *overrides: str, check: bool = True, multirun: bool = False, env: dict | None = None,
-            checkout: bool = False):
-    """Run the installed console script in a subprocess; returns (CompletedProcess, run dir).
-    ``checkout=True`` runs this checkout's code instead (``python -m inr_recover.cli`` with it on PYTHONPATH)."""
-    exe = Path(sys.executable).with_name("inr-recover")
-    cmd = [str(exe) if exe.exists() else "inr-recover"]
-    if checkout:
-        cmd = [sys.executable, "-m", "inr_recover.cli"]
-        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **(env or {})}
+def cli_command(tmp_path: Path, *overrides: str, multirun: bool = False, env: dict | None = None):
+    """(argv, environment, run dir) of the CLI of THIS checkout (``python -m inr_recover.cli`` with the
+    repository first on PYTHONPATH), so a worktree tests its own code, not the installed package's."""
     out = tmp_path / "run"
-    if multirun:
-        cmd += ["-m", f"hydra.sweep.dir={out}"]
-    else:
-        cmd += [f"hydra.run.dir={out}"]
+    cmd = [sys.executable, "-m", "inr_recover.cli"]
+    cmd += ["-m", f"hydra.sweep.dir={out}"] if multirun else [f"hydra.run.dir={out}"]
     cmd += ["progress=false", *overrides]
-    e = {**os.environ, "INR_RECOVER_SHARED_DATA": str(SHARED), "MPLBACKEND": "Agg", **(env or {})}
+    pythonpath = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    e = {**os.environ, "PYTHONPATH": pythonpath, "INR_RECOVER_SHARED_DATA": str(SHARED), "MPLBACKEND": "Agg", **(env or {})}
+    return cmd, e, out
+
+
+def run_cli(tmp_path: Path, *overrides: str, check: bool = True, multirun: bool = False, env: dict | None = None,
+            checkout: bool = True):
+    """Run this checkout's CLI in a subprocess; returns (CompletedProcess, run dir). (``checkout`` is accepted
+    for compatibility: the CLI of this checkout is always the one run; tests/test_packaging.py runs an installed wheel.)"""
+    cmd, e, out = cli_command(tmp_path, *overrides, multirun=multirun, env=env)
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=e, timeout=900)
     if check and proc.returncode != 0:
         raise AssertionError(f"inr-recover failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

@@ -1,0 +1,229 @@
+"""``inr-recover-summary DIR``: every job's ``results.json`` under DIR -> CSV, a paper-style Markdown table, a plot.
+
+Layout of the table (as the paper's Tables 2-4): one row per method, one column group per dataset x degradation,
+each with PSNR / SSIM / LPIPS as ``mean ± std`` over the seeds (population std, ``numpy.std``; the number of
+seeds is in ``summary.csv``), the best value of each column in bold (highest PSNR/SSIM, lowest LPIPS).
+
+A *method* is the model name plus every override that varies across the sweep other than data, degradation and
+seed (e.g. ``choir (model.chs=false, model.gamma=0.25)`` in the ablation), so a grid over hyper-parameters gets
+one row per setting. Jobs whose ``results.json`` is missing or not ``complete`` are counted, never averaged.
+
+Files written into DIR (or ``--out``): ``summary_runs.csv`` (one line per job), ``summary.csv`` (mean, std, n per
+method x data x degradation x metric), ``summary.md``, and ``summary_heatmap.png`` (mean PSNR over the two
+numeric sweep parameters, depth x learning rate when swept as in the paper's Figure 1) when such a pair exists.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from inr_recover.outputs import atomic_path
+
+log = logging.getLogger("inr_recover")
+
+METRICS = {"psnr": ("PSNR", 2, max), "ssim": ("SSIM", 4, max), "lpips": ("LPIPS", 4, min)}
+NOT_METHOD = ("data", "degrade", "seed", "hydra", "progress", "device", "checkpoint")
+HEATMAP_PAIRS = [("model.depth", "optim.lr")]  # preferred (rows, columns) when swept
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _overrides(job: Path) -> dict:
+    """The job's command-line overrides (``.hydra/overrides.yaml``) as {key: value}."""
+    path = job / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return {}
+    from omegaconf import OmegaConf
+
+    out = {}
+    for item in OmegaConf.to_container(OmegaConf.load(path)) or []:
+        key, _, val = str(item).partition("=")
+        out[key.lstrip("+~")] = _value(val)
+    return out
+
+
+def collect(root: str | Path) -> tuple[list[dict], list[str]]:
+    """(one record per job with a results.json, the sweep keys that vary across the jobs)."""
+    root = Path(root)
+    records = []
+    natural = lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(p))]  # noqa: E731  job 2 before 10
+    for res in sorted(root.rglob("results.json"), key=natural):
+        r = json.loads(res.read_text())
+        records.append({"job": str(res.parent.relative_to(root)) or ".", "status": r.get("status"),
+                        "model": r["model"]["name"], "data": r["data"]["name"], "degrade": r["degrade"]["name"],
+                        "seed": r.get("seed"), "iterations": r.get("iterations"), "train_seconds": r.get("train_seconds"),
+                        **{m: (r.get("metrics") or {}).get(m) for m in (*METRICS, "sam")},
+                        "overrides": _overrides(res.parent)})
+    keys = sorted({k for r in records for k in r["overrides"]})
+    varying = [k for k in keys if k.split(".")[0] not in NOT_METHOD and k != "model"
+               and len({json.dumps(r["overrides"].get(k)) for r in records}) > 1]
+    for r in records:
+        setting = ", ".join(f"{k}={r['overrides'].get(k)}" for k in varying)
+        r["method"] = r["model"] + (f" ({setting})" if setting else "")
+    return records, varying
+
+
+def aggregate(records: list[dict]) -> dict:
+    """{(method, data, degrade): {metric: (mean, std, n)}} over the complete jobs (their seeds)."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r["status"] != "complete":
+            continue
+        for m in METRICS:
+            if r[m] is not None:
+                groups[(r["method"], r["data"], r["degrade"])][m].append(r[m])
+    return {k: {m: (float(np.mean(v)), float(np.std(v)), len(v)) for m, v in g.items()} for k, g in groups.items()}
+
+
+def markdown(agg: dict, n_incomplete: int = 0) -> str:
+    methods = list(dict.fromkeys(k[0] for k in agg))
+    columns = sorted({(k[1], k[2]) for k in agg})
+    metrics = [m for m in METRICS if any(m in v for v in agg.values())]
+    best = {}
+    for col in columns:
+        for m in metrics:
+            vals = [agg[(me, *col)][m][0] for me in methods if m in agg.get((me, *col), {})]
+            if vals:
+                best[(col, m)] = METRICS[m][2](vals)
+    head = ["method"] + [f"{d} · {g} · {METRICS[m][0]} {'↑' if METRICS[m][2] is max else '↓'}" for d, g in columns for m in metrics]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":--"] + ["--:"] * (len(head) - 1)) + "|"]
+    for me in methods:
+        cells = [me]
+        for col in columns:
+            for m in metrics:
+                if m not in agg.get((me, *col), {}):
+                    cells.append("–")
+                    continue
+                mean, std, n = agg[(me, *col)][m]
+                p = METRICS[m][1]
+                s = f"{mean:.{p}f}" + (f" ± {std:.{p}f}" if n > 1 else "")
+                cells.append(f"**{s}**" if math.isclose(mean, best[(col, m)]) else s)
+        lines.append("| " + " | ".join(cells) + " |")
+    n = max((v[m][2] for v in agg.values() for m in v), default=0)
+    note = f"\nmean ± std over seeds (up to {n} per cell); best per column in bold."
+    if n_incomplete:
+        note += f" {n_incomplete} job(s) without complete results are not included."
+    return "\n".join(lines) + "\n" + note + "\n"
+
+
+def heatmap(records: list[dict], varying: list[str], path: Path) -> Path | None:
+    """Mean PSNR over the two numeric sweep parameters (preferring depth x lr), one panel per model (averaged over
+    seeds and any other swept value); None when there is no such pair."""
+    numeric = [k for k in varying if all(isinstance(r["overrides"].get(k), (int, float)) and not isinstance(r["overrides"].get(k), bool)
+                                         for r in records)]
+    pair = next((p for p in HEATMAP_PAIRS if set(p) <= set(numeric)), tuple(numeric[:2]) if len(numeric) >= 2 else None)
+    done = [r for r in records if r["status"] == "complete" and r["psnr"] is not None]
+    if pair is None or not done:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ys, xs = (sorted({r["overrides"][k] for r in done}) for k in pair)
+    models = list(dict.fromkeys(r["model"] for r in done))
+    fig, axes = plt.subplots(1, len(models), figsize=(len(models) * (1.2 * len(xs) + 2.8), 0.8 * len(ys) + 1.8), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        cells = defaultdict(list)
+        for r in done:
+            if r["model"] == model:
+                cells[(ys.index(r["overrides"][pair[0]]), xs.index(r["overrides"][pair[1]]))].append(r["psnr"])
+        cells = {ij: float(np.mean(v)) for ij, v in cells.items()}
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for (i, j), v in cells.items():
+            grid[i, j] = v
+        im = ax.imshow(grid, cmap="viridis", origin="lower", aspect="auto")
+        ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs])
+        ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys])
+        ax.set_xlabel(pair[1])
+        ax.set_ylabel(pair[0])
+        ax.set_title(model)
+        for (i, j), v in cells.items():
+            ax.text(j, i, f"{v:.1f}", ha="center", va="center", color="w", fontsize=8)
+        fig.colorbar(im, ax=ax, label="PSNR (dB), mean over seeds")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
+def _write_csv(path: Path, header: list[str], rows) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def summarize(root: str | Path, out: str | Path | None = None) -> dict:
+    """Write the summary files of the sweep under ``root``; returns {name: path}. Raises FileNotFoundError when
+    there is no results.json under ``root``."""
+    root = Path(root)
+    out = Path(out) if out is not None else root
+    records, varying = collect(root)
+    if not records:
+        raise FileNotFoundError(f"no results.json under {root}")
+    agg = aggregate(records)
+    cols = ["job", "status", "method", "model", "data", "degrade", "seed", *METRICS, "sam", "iterations", "train_seconds"]
+    files = {"runs": out / "summary_runs.csv", "csv": out / "summary.csv", "md": out / "summary.md"}
+    _write_csv(files["runs"], cols + varying, ([r[c] for c in cols] + [r["overrides"].get(k) for k in varying] for r in records))
+    _write_csv(files["csv"], ["method", "data", "degrade", "metric", "mean", "std", "n"],
+               ([*k, m, *v] for k, g in agg.items() for m, v in g.items()))
+    n_incomplete = sum(r["status"] != "complete" for r in records)
+    with atomic_path(files["md"]) as tmp:
+        Path(tmp).write_text(markdown(agg, n_incomplete), encoding="utf-8")
+    png = heatmap(records, varying, out / "summary_heatmap.png")
+    if png is not None:
+        files["heatmap"] = png
+    return files
+
+
+try:  # the Hydra callback that runs the summary at the end of a multirun (conf/config.yaml hydra.callbacks)
+    from hydra.experimental.callback import Callback
+except ImportError:  # pragma: no cover - hydra is a dependency
+    Callback = object
+
+
+class SummaryCallback(Callback):
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = config.hydra.sweep.dir
+        try:
+            files = summarize(sweep_dir)
+        except Exception as e:  # a failed summary must not fail a finished sweep; `inr-recover-summary` reruns it
+            log.warning("summary of %s failed: %s", sweep_dir, e)
+            return
+        log.info("summary: %s", ", ".join(str(p) for p in files.values()))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="inr-recover-summary", description=__doc__.splitlines()[0])
+    ap.add_argument("dir", help="a sweep (multirun) directory, or any directory holding run folders")
+    ap.add_argument("--out", default=None, help="where to write the summary files (default: DIR)")
+    args = ap.parse_args(argv)
+    try:
+        files = summarize(args.dir, args.out)
+    except FileNotFoundError as e:
+        print(f"inr-recover-summary: error: {e}", file=sys.stderr)
+        return 2
+    print(Path(files["md"]).read_text(encoding="utf-8"))
+    for p in files.values():
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""inr-recover-summary: collection, paper-style table, heatmap, and the multirun callback end to end (CPU)."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from inr_recover.summary import summarize
+
+
+def _job(root, name, overrides, status="complete", **metrics):
+    d = root / name
+    (d / ".hydra").mkdir(parents=True)
+    (d / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    model = next((o.split("=")[1] for o in overrides if o.startswith("model=")), "choir")
+    data = next((o.split("=")[1] for o in overrides if o.startswith("data=")), "cloth")
+    r = {"status": status, "metrics": metrics, "model": {"name": model}, "data": {"name": data},
+         "degrade": {"name": "random_0.1"}, "seed": int(next(o.split("=")[1] for o in overrides if o.startswith("seed="))),
+         "iterations": 10, "train_seconds": 1.0}
+    (d / "results.json").write_text(json.dumps(r))
+
+
+def test_table_mean_std_best_and_incomplete(tmp_path):
+    _job(tmp_path, "0", ["model=choir", "data=cloth", "seed=0"], psnr=30.0, ssim=0.90, lpips=0.10)
+    _job(tmp_path, "1", ["model=choir", "data=cloth", "seed=1"], psnr=31.0, ssim=0.92, lpips=0.12)
+    _job(tmp_path, "2", ["model=siren", "data=cloth", "seed=0"], psnr=29.0, ssim=0.95, lpips=0.05)
+    _job(tmp_path, "3", ["model=siren", "data=cloth", "seed=1"], status="interrupted", psnr=99.0, ssim=0.99, lpips=0.0)
+    _job(tmp_path, "4", ["model=siren", "data=toys", "seed=0"], psnr=20.0, ssim=0.5, lpips=0.3)
+    files = summarize(tmp_path)
+    md = files["md"].read_text().splitlines()
+    assert md[0] == ("| method | cloth · random_0.1 · PSNR ↑ | cloth · random_0.1 · SSIM ↑ | cloth · random_0.1 · LPIPS ↓ "
+                     "| toys · random_0.1 · PSNR ↑ | toys · random_0.1 · SSIM ↑ | toys · random_0.1 · LPIPS ↓ |")
+    std = np.std([30.0, 31.0])
+    assert md[2] == f"| choir | **30.50 ± {std:.2f}** | 0.9100 ± 0.0100 | 0.1100 ± 0.0100 | – | – | – |"
+    assert md[3] == "| siren | 29.00 | **0.9500** | **0.0500** | **20.00** | **0.5000** | **0.3000** |"  # interrupted seed 1 left out
+    assert "1 job(s) without complete results" in files["md"].read_text()
+    rows = list(csv.DictReader(files["csv"].open()))
+    psnr = next(r for r in rows if r["method"] == "choir" and r["metric"] == "psnr")
+    assert float(psnr["mean"]) == 30.5 and float(psnr["std"]) == pytest.approx(0.5) and psnr["n"] == "2"
+    assert len(list(csv.DictReader(files["runs"].open()))) == 5 and "heatmap" not in files
+
+
+def test_cli_reports_empty_dir(tmp_path):
+    env = {"PYTHONPATH": str(ROOT)}
+    p = subprocess.run([sys.executable, "-m", "inr_recover.summary", str(tmp_path)], capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "no results.json" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_smoke_preset_multirun_writes_summary_and_heatmap(cli):
+    """``experiment=smoke`` (the CI preset): a CPU multirun over depth x lr x 2 seeds; the end-of-multirun callback
+    writes the table (4 method rows, mean ± std of the 2 seeds each, consistent with the per-job results) and
+    the depth x lr heatmap."""
+    proc, out = cli("experiment=smoke", multirun=True)
+    assert len(list(out.glob("*/results.json"))) == 8
+    md = (out / "summary.md").read_text().splitlines()
+    rows = [line for line in md[2:] if line.startswith("| choir")]
+    assert len(rows) == 4 and "choir (model.depth=1, optim.lr=0.001)" in rows[0]
+    runs = list(csv.DictReader((out / "summary_runs.csv").open()))
+    first = [float(r["psnr"]) for r in runs if r["model.depth"] == "1" and r["optim.lr"] == "0.001"]
+    assert len(first) == 2 and f"{np.mean(first):.2f} ± {np.std(first):.2f}" in rows[0]
+    assert sum("**" in r.split("|")[2] for r in rows) >= 1
+    png = (out / "summary_heatmap.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    # rerunning the CLI over the same dir reproduces the callback's table
+    p = subprocess.run([sys.executable, "-m", "inr_recover.summary", str(out), "--out", str(out / "again")],
+                       capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)})
+    assert p.returncode == 0 and (out / "again" / "summary.md").read_text() == "\n".join(md) + "\n"
