@@ -15,10 +15,10 @@ $(BIN)/inr-recover: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PINS)
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,slurm]'
 	@touch $@
 
-venv install: $(BIN)/inr-recover ## create .venv and install inr-recover (editable) with test extras
+venv install: $(BIN)/inr-recover ## create .venv and install inr-recover (editable) with the test and SLURM-launcher extras
 
 run: install ## run the embedded default: CHOIR completes scikit-image's astronaut from 10% of its entries
 	$(BIN)/inr-recover
