@@ -78,12 +78,16 @@ class SINR(INR):
         """Superpixel id of each coordinate (its nearest grid point's label)."""
         return self.labels[grid_index(coords, self.grid)]
 
-    def _se(self, h, i, ids, valid, counts):
-        mean = (h * valid).sum(1, keepdim=True) / counts  # (K', 1, ch) over the superpixel's rows
-        gate = torch.sigmoid(torch.bmm(torch.relu(torch.bmm(mean, self.se_down[i][ids])), self.se_up[i][ids]))
-        return h * gate
+    def _gate(self, mean: torch.Tensor, i: int, ids: torch.Tensor) -> torch.Tensor:
+        """SE gate ``sigmoid(B relu(A mean))`` of superpixels ``ids`` from their means ``(K', 1, ch)``."""
+        return torch.sigmoid(torch.bmm(torch.relu(torch.bmm(mean, self.se_down[i][ids])), self.se_up[i][ids]))
 
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+    def _run(self, coords: torch.Tensor, gates: list | None = None, stop: int | None = None):
+        """Batched pass over all superpixels present in ``coords``.
+
+        SE gates come from the means over ``coords`` (``gates=None``) or from ``gates[i]`` (``(K, 1, ch)``, one per
+        superpixel). With ``stop=i`` returns ``(sums, ids, counts)`` of the activations entering SE gate ``i``.
+        """
         sp = self.superpixel_of(coords)
         ids, inv = torch.unique(sp, return_inverse=True)  # superpixels present, and each row's slot
         order = torch.argsort(inv, stable=True)
@@ -96,13 +100,51 @@ class SINR(INR):
         valid = torch.zeros(u.shape[:2] + (1,), device=coords.device, dtype=coords.dtype)
         valid[slot, pos] = 1.0
         cnt = counts.to(coords.dtype).view(-1, 1, 1)
-        h = torch.sin(self.omega_first * (torch.bmm(u, self.w_in[ids]) + self.b_in[ids, None]))
-        h = self._se(h, 0, ids, valid, cnt)
-        for l in range(self.depth):
-            h = torch.sin(self.omega_hidden * (torch.bmm(h, self.w_hid[l, ids]) + self.b_hid[l, ids, None]))
-            h = self._se(h, l + 1, ids, valid, cnt)
-        a = self._se(torch.bmm(h, self.w_out[ids]) + self.b_out[ids, None], self.depth + 1, ids, valid, cnt)
-        y = self.dictionary(a)
+
+        stages = [lambda _: torch.sin(self.omega_first * (torch.bmm(u, self.w_in[ids]) + self.b_in[ids, None]))]
+        stages += [lambda h, l=l: torch.sin(self.omega_hidden * (torch.bmm(h, self.w_hid[l, ids]) + self.b_hid[l, ids, None]))
+                   for l in range(self.depth)]
+        stages += [lambda h: torch.bmm(h, self.w_out[ids]) + self.b_out[ids, None]]
+        h = None
+        for i, stage in enumerate(stages):
+            h = stage(h)
+            if stop == i:
+                return (h * valid).sum(1), ids, counts
+            h = h * (self._gate((h * valid).sum(1, keepdim=True) / cnt, i, ids) if gates is None else gates[i][ids])
+        y = self.dictionary(h)
         out = torch.empty(coords.shape[0], y.shape[-1], device=coords.device, dtype=y.dtype)
         out[order] = y[slot, pos]
         return self.out(out)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        return self._run(coords)
+
+    @torch.no_grad()
+    def superpixel_gates(self, chunk: int = 65536) -> list:
+        """SE gates of every superpixel from the means over its whole region, computed gate by gate over the
+        full grid in chunks (memory bounded), cached until a parameter changes."""
+        key = tuple((id(p), p._version) for p in self.parameters())
+        if getattr(self, "_gates_key", None) == key:
+            return self._gates
+        from inr_recover.fit import grid_coords
+
+        coords = grid_coords(self.grid, self.labels.device).to(self.w_in.dtype)
+        all_ids = torch.arange(self.n_superpixels, device=coords.device)
+        gates = []
+        for i in range(self.depth + 2):
+            sums, cnt = None, torch.zeros(self.n_superpixels, device=coords.device, dtype=coords.dtype)
+            for j in range(0, coords.shape[0], chunk):
+                s, ids, counts = self._run(coords[j : j + chunk], gates, stop=i)
+                sums = s.new_zeros(self.n_superpixels, s.shape[-1]) if sums is None else sums
+                sums[ids] += s
+                cnt[ids] += counts
+            gates.append(self._gate((sums / cnt.clamp(min=1)[:, None])[:, None], i, all_ids))
+        self._gates_key, self._gates = key, gates
+        return gates
+
+    def predict(self, coords: torch.Tensor) -> torch.Tensor:
+        """Whole-superpixel SE statistics: exact for any subset or chunk of the grid, and for off-grid queries."""
+        if coords.shape[0] == self.labels.numel():
+            return self._run(coords)
+        return self._run(coords, self.superpixel_gates())
+
