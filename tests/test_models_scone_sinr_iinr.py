@@ -162,6 +162,7 @@ def test_batched_superpixel_networks_equal_a_loop_over_superpixels():
         torch.testing.assert_close(out[sel], direct_superpixel_net(m, k, (coords[perm][sel] + 1) / 2))
     # chunked / subset prediction uses whole-superpixel statistics: identical to the full-grid pass
     full = m.predict(coords)
+    torch.testing.assert_close(full, m(coords))  # whole-superpixel gates = the full-grid batch statistics
     torch.testing.assert_close(torch.cat([m.predict(coords[i : i + 17]) for i in range(0, coords.shape[0], 17)]), full)
 
 

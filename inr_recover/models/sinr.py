@@ -10,7 +10,9 @@ The grid is cut into K generalized superpixels (:mod:`inr_recover.models.superpi
     y   = D a                                                    D: (C, r) dictionary shared by all superpixels
 
 with squeeze-excitation gates ``SE_k(h) = h * sigmoid(B_k relu(A_k mean_{S_k}(h)))``, the mean taken over the
-superpixel's coordinates evaluated together (the official code evaluates a whole superpixel at once). Init per
+superpixel's coordinates (the official code evaluates a whole superpixel at once). :meth:`SINR.forward` (training)
+takes it over the superpixel's coordinates in the batch (all of them in full-batch training);
+:meth:`SINR.predict` always over the whole superpixel (:meth:`SINR.superpixel_gates`). Init per
 network as the official ``Inr_block_se``: SIREN first/hidden bounds, output bound sqrt(6/width)/omega_out_init (official: 150),
 PyTorch defaults for biases, SE layers and D.
 
@@ -144,7 +146,5 @@ class SINR(INR):
 
     def predict(self, coords: torch.Tensor) -> torch.Tensor:
         """Whole-superpixel SE statistics: exact for any subset or chunk of the grid, and for off-grid queries."""
-        if coords.shape[0] == self.labels.numel():
-            return self._run(coords)
         return self._run(coords, self.superpixel_gates())
 
