@@ -17,7 +17,7 @@ from inr_recover.models.iinr import IINR
 from inr_recover.models.layers import grid_index
 from inr_recover.models.scone import SCONE
 from inr_recover.models.sinr import SINR
-from inr_recover.models.superpixels import connected_labels, superpixels
+from inr_recover.models.superpixels import connected_labels, overlap_members, superpixels
 from inr_recover.observation import Observation
 
 from conftest import ROOT, SHARED
@@ -146,24 +146,48 @@ def direct_superpixel_net(m: SINR, k: int, u: torch.Tensor) -> torch.Tensor:
     return a @ m.dictionary.weight.T
 
 
-def test_batched_superpixel_networks_equal_a_loop_over_superpixels():
+def extended_superpixel(labels: np.ndarray, k: int, width: int) -> np.ndarray:
+    """Superpixel ``k`` and the points within chessboard distance ``width`` of it (the overlap ring)."""
+    return ndimage.distance_transform_cdt(labels != k, metric="chessboard") <= width
+
+
+@pytest.mark.parametrize("overlap", [0, 2])
+def test_batched_superpixel_networks_equal_a_loop_over_superpixels(overlap):
+    """Each network evaluated alone on its (extended) superpixel, outputs averaged where rings overlap."""
     torch.manual_seed(0)
     grid = (14, 12)
-    m = SINR(2, 4, grid, pixels_per_superpixel=25, width=6, depth=2, atoms=5).double()
+    m = SINR(2, 4, grid, pixels_per_superpixel=25, width=6, depth=2, atoms=5, overlap=overlap).double()
     coords = grid_coords(grid).double()
     m.setup(observation(grid, 4), coords)
     m.double()
     assert m.n_superpixels > 3 and m.w_in.shape[0] == m.n_superpixels
-    perm = torch.randperm(coords.shape[0])
-    out = m(coords[perm])
-    ids = m.superpixel_of(coords[perm])
+    labels = m.labels.reshape(grid).numpy()
+    total, cover = torch.zeros(coords.shape[0], 4, dtype=torch.float64), torch.zeros(coords.shape[0], 1, dtype=torch.float64)
     for k in range(m.n_superpixels):
-        sel = ids == k
-        torch.testing.assert_close(out[sel], direct_superpixel_net(m, k, (coords[perm][sel] + 1) / 2))
+        sel = torch.from_numpy(extended_superpixel(labels, k, overlap).reshape(-1))
+        total[sel] += direct_superpixel_net(m, k, (coords[sel] + 1) / 2)
+        cover[sel] += 1
+    expected = total / cover
+    assert (cover > 1).any() == (overlap > 0)
+    perm = torch.randperm(coords.shape[0])
+    torch.testing.assert_close(m(coords[perm]), expected[perm])  # row order does not matter
     # chunked / subset prediction uses whole-superpixel statistics: identical to the full-grid pass
     full = m.predict(coords)
-    torch.testing.assert_close(full, m(coords))  # whole-superpixel gates = the full-grid batch statistics
+    torch.testing.assert_close(full, expected)
     torch.testing.assert_close(torch.cat([m.predict(coords[i : i + 17]) for i in range(0, coords.shape[0], 17)]), full)
+
+
+def test_overlap_members_own_label_first_then_ring():
+    obs = observation((20, 18), 3)
+    labels = superpixels(obs.values, obs.known, pixels_per_superpixel=30)
+    ptr, members = overlap_members(labels, 2)
+    flat = labels.reshape(-1)
+    assert np.array_equal(members[ptr[:-1]], flat)  # own superpixel first
+    for k in range(labels.max() + 1):
+        covered = np.array([k in members[ptr[i] : ptr[i + 1]] for i in range(flat.size)])
+        assert np.array_equal(covered, extended_superpixel(labels, k, 2).reshape(-1))
+    ptr0, members0 = overlap_members(labels, 0)
+    assert np.array_equal(ptr0, np.arange(flat.size + 1)) and np.array_equal(members0, flat)
 
 
 def test_sinr_init_bounds_per_network():

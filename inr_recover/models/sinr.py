@@ -16,7 +16,11 @@ takes it over the superpixel's coordinates in the batch (all of them in full-bat
 network as the official ``Inr_block_se``: SIREN first/hidden bounds, output bound sqrt(6/width)/omega_out_init (official: 150),
 PyTorch defaults for biases, SE layers and D.
 
-All K networks run in one batched pass: coordinates are grouped by superpixel into a zero-padded
+Overlap (official ``expand_pixels``): network ``k`` also covers a ring of ``overlap`` grid points around its
+superpixel (:func:`~inr_recover.models.superpixels.overlap_members`); a coordinate's output is the mean of the
+networks covering it, and each network's SE statistics run over its extended set.
+
+All K networks run in one batched pass over the (coordinate, covering superpixel) pairs: coordinates are grouped by superpixel into a zero-padded
 ``(K', n_max, .)`` tensor (K' = superpixels present in the batch) and each layer is one ``torch.bmm`` with the
 stacked weights ``(K', in, out)``; padded rows are excluded from the SE means.
 """
@@ -30,7 +34,7 @@ from torch import nn
 
 from inr_recover.models.base import INR
 from inr_recover.models.layers import grid_index, output_activation
-from inr_recover.models.superpixels import superpixels
+from inr_recover.models.superpixels import overlap_members, superpixels
 
 
 def _uniform(shape, bound) -> nn.Parameter:
@@ -39,7 +43,7 @@ def _uniform(shape, bound) -> nn.Parameter:
 
 class SINR(INR):
     def __init__(self, in_features: int, out_features: int, grid: tuple, pixels_per_superpixel: int = 2500,
-                 alpha: float = 5.0, seg_channels: int = 3, knn: int = 3, min_size_fraction: float = 0.25,
+                 alpha: float = 5.0, seg_channels: int = 3, knn: int = 3, min_size_fraction: float = 0.25, overlap: int = 2,
                  width: int = 35, depth: int = 3, atoms: int = 120, omega_first: float = 150.0,
                  omega_hidden: float = 30.0, omega_out_init: float = 150.0, se_reduction: int = 4, seed: int = 0, out_activation: str = "none"):
         super().__init__()
@@ -48,13 +52,17 @@ class SINR(INR):
         self.grid = tuple(grid)
         self.seg = dict(pixels_per_superpixel=pixels_per_superpixel, alpha=alpha, n_channels=seg_channels, knn=knn,
                         min_size_fraction=min_size_fraction, seed=seed)
+        self.overlap = int(overlap)
         self.d, self.width, self.depth, self.atoms = in_features, width, depth, atoms
         self.omega_first, self.omega_hidden, self.se_reduction = omega_first, omega_hidden, se_reduction
         self.omega_out_init = omega_out_init
         self.dictionary = nn.Linear(atoms, out_features, bias=False)
         self.out = output_activation(out_activation)
         # Before setup the whole grid is one superpixel (a well-defined single-network S-INR); setup re-segments.
-        self.register_buffer("labels", torch.zeros(int(np.prod(self.grid)), dtype=torch.long))
+        n = int(np.prod(self.grid))
+        self.register_buffer("labels", torch.zeros(n, dtype=torch.long))
+        self.register_buffer("member_ptr", torch.arange(n + 1))  # CSR: superpixels covering each grid point
+        self.register_buffer("members", torch.zeros(n, dtype=torch.long))
         self._build(1, torch.device("cpu"))
 
     def _build(self, k: int, device) -> None:
@@ -74,11 +82,23 @@ class SINR(INR):
         labels = superpixels(observation.values, observation.known, **self.seg)
         device = coords.device
         self.labels = torch.as_tensor(labels.reshape(-1), dtype=torch.long, device=device)
+        ptr, members = overlap_members(labels, self.overlap)
+        self.member_ptr = torch.as_tensor(ptr, dtype=torch.long, device=device)
+        self.members = torch.as_tensor(members, dtype=torch.long, device=device)
         self._build(int(labels.max()) + 1, device)
 
     def superpixel_of(self, coords: torch.Tensor) -> torch.Tensor:
         """Superpixel id of each coordinate (its nearest grid point's label)."""
         return self.labels[grid_index(coords, self.grid)]
+
+    def memberships(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(rows, superpixels)``: every (coordinate, covering superpixel) pair, the own superpixel and the
+        neighbours whose overlap ring contains the coordinate's nearest grid point."""
+        g = grid_index(coords, self.grid)
+        start, count = self.member_ptr[g], self.member_ptr[g + 1] - self.member_ptr[g]
+        rows = torch.repeat_interleave(torch.arange(coords.shape[0], device=coords.device), count)
+        offset = torch.arange(rows.numel(), device=coords.device) - (torch.cumsum(count, 0) - count)[rows]
+        return rows, self.members[start[rows] + offset]
 
     def _gate(self, mean: torch.Tensor, i: int, ids: torch.Tensor) -> torch.Tensor:
         """SE gate ``sigmoid(B relu(A mean))`` of superpixels ``ids`` from their means ``(K', 1, ch)``."""
@@ -90,15 +110,15 @@ class SINR(INR):
         SE gates come from the means over ``coords`` (``gates=None``) or from ``gates[i]`` (``(K, 1, ch)``, one per
         superpixel). With ``stop=i`` returns ``(sums, ids, counts)`` of the activations entering SE gate ``i``.
         """
-        sp = self.superpixel_of(coords)
-        ids, inv = torch.unique(sp, return_inverse=True)  # superpixels present, and each row's slot
+        rows, sp = self.memberships(coords)
+        ids, inv = torch.unique(sp, return_inverse=True)  # superpixels present, and each pair's slot
         order = torch.argsort(inv, stable=True)
         counts = torch.bincount(inv, minlength=ids.numel())
         starts = torch.cumsum(counts, 0) - counts
         slot = inv[order]
-        pos = torch.arange(coords.shape[0], device=coords.device) - starts[slot]
+        pos = torch.arange(rows.numel(), device=coords.device) - starts[slot]
         u = torch.zeros(ids.numel(), int(counts.max()), self.d, device=coords.device, dtype=coords.dtype)
-        u[slot, pos] = (coords[order] + 1.0) * 0.5
+        u[slot, pos] = (coords[rows[order]] + 1.0) * 0.5
         valid = torch.zeros(u.shape[:2] + (1,), device=coords.device, dtype=coords.dtype)
         valid[slot, pos] = 1.0
         cnt = counts.to(coords.dtype).view(-1, 1, 1)
@@ -114,9 +134,10 @@ class SINR(INR):
                 return (h * valid).sum(1), ids, counts
             h = h * (self._gate((h * valid).sum(1, keepdim=True) / cnt, i, ids) if gates is None else gates[i][ids])
         y = self.dictionary(h)
-        out = torch.empty(coords.shape[0], y.shape[-1], device=coords.device, dtype=y.dtype)
-        out[order] = y[slot, pos]
-        return self.out(out)
+        out = torch.zeros(coords.shape[0], y.shape[-1], device=coords.device, dtype=y.dtype)
+        out.index_add_(0, rows[order], y[slot, pos])  # average over the superpixels covering each coordinate
+        cover = torch.bincount(rows, minlength=coords.shape[0]).to(y.dtype)
+        return self.out(out / cover[:, None])
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         return self._run(coords)

@@ -105,3 +105,24 @@ def superpixels(values: np.ndarray, known: np.ndarray, pixels_per_superpixel: in
     k = max(1, int(round(npix / pixels_per_superpixel)))
     labels = kmeans_pp(feats, k, seed).reshape(grid)
     return connected_labels(labels, max(1, int(min_size_fraction * pixels_per_superpixel)))
+
+
+def overlap_members(labels: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Superpixels covering each grid point when every superpixel is extended by a ring of ``width`` points
+    (dilation with the full 3^d neighbourhood, the official code's 3x3 kernel): CSR ``(ptr, members)`` over the
+    flat grid, each point's own label first. ``width = 0``: every point is covered by its own superpixel only."""
+    flat = labels.reshape(-1)
+    points, owners = [np.arange(flat.size)], [flat]
+    if width > 0:
+        struct = ndimage.generate_binary_structure(labels.ndim, labels.ndim)
+        index = np.arange(flat.size).reshape(labels.shape)
+        for lab, box in enumerate(ndimage.find_objects(labels + 1)):
+            box = tuple(slice(max(s.start - width, 0), s.stop + width) for s in box)
+            region = labels[box] == lab
+            ring = ndimage.binary_dilation(region, struct, iterations=width) & ~region
+            points.append(index[box][ring])
+            owners.append(np.full(int(ring.sum()), lab))
+    points, owners = np.concatenate(points), np.concatenate(owners)
+    order = np.argsort(points, kind="stable")  # own label (listed first) stays first
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(points, minlength=flat.size))])
+    return ptr, owners[order]
