@@ -147,8 +147,12 @@ def direct_superpixel_net(m: SINR, k: int, u: torch.Tensor) -> torch.Tensor:
 
 
 def extended_superpixel(labels: np.ndarray, k: int, width: int) -> np.ndarray:
-    """Superpixel ``k`` and the points within chessboard distance ``width`` of it (the overlap ring)."""
-    return ndimage.distance_transform_cdt(labels != k, metric="chessboard") <= width
+    """Superpixel ``k`` and its overlap ring: the points 4-adjacent to it, and those within chessboard distance
+    ``width - 1`` of these (the official Laplacian edge dilated ``expand_pixels - 1`` times by a 3x3 kernel)."""
+    if width == 0:
+        return labels == k
+    edge = ndimage.distance_transform_cdt(labels != k, metric="taxicab") == 1
+    return (labels == k) | (ndimage.distance_transform_cdt(~edge, metric="chessboard") <= width - 1)
 
 
 @pytest.mark.parametrize("overlap", [0, 2])

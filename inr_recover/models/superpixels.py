@@ -108,18 +108,23 @@ def superpixels(values: np.ndarray, known: np.ndarray, pixels_per_superpixel: in
 
 
 def overlap_members(labels: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Superpixels covering each grid point when every superpixel is extended by a ring of ``width`` points
-    (dilation with the full 3^d neighbourhood, the official code's 3x3 kernel): CSR ``(ptr, members)`` over the
-    flat grid, each point's own label first. ``width = 0``: every point is covered by its own superpixel only."""
+    """Superpixels covering each grid point when every superpixel is extended by a ring of ``width`` points, as
+    the official code: the face neighbours of the region (its ``cv2.Laplacian`` edge outside the region), dilated
+    ``width - 1`` times with the full 3^d neighbourhood (its 3x3 kernel). CSR ``(ptr, members)`` over the flat grid,
+    each point's own label first. ``width = 0``: every point is covered by its own superpixel only."""
     flat = labels.reshape(-1)
     points, owners = [np.arange(flat.size)], [flat]
     if width > 0:
-        struct = ndimage.generate_binary_structure(labels.ndim, labels.ndim)
+        face = ndimage.generate_binary_structure(labels.ndim, 1)
+        full = ndimage.generate_binary_structure(labels.ndim, labels.ndim)
         index = np.arange(flat.size).reshape(labels.shape)
         for lab, box in enumerate(ndimage.find_objects(labels + 1)):
             box = tuple(slice(max(s.start - width, 0), s.stop + width) for s in box)
             region = labels[box] == lab
-            ring = ndimage.binary_dilation(region, struct, iterations=width) & ~region
+            ring = ndimage.binary_dilation(region, face)
+            if width > 1:
+                ring = ndimage.binary_dilation(ring, full, iterations=width - 1)
+            ring &= ~region
             points.append(index[box][ring])
             owners.append(np.full(int(ring.sum()), lab))
     points, owners = np.concatenate(points), np.concatenate(owners)
