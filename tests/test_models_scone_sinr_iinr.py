@@ -293,7 +293,7 @@ def test_two_iteration_cli_fit_of_every_method(tmp_path):
 
 
 # Measured on a 2-core CPU (seed 0, 300 iterations of the shared default optimiser, select=final): SCONE 20.56 dB,
-# S-INR 25.79 dB, I-INR(SIREN) 20.44 dB (SIREN alone 19.82 dB), I-INR(CHOIR) 30.21 dB; each floor leaves ~2 dB.
+# S-INR 25.86 dB, I-INR(SIREN) 20.44 dB (SIREN alone 19.82 dB), I-INR(CHOIR) 30.21 dB; each floor leaves ~2 dB.
 PSNR_FLOORS = {
     "scone": (["model=scone"], 18.5),
     "sinr": (["model=sinr"], 23.5),
