@@ -65,7 +65,11 @@ class IINR(INR):
         self.register_buffer("known", torch.ones(1, dtype=torch.bool), persistent=False)  # all known until setup
 
     def setup(self, observation, coords: torch.Tensor) -> None:
+        self.backbone.setup(observation, coords)
         self.known = torch.from_numpy(observation.known.reshape(-1, observation.channels)).to(coords.device)
+
+    def regularization(self):
+        return self.backbone.regularization()
 
     def refine(self, h: torch.Tensor, g: torch.Tensor, coords: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``f(g_t, x, t) = B.head(h * 2 sigmoid(FuseNet(FeedbackNet([g_t, x, t]))))`` with ``h = B.features(x)``."""

@@ -20,8 +20,8 @@ Overlap (official ``expand_pixels``): network ``k`` also covers a ring of ``over
 superpixel (:func:`~inr_recover.models.superpixels.overlap_members`); a coordinate's output is the mean of the
 networks covering it, and each network's SE statistics run over its extended set.
 
-All K networks run in one batched pass over the (coordinate, covering superpixel) pairs: coordinates are grouped by superpixel into a zero-padded
-``(K', n_max, .)`` tensor (K' = superpixels present in the batch) and each layer is one ``torch.bmm`` with the
+All K networks run in one batched pass over the (coordinate, covering superpixel) pairs, grouped by
+superpixel into a zero-padded ``(K', n_max, .)`` tensor (K' = superpixels present in the batch) and each layer is one ``torch.bmm`` with the
 stacked weights ``(K', in, out)``; padded rows are excluded from the SE means.
 """
 from __future__ import annotations
@@ -43,9 +43,10 @@ def _uniform(shape, bound) -> nn.Parameter:
 
 class SINR(INR):
     def __init__(self, in_features: int, out_features: int, grid: tuple, pixels_per_superpixel: int = 2500,
-                 alpha: float = 5.0, seg_channels: int = 3, knn: int = 3, min_size_fraction: float = 0.25, overlap: int = 2,
-                 width: int = 35, depth: int = 3, atoms: int = 120, omega_first: float = 150.0,
-                 omega_hidden: float = 30.0, omega_out_init: float = 150.0, se_reduction: int = 4, seed: int = 0, out_activation: str = "none"):
+                 alpha: float = 5.0, seg_channels: int = 3, knn: int = 3, min_size_fraction: float = 0.25,
+                 overlap: int = 2, width: int = 35, depth: int = 3, atoms: int = 120, omega_first: float = 150.0,
+                 omega_hidden: float = 30.0, omega_out_init: float = 150.0, se_reduction: int = 4, seed: int = 0,
+                 out_activation: str = "none"):
         super().__init__()
         if width < 1 or depth < 0 or atoms < 1 or se_reduction < 1:
             raise ValueError("S-INR needs width >= 1, depth >= 0, atoms >= 1, se_reduction >= 1")
@@ -72,10 +73,12 @@ class SINR(INR):
             self.w_in, self.b_in = _uniform((k, d, c), 1.0 / d), _uniform((k, c), 1.0 / math.sqrt(d))
             self.w_hid = _uniform((self.depth, k, c, c), math.sqrt(6.0 / c) / self.omega_hidden)
             self.b_hid = _uniform((self.depth, k, c), 1.0 / math.sqrt(c))
-            self.w_out, self.b_out = _uniform((k, c, r), math.sqrt(6.0 / c) / self.omega_out_init), _uniform((k, r), 1.0 / math.sqrt(c))
-            chans = [c] * (self.depth + 1) + [r]
-            self.se_down = nn.ParameterList(_uniform((k, ch, max(1, ch // self.se_reduction)), 1.0 / math.sqrt(ch)) for ch in chans)
-            self.se_up = nn.ParameterList(_uniform((k, max(1, ch // self.se_reduction), ch), 1.0 / math.sqrt(max(1, ch // self.se_reduction))) for ch in chans)
+            self.w_out = _uniform((k, c, r), math.sqrt(6.0 / c) / self.omega_out_init)
+            self.b_out = _uniform((k, r), 1.0 / math.sqrt(c))
+            chans = [c] * (self.depth + 1) + [r]  # SE after the first, every hidden and the output layer
+            squeezed = [max(1, ch // self.se_reduction) for ch in chans]
+            self.se_down = nn.ParameterList(_uniform((k, ch, sq), 1.0 / math.sqrt(ch)) for ch, sq in zip(chans, squeezed))
+            self.se_up = nn.ParameterList(_uniform((k, sq, ch), 1.0 / math.sqrt(sq)) for ch, sq in zip(chans, squeezed))
         self.n_superpixels = k
 
     def setup(self, observation, coords: torch.Tensor) -> None:
