@@ -265,6 +265,9 @@ def test_iinr_unknown_backbone_is_one_line_error():
     with pytest.raises(UserError, match="model.backbone='nope' is not one of") as e:
         IINR(2, 3, (8, 8), backbone="nope")
     assert "\n" not in str(e.value) and "iinr" not in str(e.value).split("one of")[1]
+    with pytest.raises(UserError, match="needs a backbone with features/head; 'sinr'"):
+        IINR(2, 3, (8, 8), backbone="sinr")
+    assert IINR(2, 3, (8, 8), backbone="scone", backbone_overrides={"width": 8}).predict(torch.zeros(4, 2)).shape == (4, 3)
 
 
 # ---------------------------------------------------------------- through the CLI
