@@ -150,6 +150,7 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
                  eval_every=int(cfg.eval_every), batch_size=cfg.batch_size, eval_chunk=cfg.eval_chunk,
                  progress=progress, on_eval=on_eval, checkpoint=checkpoint)
     recon = task.output(result.prediction, obs.values, obs.known).astype(np.float32)
+    n_params = sum(p.numel() for p in model.parameters())  # again after setup: S-INR sizes itself to its superpixels
 
     known = obs.known
     train_known = known if result.holdout is None else known & ~result.holdout

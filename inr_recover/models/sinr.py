@@ -1,0 +1,174 @@
+"""S-INR (Li et al., superpixel-informed implicit neural representation for multi-dimensional data).
+
+The grid is cut into K generalized superpixels (:mod:`inr_recover.models.superpixels`, from the observation in
+:meth:`SINR.setup`). Superpixel ``k`` owns an exclusive attention MLP on ``u = (x + 1) / 2`` (the official code's
+[0, 1] coordinates)::
+
+    h_0 = SE_k^0(sin(w_first (W_k^0 u + b_k^0)))
+    h_l = SE_k^l(sin(w_hidden (W_k^l h_{l-1} + b_k^l)))          l = 1 .. depth
+    a   = SE_k^out(W_k^out h_depth + b_k^out)                    r coefficients
+    y   = D a                                                    D: (C, r) dictionary shared by all superpixels
+
+with squeeze-excitation gates ``SE_k(h) = h * sigmoid(B_k relu(A_k mean_{S_k}(h)))``, the mean taken over the
+superpixel's coordinates (the official code evaluates a whole superpixel at once). :meth:`SINR.forward` (training)
+takes it over the superpixel's coordinates in the batch (all of them in full-batch training);
+:meth:`SINR.predict` always over the whole superpixel (:meth:`SINR.superpixel_gates`). Init per
+network as the official ``Inr_block_se``: SIREN first/hidden bounds, output bound sqrt(6/width)/omega_out_init (official: 150),
+PyTorch defaults for biases, SE layers and D.
+
+Overlap (official ``expand_pixels``): network ``k`` also covers a ring of ``overlap`` grid points around its
+superpixel (:func:`~inr_recover.models.superpixels.overlap_members`); a coordinate's output is the mean of the
+networks covering it, and each network's SE statistics run over its extended set.
+
+All K networks run in one batched pass over the (coordinate, covering superpixel) pairs, grouped by
+superpixel into a zero-padded ``(K', n_max, .)`` tensor (K' = superpixels present in the batch) and each layer is one ``torch.bmm`` with the
+stacked weights ``(K', in, out)``; padded rows are excluded from the SE means.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from inr_recover.models.base import INR
+from inr_recover.models.layers import grid_index, output_activation
+from inr_recover.models.superpixels import overlap_members, superpixels
+
+
+def _uniform(shape, bound) -> nn.Parameter:
+    return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
+
+
+class SINR(INR):
+    def __init__(self, in_features: int, out_features: int, grid: tuple, pixels_per_superpixel: int = 2500,
+                 alpha: float = 5.0, seg_channels: int = 3, knn: int = 3, min_size_fraction: float = 0.25,
+                 overlap: int = 2, width: int = 35, depth: int = 3, atoms: int = 120, omega_first: float = 150.0,
+                 omega_hidden: float = 30.0, omega_out_init: float = 150.0, se_reduction: int = 4, seed: int = 0,
+                 out_activation: str = "none"):
+        super().__init__()
+        if width < 1 or depth < 0 or atoms < 1 or se_reduction < 1:
+            raise ValueError("S-INR needs width >= 1, depth >= 0, atoms >= 1, se_reduction >= 1")
+        self.grid = tuple(grid)
+        self.seg = dict(pixels_per_superpixel=pixels_per_superpixel, alpha=alpha, n_channels=seg_channels, knn=knn,
+                        min_size_fraction=min_size_fraction, seed=seed)
+        self.overlap = int(overlap)
+        self.d, self.width, self.depth, self.atoms = in_features, width, depth, atoms
+        self.omega_first, self.omega_hidden, self.se_reduction = omega_first, omega_hidden, se_reduction
+        self.omega_out_init = omega_out_init
+        self.dictionary = nn.Linear(atoms, out_features, bias=False)
+        self.out = output_activation(out_activation)
+        # Before setup the whole grid is one superpixel (a well-defined single-network S-INR); setup re-segments.
+        n = int(np.prod(self.grid))
+        self.register_buffer("labels", torch.zeros(n, dtype=torch.long))
+        self.register_buffer("member_ptr", torch.arange(n + 1))  # CSR: superpixels covering each grid point
+        self.register_buffer("members", torch.zeros(n, dtype=torch.long))
+        self._build(1, torch.device("cpu"))
+
+    def _build(self, k: int, device) -> None:
+        """K independent networks, initialised as K official ``Inr_block_se`` modules, stacked along dim 0."""
+        d, c, r = self.d, self.width, self.atoms
+        with torch.device(device):
+            self.w_in, self.b_in = _uniform((k, d, c), 1.0 / d), _uniform((k, c), 1.0 / math.sqrt(d))
+            self.w_hid = _uniform((self.depth, k, c, c), math.sqrt(6.0 / c) / self.omega_hidden)
+            self.b_hid = _uniform((self.depth, k, c), 1.0 / math.sqrt(c))
+            self.w_out = _uniform((k, c, r), math.sqrt(6.0 / c) / self.omega_out_init)
+            self.b_out = _uniform((k, r), 1.0 / math.sqrt(c))
+            chans = [c] * (self.depth + 1) + [r]  # SE after the first, every hidden and the output layer
+            squeezed = [max(1, ch // self.se_reduction) for ch in chans]
+            self.se_down = nn.ParameterList(_uniform((k, ch, sq), 1.0 / math.sqrt(ch)) for ch, sq in zip(chans, squeezed))
+            self.se_up = nn.ParameterList(_uniform((k, sq, ch), 1.0 / math.sqrt(sq)) for ch, sq in zip(chans, squeezed))
+        self.n_superpixels = k
+
+    def setup(self, observation, coords: torch.Tensor) -> None:
+        labels = superpixels(observation.values, observation.known, **self.seg)
+        device = coords.device
+        self.labels = torch.as_tensor(labels.reshape(-1), dtype=torch.long, device=device)
+        ptr, members = overlap_members(labels, self.overlap)
+        self.member_ptr = torch.as_tensor(ptr, dtype=torch.long, device=device)
+        self.members = torch.as_tensor(members, dtype=torch.long, device=device)
+        self._build(int(labels.max()) + 1, device)
+
+    def superpixel_of(self, coords: torch.Tensor) -> torch.Tensor:
+        """Superpixel id of each coordinate (its nearest grid point's label)."""
+        return self.labels[grid_index(coords, self.grid)]
+
+    def memberships(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(rows, superpixels)``: every (coordinate, covering superpixel) pair, the own superpixel and the
+        neighbours whose overlap ring contains the coordinate's nearest grid point."""
+        g = grid_index(coords, self.grid)
+        start, count = self.member_ptr[g], self.member_ptr[g + 1] - self.member_ptr[g]
+        rows = torch.repeat_interleave(torch.arange(coords.shape[0], device=coords.device), count)
+        offset = torch.arange(rows.numel(), device=coords.device) - (torch.cumsum(count, 0) - count)[rows]
+        return rows, self.members[start[rows] + offset]
+
+    def _gate(self, mean: torch.Tensor, i: int, ids: torch.Tensor) -> torch.Tensor:
+        """SE gate ``sigmoid(B relu(A mean))`` of superpixels ``ids`` from their means ``(K', 1, ch)``."""
+        return torch.sigmoid(torch.bmm(torch.relu(torch.bmm(mean, self.se_down[i][ids])), self.se_up[i][ids]))
+
+    def _run(self, coords: torch.Tensor, gates: list | None = None, stop: int | None = None):
+        """Batched pass over all superpixels present in ``coords``.
+
+        SE gates come from the means over ``coords`` (``gates=None``) or from ``gates[i]`` (``(K, 1, ch)``, one per
+        superpixel). With ``stop=i`` returns ``(sums, ids, counts)`` of the activations entering SE gate ``i``.
+        """
+        rows, sp = self.memberships(coords)
+        ids, inv = torch.unique(sp, return_inverse=True)  # superpixels present, and each pair's slot
+        order = torch.argsort(inv, stable=True)
+        counts = torch.bincount(inv, minlength=ids.numel())
+        starts = torch.cumsum(counts, 0) - counts
+        slot = inv[order]
+        pos = torch.arange(rows.numel(), device=coords.device) - starts[slot]
+        u = torch.zeros(ids.numel(), int(counts.max()), self.d, device=coords.device, dtype=coords.dtype)
+        u[slot, pos] = (coords[rows[order]] + 1.0) * 0.5
+        valid = torch.zeros(u.shape[:2] + (1,), device=coords.device, dtype=coords.dtype)
+        valid[slot, pos] = 1.0
+        cnt = counts.to(coords.dtype).view(-1, 1, 1)
+
+        stages = [lambda _: torch.sin(self.omega_first * (torch.bmm(u, self.w_in[ids]) + self.b_in[ids, None]))]
+        stages += [lambda h, l=l: torch.sin(self.omega_hidden * (torch.bmm(h, self.w_hid[l, ids]) + self.b_hid[l, ids, None]))
+                   for l in range(self.depth)]
+        stages += [lambda h: torch.bmm(h, self.w_out[ids]) + self.b_out[ids, None]]
+        h = None
+        for i, stage in enumerate(stages):
+            h = stage(h)
+            if stop == i:
+                return (h * valid).sum(1), ids, counts
+            h = h * (self._gate((h * valid).sum(1, keepdim=True) / cnt, i, ids) if gates is None else gates[i][ids])
+        y = self.dictionary(h)
+        out = torch.zeros(coords.shape[0], y.shape[-1], device=coords.device, dtype=y.dtype)
+        out.index_add_(0, rows[order], y[slot, pos])  # average over the superpixels covering each coordinate
+        cover = torch.bincount(rows, minlength=coords.shape[0]).to(y.dtype)
+        return self.out(out / cover[:, None])
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        return self._run(coords)
+
+    @torch.no_grad()
+    def superpixel_gates(self, chunk: int = 65536) -> list:
+        """SE gates of every superpixel from the means over its whole region, computed gate by gate over the
+        full grid in chunks (memory bounded), cached until a parameter changes."""
+        key = tuple((id(p), p._version) for p in self.parameters())
+        if getattr(self, "_gates_key", None) == key:
+            return self._gates
+        from inr_recover.fit import grid_coords
+
+        coords = grid_coords(self.grid, self.labels.device).to(self.w_in.dtype)
+        all_ids = torch.arange(self.n_superpixels, device=coords.device)
+        gates = []
+        for i in range(self.depth + 2):
+            sums, cnt = None, torch.zeros(self.n_superpixels, device=coords.device, dtype=coords.dtype)
+            for j in range(0, coords.shape[0], chunk):
+                s, ids, counts = self._run(coords[j : j + chunk], gates, stop=i)
+                sums = s.new_zeros(self.n_superpixels, s.shape[-1]) if sums is None else sums
+                sums[ids] += s
+                cnt[ids] += counts
+            gates.append(self._gate((sums / cnt.clamp(min=1)[:, None])[:, None], i, all_ids))
+        self._gates_key, self._gates = key, gates
+        return gates
+
+    def predict(self, coords: torch.Tensor) -> torch.Tensor:
+        """Whole-superpixel SE statistics: exact for any subset or chunk of the grid, and for off-grid queries."""
+        return self._run(coords, self.superpixel_gates())
+
