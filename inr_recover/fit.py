@@ -225,7 +225,7 @@ def fit(
                 losses = torch.stack(pending).cpu().tolist()
                 pending.clear()
                 history["iteration"].append(it)
-                history["seconds"].append(time.perf_counter() - t0)  # training time so far (time to quality)
+                history["seconds"].append(elapsed + time.perf_counter() - t0)  # training time so far (time to quality)
                 history["loss"].append(float(np.mean(losses)))
                 history["lr"].append(opt.param_groups[0]["lr"])
                 evaluate(it)
