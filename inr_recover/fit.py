@@ -163,6 +163,8 @@ def fit(
                 bar.set_postfix(loss=f"{losses[-1]:.4g}", **({"select": f"{history['holdout'][-1]:.4g}"} if history["holdout"] else {}))
                 if not math.isfinite(losses[-1]):
                     raise UserError(f"the loss became {losses[-1]} at iteration {it}; lower optim.lr or enable optim.grad_clip")
+            elif selector.every and it % selector.every == 0:  # selection-only point between evaluations
+                selector(it, predict(model, coords, eval_chunk), target, model)
     except KeyboardInterrupt:
         interrupted = True
     finally:

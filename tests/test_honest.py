@@ -39,3 +39,29 @@ def test_restore_defaults_to_holdout_and_records_the_degradation(tmp_path):
 def test_known_impulses_and_explicit_final_are_recorded(tmp_path):
     r = run_here(tmp_path, *TINY, "task=restore", "degrade=scene2", "degrade.ops.1.known=true", "select=final")
     assert r["degrade"]["impulses"] == "known" and r["selection"] == {"method": "final", "iteration": 4}
+
+
+def _scene3_on_cloth(size: int, iterations: int, width: int, eval_every: int, select: dict):
+    """CHOIR (code defaults but ``width``) restoring Scene 3 (blind impulses) on the CAVE cloth cube resized to
+    ``size`` x ``size`` x 31; returns (headline PSNR, oracle peak PSNR, selected iteration)."""
+    import numpy as np
+    import torch
+
+    from conftest import shared_file
+    from inr_recover import metrics as M
+    from inr_recover.data import load_file
+    from inr_recover.degrade import Gaussian, SaltPepper, Stripes, degrade
+    from inr_recover.fit import fit
+    from inr_recover.models.choir import CHOIR
+    from inr_recover.tasks import Task
+
+    sig = load_file("cave_cloth", path=str(shared_file("msi/cave_cloth_256x256x31.mat")), key="Omsi", axes="HWC",
+                    resize=[size, size])
+    obs = degrade(sig.values, [Gaussian(0.2), SaltPepper(0.1, known=False), Stripes(0.03)], seed=0)
+    torch.manual_seed(0)
+    model = CHOIR(2, 31, obs.grid, width=width)
+    curve = []
+    optim = dict(lr=3e-3, weight_decay=1e-5, iterations=iterations, schedule="cosine", min_lr=1e-6, grad_clip=1.0)
+    r = fit(model, obs, Task("restore", data_consistency=False, select="holdout"), optim, select, eval_every=eval_every,
+            on_eval=lambda i, p: curve.append(M.psnr(sig.values, np.clip(p, 0, 1))))
+    return M.psnr(sig.values, np.clip(r.prediction, 0, 1)), max(curve), r.selected_iteration

@@ -97,3 +97,21 @@ def test_selector_keeps_the_state_of_the_best_point():
     assert not torch.equal(sel.state[next(iter(first))], first[next(iter(first))])
     assert Selector({"method": "final"}, Task("complete"), obs, 0)(5, good, target, model) is None
     assert math.isinf(Selector({"method": "final"}, Task("complete"), obs, 0).score)
+
+
+def test_select_every_scores_between_evaluation_points():
+    """With eval_every=20 and select.every=5 the holdout is scored at 5, 10, 15 and 20; the reported prediction is
+    the model state at the best of them (its holdout error is the minimum over those points)."""
+    _, obs, model = _noisy()
+    seen = {}
+    sel = {"method": "holdout", "fraction": 0.1, "error": "l1", "every": 5}
+    r = fit(model, obs, Task("restore", data_consistency=False), dict(OPTIM, iterations=20), sel, eval_every=20,
+            on_eval=lambda i, p: seen.setdefault(i, p))
+    assert list(seen) == [20] and len(r.history["holdout"]) == 1
+    assert r.selected_iteration in (5, 10, 15, 20)
+    err = np.abs(r.prediction - obs.values)[r.holdout].mean()
+    assert err <= r.history["holdout"][0] + 1e-6
+    if r.selected_iteration != 20:
+        assert err < r.history["holdout"][0]
+    with pytest.raises(UserError):
+        Selector({"method": "holdout", "every": -1}, Task("restore"), obs, 0)
