@@ -144,7 +144,7 @@ def selection_record(select, result) -> dict:
     rec = {"method": result.selection, "iteration": result.selected_iteration}
     if select.method == "auto":
         rec["requested"] = "auto"
-    keys = {"holdout": ("fraction", "error", "trim"), "discrepancy": ("tau",)}.get(result.selection, ())
+    keys = {"holdout": ("fraction", "error", "trim", "every"), "discrepancy": ("tau", "every")}.get(result.selection, ())
     rec.update({k: select[k] for k in keys if k in select and (k != "trim" or select.get("error") == "trimmed")})
     return rec
 

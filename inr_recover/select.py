@@ -108,7 +108,7 @@ class Selector:
 
     def __init__(self, select: dict, task, obs, seed: int):
         self.method = resolve_method(select.get("method", "final"), task)
-        self.error = select.get("error", "penalty")
+        self.error = select.get("error", "trimmed")
         if self.error not in ERRORS:
             raise UserError(f"select.error='{self.error}' is not one of {', '.join(ERRORS)}")
         self.trim = float(select.get("trim", 0.1))
