@@ -76,7 +76,7 @@ def test_honest_selection_keeps_the_oracle_gain_on_scene3_small():
 
 @pytest.mark.slow
 def test_honest_selection_keeps_the_oracle_gain_on_scene3_64():
-    """64x64x31 cloth, width 64, 300 iterations (issue 8's bar at a CI size). Measured: honest HONEST64 dB, oracle
-    ORACLE64 dB."""
+    """64x64x31 cloth, width 64, 300 iterations (issue 8's bar at a CI size). Measured (2-core CPU, 27 s):
+    honest 23.40 dB at iteration 180, oracle peak 23.41."""
     honest, oracle, it = _scene3_on_cloth(64, 300, 64, 10, {"method": "holdout", "fraction": 0.05, "error": "trimmed"})
     assert oracle - honest <= 0.5 and honest >= 22.8, (honest, oracle, it)
