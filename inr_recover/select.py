@@ -134,7 +134,7 @@ class Selector:
         return the score to log (holdout error, or the median training residual for ``discrepancy``)."""
         if self.method == "final":
             return None
-        if self._held is None:
+        if self._train is None:
             flat = lambda m: torch.from_numpy(m.reshape(target.shape)).to(target.device)  # noqa: E731
             self._held = flat(self.holdout) if self.holdout is not None else None
             self._train = flat(self.train_mask)
