@@ -166,13 +166,12 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
     results = {
         "status": "interrupted" if result.interrupted else "complete",
         "metrics": headline,
-        "selection": {"method": result.selection, "iteration": result.selected_iteration,
-                      **({"fraction": float(cfg.select.fraction)} if result.selection == "holdout" else {})},
+        "selection": selection_record(cfg.select, result),
         "observed": observed,
         "model": {"name": cfg.model.name, "params": n_params},
         "data": {"name": signal.name, "grid": list(signal.grid), "channels": signal.channels, "layout": signal.layout,
                  "path": signal.path, "key": signal.key},
-        "degrade": {"name": cfg.degrade.name, "seed": int(cfg.degrade.seed)},
+        "degrade": degrade_record(cfg.degrade),
         "task": task.name,
         "iterations": result.iterations,
         "train_seconds": result.train_seconds,
@@ -201,6 +200,27 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
         ckpt_path.unlink(missing_ok=True)
     _report(results, out_dir)
     return results
+
+
+def selection_record(select, result) -> dict:
+    """What selected the headline: the rule that ran (``auto`` resolved), its settings, and the iteration."""
+    rec = {"method": result.selection, "iteration": result.selected_iteration}
+    if select.method == "auto":
+        rec["requested"] = "auto"
+    keys = {"holdout": ("fraction", "error", "trim", "every"), "discrepancy": ("tau", "every")}.get(result.selection, ())
+    rec.update({k: select[k] for k in keys if k in select and (k != "trim" or select.get("error") == "trimmed")})
+    return rec
+
+
+def degrade_record(degrade_cfg) -> dict:
+    """The degradation as it ran: every operator with its parameters, and whether impulses were known or blind."""
+    ops = [{"op": str(op["_target_"]).rsplit(".", 1)[-1], **{k: v for k, v in op.items() if k != "_target_"}}
+           for op in (OmegaConf.to_container(degrade_cfg.ops, resolve=True) if degrade_cfg.get("ops") else [])]
+    rec = {"name": degrade_cfg.name, "seed": int(degrade_cfg.seed), "ops": ops}
+    sp = [op for op in ops if op["op"] == "SaltPepper"]
+    if sp:
+        rec["impulses"] = "known" if all(op.get("known", False) for op in sp) else "blind"
+    return rec
 
 
 def _write_outputs(cfg, out_dir, signal, obs, result, recon, truth, oracle, results):

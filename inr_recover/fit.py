@@ -17,7 +17,6 @@ in place with it.
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import torch
 from inr_recover import checkpoint as ckpt
 from inr_recover.errors import UserError
 from inr_recover.observation import Observation
+from inr_recover.select import Selector
 from inr_recover.tasks import Task
 
 
@@ -35,25 +35,6 @@ def grid_coords(grid: tuple, device=None) -> torch.Tensor:
     """Coordinates of every grid point, ``(prod(grid), len(grid))``, each axis linearly in [-1, 1] ('ij' order)."""
     axes = [torch.linspace(-1.0, 1.0, n, device=device) if n > 1 else torch.zeros(1, device=device) for n in grid]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(grid))
-
-
-def holdout_mask(known: np.ndarray, fraction: float, pixelwise: bool, seed: int) -> np.ndarray:
-    """Exactly ``round(fraction * n)`` of the ``n`` observed units held out: whole pixels when ``pixelwise``
-    (tube masks: a held-out pixel is hidden in every band), single entries otherwise."""
-    if not 0.0 < fraction < 1.0:
-        raise UserError(f"select.fraction must be in (0, 1), got {fraction}")
-    rng = np.random.default_rng(seed + 7919)
-    units = known.all(-1) if pixelwise else known
-    idx = np.flatnonzero(units)
-    k = int(round(fraction * idx.size))
-    if k == 0 or k == idx.size:
-        raise UserError(f"select.fraction={fraction} of {idx.size} observed units leaves no holdout or no training data")
-    held = np.zeros(units.size, dtype=bool)
-    held[rng.choice(idx, k, replace=False)] = True
-    held = held.reshape(units.shape)
-    if pixelwise:
-        held = np.broadcast_to(held[..., None], known.shape)
-    return np.ascontiguousarray(held)
 
 
 @torch.no_grad()
@@ -125,21 +106,10 @@ def fit(
     iterations = int(optim["iterations"])
     if iterations < 0:
         raise UserError(f"optim.iterations must be >= 0, got {iterations}")
-    method = select.get("method", "final")
-    if method not in ("final", "holdout"):
-        raise UserError(f"select.method='{method}' is not one of final, holdout")
-
     coords = grid_coords(obs.grid, device)
     target = torch.from_numpy(obs.values.reshape(-1, obs.channels)).to(device)
-    known = obs.known.reshape(-1, obs.channels)
-    held = None
-    if method == "holdout":
-        held = holdout_mask(obs.known, float(select.get("fraction", 0.05)), obs.pixelwise, seed)
-        train_mask = known & ~held.reshape(known.shape)
-        held_t = torch.from_numpy(held.reshape(known.shape)).to(device)
-    else:
-        train_mask = known
-    weight = torch.from_numpy(train_mask.astype(np.float32)).to(device)
+    selector = Selector(select, task, obs, seed)
+    weight = torch.from_numpy(selector.train_mask.reshape(-1, obs.channels).astype(np.float32)).to(device)
 
     model.to(device).train()
     model.setup(obs, coords)
@@ -153,7 +123,6 @@ def fit(
     gen = torch.Generator(device="cpu").manual_seed(seed)
 
     history = {"iteration": [], "seconds": [], "loss": [], "lr": [], "holdout": []}
-    best = (math.inf, 0, None)  # (holdout error, iteration, state)
     pending = []
     t0 = time.perf_counter()
     done = 0  # iterations completed
@@ -171,7 +140,8 @@ def fit(
             ckpt.set_rng_state(saved["rng"], gen)
             start = done = saved["iteration"]
             elapsed = saved["train_seconds"]
-            history, best = saved["history"], saved["best"]
+            history = saved["history"]
+            selector.iteration, selector.score, selector.state = saved["selected"]
             pending = [torch.tensor(v) for v in saved["pending"]]
             if extra is not None:
                 extra.clear()
@@ -181,19 +151,17 @@ def fit(
         ckpt.save(checkpoint["path"], {
             "meta": checkpoint.get("meta"), "iteration": done, "model": model.state_dict(), "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict() if sched is not None else None, "rng": ckpt.rng_state(gen),
-            "train_seconds": elapsed + time.perf_counter() - t0, "history": history, "best": best,
+            "train_seconds": elapsed + time.perf_counter() - t0, "history": history,
+            "selected": (selector.iteration, selector.score, selector.state),
             "pending": [float(v) for v in pending], "extra": extra})
 
     bar = tqdm(total=iterations, initial=start, disable=(not progress) if progress is not None else None, desc="fit", leave=False, dynamic_ncols=True)
 
     def evaluate(i: int):
-        nonlocal best
         pred = predict(model, coords, eval_chunk)
-        if held is not None:
-            err = float((task.penalty(pred - target) * held_t).sum() / held_t.sum())
-            history["holdout"].append(err)
-            if err < best[0]:
-                best = (err, i, copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()}))
+        score = selector(i, pred, target, model)
+        if score is not None:
+            history["holdout"].append(score)
         if on_eval is not None:
             on_eval(i, pred.reshape(*obs.grid, obs.channels).cpu().numpy())
         return pred
@@ -229,9 +197,11 @@ def fit(
                 history["loss"].append(float(np.mean(losses)))
                 history["lr"].append(opt.param_groups[0]["lr"])
                 evaluate(it)
-                bar.set_postfix(loss=f"{losses[-1]:.4g}", **({"holdout": f"{history['holdout'][-1]:.4g}"} if held is not None else {}))
+                bar.set_postfix(loss=f"{losses[-1]:.4g}", **({"select": f"{history['holdout'][-1]:.4g}"} if history["holdout"] else {}))
                 if not math.isfinite(losses[-1]):
                     raise UserError(f"the loss became {losses[-1]} at iteration {it}; lower optim.lr or enable optim.grad_clip")
+            elif selector.every and it % selector.every == 0:  # selection-only point between evaluations
+                selector(it, predict(model, coords, eval_chunk), target, model)
             if stop is not None and ((every and it % every == 0) or stop.signum is not None):
                 save_checkpoint()
                 if stop.signum is not None:
@@ -247,17 +217,17 @@ def fit(
     train_seconds = elapsed + time.perf_counter() - t0
 
     selected = done
-    if held is not None and best[2] is not None:
-        model.load_state_dict(best[2])
-        selected = best[1]
+    if selector.state is not None:
+        model.load_state_dict(selector.state)
+        selected = selector.iteration
     final = predict(model, coords, eval_chunk).reshape(*obs.grid, obs.channels).cpu().numpy()
     return FitResult(
         prediction=final,
         selected_iteration=selected,
         iterations=done,
         train_seconds=train_seconds,
-        selection=method,
+        selection=selector.method,
         history=history,
         interrupted=interrupted,
-        holdout=held,
+        holdout=selector.holdout,
     )

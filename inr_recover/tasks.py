@@ -27,6 +27,7 @@ class Task:
     data_consistency: bool = True
     huber_delta: float = 0.1
     allows_degradation: bool = True
+    select: str = "final"  # what `select=auto` means for this task (inr_recover/select.py)
 
     def __post_init__(self):
         if self.loss not in LOSSES:

@@ -14,7 +14,7 @@ TINY = ["data=synthetic", "model.width=16", "model.depth=2", "optim.iterations=4
 def test_end_to_end_writes_results_and_outputs(cli):
     proc, out = cli(*TINY)
     r = read_results(out)
-    assert r["status"] == "complete" and r["iterations"] == 4 and r["selection"] == {"method": "final", "iteration": 4}
+    assert r["status"] == "complete" and r["iterations"] == 4 and r["selection"] == {"method": "final", "iteration": 4, "requested": "auto"}
     assert r["model"]["name"] == "choir" and r["model"]["params"] > 0
     assert set(r["metrics"]) == {"psnr", "psnr_band", "ssim"} and r["metrics"]["psnr"] > 0
     assert r["oracle"]["psnr_peak"] >= r["metrics"]["psnr"] - 1e-9 and "diagnostic" in r["oracle"]["note"]

@@ -6,7 +6,8 @@ import torch
 
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import RandomMissing, TubeMissing, degrade
-from inr_recover.fit import fit, grid_coords, holdout_mask
+from inr_recover.fit import fit, grid_coords
+from inr_recover.select import holdout_mask
 from inr_recover.models.choir import CHOIR
 from inr_recover.tasks import Task
 
