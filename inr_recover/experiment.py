@@ -114,7 +114,7 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
         "selection": {"method": result.selection, "iteration": result.selected_iteration,
                       **({"fraction": float(cfg.select.fraction)} if result.selection == "holdout" else {})},
         "observed": observed,
-        "model": {"name": cfg.model.name, "params": n_params},
+        "model": {"name": cfg.model.name, "params": n_params, **model.report()},
         "data": {"name": signal.name, "grid": list(signal.grid), "channels": signal.channels, "layout": signal.layout,
                  "path": signal.path, "key": signal.key},
         "degrade": {"name": cfg.degrade.name, "seed": int(cfg.degrade.seed)},

@@ -245,6 +245,9 @@ def test_two_iteration_cli_fit(peer_sweep, name):
     r = json.loads(res.read_text())
     assert r["status"] == "complete" and r["iterations"] == 2 and r["model"]["name"] == name
     assert np.isfinite(r["metrics"]["psnr"])
+    if name == "fresh":  # the chosen w0 and the search are recorded
+        f = r["model"]["fresh"]
+        assert f["param"] == "omega0" and f["chosen"] in range(10, 201, 10) and len(f["distances"]) == 20 and f["seconds"] > 0
 
 
 # ---- a real photograph: 64x64 crop of astronaut, 30% of entries observed -------------------------------------------

@@ -46,6 +46,10 @@ class INR(nn.Module):
     def predict(self, coords: torch.Tensor) -> torch.Tensor:
         return self(coords)
 
+    def report(self) -> dict:
+        """What :meth:`setup` decided (e.g. FreSh's chosen frequency), recorded under ``model`` in results.json."""
+        return {}
+
 
 def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, grid: tuple) -> INR:
     """Instantiate a model config (its ``_target_``), handing it the data's dimensions."""

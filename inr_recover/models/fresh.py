@@ -18,6 +18,7 @@ not dominate. (The paper fits fully observed signals and has no such step.)
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ SEARCH = {
     "finer": ("first_bias_scale", [round(0.1 * i, 1) for i in range(31)]),
     "pemlp": ("sigma", [float(s) for s in range(1, 21)]),
 }
+SEARCH["finer_gauss"] = SEARCH["finer_wavelet"] = SEARCH["finer"]  # FINER++: the same first-layer bias knob
 
 
 def radial_spectrum(y: torch.Tensor, bins: int) -> torch.Tensor:
@@ -101,11 +103,13 @@ class FreSh(INR):
         if backbone == "pemlp" and param == "sigma" and self.spec.get("encoding") != "rff":
             self.spec["encoding"] = "rff"  # sigma only exists for random Fourier features
         self.dims = (in_features, out_features, tuple(grid))
+        self.backbone_name = backbone
         self.param, self.candidates = param, list(candidates)
         self.bins, self.inits = int(bins), int(inits)
         self.backbone = self._build(self.spec[param])
-        self.chosen = None  # set by setup: the selected value
+        self.chosen = None  # set by setup: the selected value, its candidates' distances and the search time
         self.distances: dict = {}
+        self.search_seconds = 0.0
 
     def _build(self, value) -> INR:
         return build_model({**self.spec, self.param: value}, *self.dims)
@@ -134,11 +138,19 @@ class FreSh(INR):
         return out
 
     def setup(self, observation, coords: torch.Tensor) -> None:
+        t0 = time.perf_counter()
         self.distances = self.distances_for(observation.values, observation.known, coords.device)
+        self.search_seconds = time.perf_counter() - t0
         self.chosen = min(self.distances, key=self.distances.get)
         log.info("FreSh: %s=%s (mean Wasserstein %.4g; candidates %s)", self.param, self.chosen,
                  self.distances[self.chosen], ", ".join(f"{k}:{v:.3g}" for k, v in self.distances.items()))
         self.backbone = self._build(self.chosen).to(coords.device)
+
+    def report(self) -> dict:
+        if self.chosen is None:
+            return {}
+        return {"fresh": {"backbone": self.backbone_name, "param": self.param, "chosen": self.chosen,
+                          "seconds": self.search_seconds, "distances": {str(k): v for k, v in self.distances.items()}}}
 
     def features(self, coords: torch.Tensor) -> torch.Tensor:
         return self.backbone.features(coords)
