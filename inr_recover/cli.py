@@ -35,9 +35,10 @@ def _main(cfg: DictConfig):
 
 
 def main() -> None:
-    from inr_recover.runtime import tune_allocator
+    from inr_recover.runtime import flush_denormals, tune_allocator
 
     tune_allocator()
+    flush_denormals()
     hydra.main(config_path=config_dir(), config_name="config", version_base="1.3")(_main)()
 
 

@@ -168,7 +168,7 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
         "metrics": headline,
         "selection": selection_record(cfg.select, result),
         "observed": observed,
-        "model": {"name": cfg.model.name, "params": n_params},
+        "model": {"name": cfg.model.name, "params": n_params, **model.report()},
         "data": {"name": signal.name, "grid": list(signal.grid), "channels": signal.channels, "layout": signal.layout,
                  "path": signal.path, "key": signal.key},
         "degrade": degrade_record(cfg.degrade),

@@ -21,3 +21,16 @@ def tune_allocator(threshold: int = 1 << 30) -> bool:
         return bool(libc.mallopt(m_trim_threshold, ctypes.c_int(threshold)) and libc.mallopt(m_mmap_threshold, ctypes.c_int(threshold)))
     except (OSError, AttributeError):
         return False
+
+
+def flush_denormals() -> bool:
+    """Flush subnormal floats to zero on CPU (``torch.set_flush_denormal``).
+
+    Gaussian-type activations (Gauss, FINER++ Gauss) output ``exp(-(s z)^2)`` far below 1e-38 for most
+    neurons; arithmetic on subnormals is microcoded on x86 and made a 64x64 Gauss training step 7x slower
+    (measured: 5.9 s vs 0.88 s per forward+backward, width 256, 2-core CPU). No effect on GPU results.
+    Returns False where the CPU does not support it (no-op).
+    """
+    import torch
+
+    return bool(torch.set_flush_denormal(True))

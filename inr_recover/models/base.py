@@ -46,6 +46,10 @@ class INR(nn.Module):
     def predict(self, coords: torch.Tensor) -> torch.Tensor:
         return self(coords)
 
+    def report(self) -> dict:
+        """What :meth:`setup` decided (e.g. FreSh's chosen frequency), recorded under ``model`` in results.json."""
+        return {}
+
 
 def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, grid: tuple) -> INR:
     """Instantiate a model config (its ``_target_``), handing it the data's dimensions."""
@@ -57,3 +61,19 @@ def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, gri
     if not isinstance(model, INR):
         raise UserError(f"model _target_ {cfg['_target_']} is not an inr_recover INR")
     return model
+
+
+def model_config(name: str, overrides: dict | None = None) -> dict:
+    """The options of ``conf/model/<name>.yaml`` (a backbone named by a wrapper, e.g. ``model.backbone=siren``),
+    updated with ``overrides``."""
+    from pathlib import Path
+
+    from inr_recover.cli import config_dir
+
+    path = Path(config_dir()) / "model" / f"{name}.yaml"
+    if not path.is_file():
+        options = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise UserError(f"model backbone '{name}' is not one of {', '.join(options)}")
+    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    cfg.update(overrides or {})
+    return cfg

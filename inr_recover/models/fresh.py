@@ -1,0 +1,162 @@
+"""FreSh (Kania et al., ICLR 2025): pick a backbone's frequency hyper-parameter before training.
+
+For each candidate value the *untrained* backbone is evaluated on the grid ``inits`` times (fresh inits), and
+the spectrum of its output is compared to the spectrum of the data with the 1-D Wasserstein distance over the
+first ``bins`` frequency bins (DC dropped, each spectrum normalised to a distribution). The candidate with the
+lowest mean distance is kept and a fresh backbone with it is trained by the shared loop.
+
+Spectrum (official ``spectum_utils.py``): ``|DFT|`` over the grid axes, summed over channels, summed over
+frequency shells of L1 radius ``|k_1| + ... + |k_d|`` (the official code sums anti-diagonals of the
+non-redundant half of the 2-D DFT). When a grid axis is longer than ``2 * bins + 1`` both the data and the
+network are taken on a ``2 * bins + 1`` grid over the same domain (the official ``--downscale``), which keeps
+the first ``bins`` shells and makes the search cheap.
+
+Honesty: the data spectrum comes from the *observation* handed to :meth:`setup`; missing entries are filled
+by normalised convolution of the observed entries (:func:`fill_missing`) so that the mask's own spectrum does
+not dominate. (The paper fits fully observed signals and has no such step.)
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from inr_recover.errors import UserError
+from inr_recover.models.base import INR, build_model, model_config
+
+log = logging.getLogger(__name__)
+
+# backbone -> (parameter, official search grid: configs/siren_all_omega.yaml, finer_best_bias.yaml, relu_best_sigma.yaml)
+SEARCH = {
+    "siren": ("omega0", [float(w) for w in range(10, 201, 10)]),
+    "finer": ("first_bias_scale", [round(0.1 * i, 1) for i in range(31)]),
+    "pemlp": ("sigma", [float(s) for s in range(1, 21)]),
+}
+SEARCH["finer_gauss"] = SEARCH["finer_wavelet"] = SEARCH["finer"]  # FINER++: the same first-layer bias knob
+
+
+def radial_spectrum(y: torch.Tensor, bins: int) -> torch.Tensor:
+    """``(*grid, C)`` -> ``(bins,)``: |DFT| summed over channels and L1 frequency shells 1..bins (DC dropped)."""
+    axes = tuple(range(y.ndim - 1))
+    mag = torch.fft.fftn(y.float(), dim=axes).abs().sum(-1)
+    radius = 0
+    for a, n in enumerate(y.shape[:-1]):
+        k = torch.arange(n, device=y.device)
+        k = torch.minimum(k, n - k).reshape([-1 if i == a else 1 for i in range(len(axes))])
+        radius = radius + k
+    radius = torch.broadcast_to(radius, mag.shape).reshape(-1)
+    keep = (radius >= 1) & (radius <= bins)
+    return torch.bincount(radius[keep] - 1, weights=mag.reshape(-1)[keep].double(), minlength=bins)
+
+
+def wasserstein(u: torch.Tensor, v: torch.Tensor) -> float:
+    """W1 between the distributions with weights ``u`` and ``v`` on the bins 0, 1, ..., n-1 (unit spacing)."""
+    cu, cv = torch.cumsum(u / u.sum(), 0), torch.cumsum(v / v.sum(), 0)
+    return float((cu - cv).abs().sum())
+
+
+def fill_missing(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Missing entries take a Gaussian-weighted mean of the observed entries of their channel (normalised
+    convolution, width ``1 / sqrt(observed fraction)`` samples, about the mean gap); observed entries are kept."""
+    out = values.astype(np.float64)
+    for c in range(values.shape[-1]):
+        k = known[..., c]
+        if k.all() or not k.any():
+            continue
+        sigma = 1.0 / np.sqrt(k.mean())
+        num = ndimage.gaussian_filter(np.where(k, out[..., c], 0.0), sigma, mode="nearest")
+        den = ndimage.gaussian_filter(k.astype(np.float64), sigma, mode="nearest")
+        out[..., c] = np.where(k, out[..., c], num / np.maximum(den, 1e-12))
+    return out.astype(np.float32)
+
+
+def search_grid(grid: tuple, bins: int) -> tuple:
+    """The grid FreSh compares spectra on: each axis capped at ``2 * bins + 1`` samples (grids of 1 to 3 axes)."""
+    return tuple(min(n, 2 * bins + 1) for n in grid) if len(grid) <= 3 else tuple(grid)
+
+
+class FreSh(INR):
+    def __init__(self, in_features: int, out_features: int, grid: tuple, backbone: str = "siren",
+                 backbone_options: dict | None = None, param: str | None = None, candidates: list | None = None,
+                 bins: int = 64, inits: int = 10):
+        super().__init__()
+        if backbone == "fresh":
+            raise UserError("model.backbone=fresh is not a backbone; pick siren, finer or pemlp")
+        default_param, default_candidates = SEARCH.get(backbone, (None, None))
+        param = param or default_param
+        if param is None:
+            raise UserError(f"FreSh has no default search for backbone '{backbone}'; set model.param and model.candidates")
+        if candidates is None:
+            if param != default_param:
+                raise UserError(f"set model.candidates: the values of {param} to search")
+            candidates = default_candidates
+        if not candidates or bins < 1 or inits < 1:
+            raise UserError("FreSh needs at least one candidate, model.bins >= 1 and model.inits >= 1")
+        self.spec = model_config(backbone, backbone_options)
+        self.spec.pop("name", None)
+        if param not in self.spec:
+            raise UserError(f"backbone '{backbone}' has no option '{param}' for FreSh to choose (options: {', '.join(k for k in self.spec if k != '_target_')})")
+        if backbone == "pemlp" and param == "sigma" and self.spec.get("encoding") != "rff":
+            self.spec["encoding"] = "rff"  # sigma only exists for random Fourier features
+        self.dims = (in_features, out_features, tuple(grid))
+        self.backbone_name = backbone
+        self.param, self.candidates = param, list(candidates)
+        self.bins, self.inits = int(bins), int(inits)
+        self.backbone = self._build(self.spec[param])
+        self.chosen = None  # set by setup: the selected value, its candidates' distances and the search time
+        self.distances: dict = {}
+        self.search_seconds = 0.0
+
+    def _build(self, value) -> INR:
+        return build_model({**self.spec, self.param: value}, *self.dims)
+
+    def distances_for(self, values: np.ndarray, known: np.ndarray, device) -> dict:
+        """Mean Wasserstein distance of each candidate's untrained output spectrum to the observed spectrum."""
+        from inr_recover.fit import grid_coords
+
+        grid = values.shape[:-1]
+        small = search_grid(grid, self.bins)
+        data = torch.from_numpy(fill_missing(values, known)).to(device)
+        if small != tuple(grid):  # area-average down to the search grid (F.interpolate: 1 to 3 grid axes)
+            data = F.interpolate(data.movedim(-1, 0)[None], size=small, mode="area")[0].movedim(0, -1)
+        target = radial_spectrum(data, self.bins)
+        if float(target.sum()) == 0.0:
+            raise UserError("FreSh: the observed data is constant, its spectrum cannot guide the choice")
+        coords = grid_coords(small, device)
+        out = {}
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            for v in self.candidates:
+                d = []
+                for _ in range(self.inits):
+                    net = self._build(v).to(device).eval()
+                    d.append(wasserstein(target, radial_spectrum(net(coords).reshape(*small, -1), self.bins)))
+                out[v] = float(np.mean(d))
+        return out
+
+    def setup(self, observation, coords: torch.Tensor) -> None:
+        t0 = time.perf_counter()
+        self.distances = self.distances_for(observation.values, observation.known, coords.device)
+        self.search_seconds = time.perf_counter() - t0
+        self.chosen = min(self.distances, key=self.distances.get)
+        log.info("FreSh: %s=%s (mean Wasserstein %.4g; candidates %s)", self.param, self.chosen,
+                 self.distances[self.chosen], ", ".join(f"{k}:{v:.3g}" for k, v in self.distances.items()))
+        self.backbone = self._build(self.chosen).to(coords.device)
+
+    def report(self) -> dict:
+        if self.chosen is None:
+            return {}
+        return {"fresh": {"backbone": self.backbone_name, "param": self.param, "chosen": self.chosen,
+                          "seconds": self.search_seconds, "distances": {str(k): v for k, v in self.distances.items()}}}
+
+    def features(self, coords: torch.Tensor) -> torch.Tensor:
+        return self.backbone.features(coords)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.backbone.head(h)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        return self.backbone(coords)
