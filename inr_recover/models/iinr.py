@@ -17,28 +17,14 @@ No official code is public; every choice below is ours and listed in ``conf/mode
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 
 from inr_recover.errors import UserError
-from inr_recover.models.base import INR, build_model
+from inr_recover.models.base import INR, build_model, model_config
 from inr_recover.models.layers import grid_index
-
-
-def load_backbone_config(name: str, overrides: dict | None = None):
-    """``conf/model/<name>.yaml`` merged with ``overrides`` (the backbone's own options)."""
-    from inr_recover.cli import config_dir
-
-    folder = Path(config_dir()) / "model"
-    options = sorted(p.stem for p in folder.glob("*.yaml") if p.stem != "iinr")
-    if name == "iinr" or not (folder / f"{name}.yaml").is_file():
-        raise UserError(f"model.backbone='{name}' is not one of {', '.join(options)}")
-    cfg = OmegaConf.load(folder / f"{name}.yaml")
-    return OmegaConf.merge(cfg, OmegaConf.create(dict(overrides or {})))
 
 
 class IINR(INR):
@@ -48,7 +34,9 @@ class IINR(INR):
         super().__init__()
         if steps < 1:
             raise UserError(f"model.steps must be >= 1, got {steps}")
-        self.backbone = build_model(load_backbone_config(backbone, backbone_overrides), in_features, out_features, grid)
+        if backbone == "iinr":
+            raise UserError("model.backbone=iinr: I-INR cannot wrap itself; pick a coordinate network such as siren or choir")
+        self.backbone = build_model(model_config(backbone, backbone_overrides), in_features, out_features, grid)
         with torch.no_grad():
             try:
                 n_feat = self.backbone.features(torch.zeros(1, in_features)).shape[-1]
