@@ -17,7 +17,6 @@ No official code is public; every choice below is ours and listed in ``conf/mode
 """
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from torch import nn
