@@ -78,16 +78,11 @@ def worker(args) -> dict:
         step()
         sync()
         times.append(time.perf_counter() - t)
-    out = {"step_seconds": times, "params": sum(p.numel() for p in model.parameters()), "grid": list(obs.grid), "channels": obs.channels}
-    try:
-        import resource
+    from inr_recover.runtime import peak_memory_mb
 
-        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    except ImportError:
-        pass
-    if device.type == "cuda":
-        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-    return out
+    mem = peak_memory_mb(device)
+    return {"step_seconds": times, "params": sum(p.numel() for p in model.parameters()), "grid": list(obs.grid),
+            "channels": obs.channels, "peak_rss_mb": mem.get("host"), **({"peak_cuda_mb": mem["cuda"]} if "cuda" in mem else {})}
 
 
 def run_worker(method, shape, mode, args) -> dict:

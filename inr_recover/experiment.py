@@ -26,6 +26,7 @@ from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.base import build_model
 from inr_recover.observation import Observation
+from inr_recover.runtime import peak_memory_mb
 from inr_recover.outputs import save_arrays, save_curves, save_figure, save_mask, write_json, write_native
 
 log = logging.getLogger("inr_recover")
@@ -55,20 +56,6 @@ def versions() -> dict:
 
     return {"inr_recover": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "numpy": np.__version__, "hydra": hydra.__version__, "scikit-image": skimage.__version__}
-
-
-def _peak_memory_mb(device: torch.device) -> dict:
-    """Peak resident memory of this process and, on CUDA, peak allocated GPU memory (MiB)."""
-    out = {}
-    try:
-        import resource
-
-        out["host"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    except ImportError:
-        pass
-    if device.type == "cuda":
-        out["cuda"] = torch.cuda.max_memory_allocated(device) / 2**20
-    return out
 
 
 def _container(cfg):
@@ -178,7 +165,7 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
         "it_per_s": result.iterations / result.train_seconds if result.train_seconds > 0 else None,
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "seed": int(cfg.seed),
-        "peak_memory_mb": _peak_memory_mb(device),
+        "peak_memory_mb": peak_memory_mb(device),
         "config_sha": config_sha,
         "versions": versions(),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),

@@ -34,3 +34,19 @@ def flush_denormals() -> bool:
     import torch
 
     return bool(torch.set_flush_denormal(True))
+
+
+def peak_memory_mb(device) -> dict:
+    """Peak resident memory of this process (``host``) and, on CUDA, peak allocated GPU memory (``cuda``), MiB."""
+    out = {}
+    try:
+        import resource
+
+        out["host"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except ImportError:
+        pass
+    if getattr(device, "type", str(device)) == "cuda":
+        import torch
+
+        out["cuda"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
