@@ -17,17 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from inr_recover.config import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from inr_recover import __version__, metrics as M
+from inr_recover.config import instantiate
 from inr_recover.degrade import build_ops, degrade
 from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.base import build_model
 from inr_recover.observation import Observation
-from inr_recover.runtime import peak_memory_mb
 from inr_recover.outputs import save_arrays, save_curves, save_figure, save_mask, write_json, write_native
+from inr_recover.runtime import peak_memory_mb
 
 log = logging.getLogger("inr_recover")
 

@@ -310,5 +310,5 @@ PSNR_FLOORS = {
 def test_real_photo_completion_reaches_measured_psnr(name, tmp_path):
     overrides, floor = PSNR_FLOORS[name]
     (r,) = run_cli_here(tmp_path, *overrides, "data.resize=null", "data.crop=[100,200,64,64]", "degrade=random_0.3",
-                        "optim.iterations=300", "metrics=fast", "save.figures=false")
+                        "optim.iterations=300", "optim.lr=3e-3", "metrics=fast", "save.figures=false")
     assert r["metrics"]["psnr"] > floor
