@@ -64,17 +64,17 @@ def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, gri
     return model
 
 
-def model_config(name: str, overrides: dict | None = None) -> dict:
+def model_config(name: str, overrides: dict | None = None, exclude: tuple = ()) -> dict:
     """The options of ``conf/model/<name>.yaml`` (a backbone named by a wrapper, e.g. ``model.backbone=siren``),
-    updated with ``overrides``."""
+    updated with ``overrides``; names in ``exclude`` (wrappers that cannot be backbones) are refused."""
     from pathlib import Path
 
     from inr_recover.cli import config_dir
 
     path = Path(config_dir()) / "model" / f"{name}.yaml"
-    if not path.is_file():
-        options = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise UserError(f"model backbone '{name}' is not one of {', '.join(options)}")
+    if not path.is_file() or name in exclude:
+        options = sorted(p.stem for p in path.parent.glob("*.yaml") if p.stem not in exclude)
+        raise UserError(f"model.backbone='{name}' is not one of {', '.join(options)}")
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     cfg.update(overrides or {})
     return cfg

@@ -33,9 +33,7 @@ class IINR(INR):
         super().__init__()
         if steps < 1:
             raise UserError(f"model.steps must be >= 1, got {steps}")
-        if backbone == "iinr":
-            raise UserError("model.backbone=iinr: I-INR cannot wrap itself; pick a coordinate network such as siren or choir")
-        self.backbone = build_model(model_config(backbone, backbone_overrides), in_features, out_features, grid)
+        self.backbone = build_model(model_config(backbone, backbone_overrides, exclude=("iinr",)), in_features, out_features, grid)
         with torch.no_grad():
             try:
                 n_feat = self.backbone.features(torch.zeros(1, in_features)).shape[-1]
