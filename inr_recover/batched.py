@@ -4,7 +4,8 @@ The K models' parameters are stacked (``torch.func.stack_module_state``) and eva
 ``vmap(functional_call)``, so one forward/backward serves all K. Training is the same as K separate
 :func:`inr_recover.fit.fit` runs with ``select=final`` and full batches: the loss is the sum of the K losses (so
 model k's gradient is that of its own loss), Adam/AdamW and the cosine schedule act elementwise (the same
-update as K optimisers), and gradient clipping uses each model's own norm, as ``clip_grad_norm_`` on it alone.
+update as K optimisers, built by the same :class:`~inr_recover.optim.Optim`), and gradient clipping uses each
+model's own norm, as ``clip_grad_norm_`` on it alone.
 Results equal separate runs up to floating-point summation order (batched matmuls).
 
 Scope: models with a pure forward (no ``setup``/``training_forward``/``regularization``/``predict`` hooks),
@@ -19,9 +20,10 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from inr_recover.errors import UserError
-from inr_recover.fit import grid_coords, make_optimizer, make_scheduler
+from inr_recover.grid import grid_coords, rows
 from inr_recover.models.base import INR
 from inr_recover.observation import Observation
+from inr_recover.optim import Optim
 from inr_recover.tasks import Task
 
 HOOKS = ("setup", "training_forward", "regularization", "predict")
@@ -49,32 +51,22 @@ def clip_per_model_(grads: list[torch.Tensor], max_norm: float) -> torch.Tensor:
     return norms
 
 
-def fit_batched(models: list[INR], obs: Observation, task: Task, optim: dict, *, device="cpu",
+def fit_batched(models: list[INR], obs: Observation, task: Task, optim: Optim, *, device="cpu",
                 eval_chunk: int | None = 262144) -> np.ndarray:
     """Train the K ``models`` on ``obs`` together; returns their final predictions, ``(K, *grid, C)``."""
     _check(models)
     device = torch.device(device)
-    iterations = int(optim["iterations"])
     coords = grid_coords(obs.grid, device)
-    target = torch.from_numpy(obs.values.reshape(-1, obs.channels)).to(device)
-    weight = torch.from_numpy(obs.known.reshape(-1, obs.channels).astype(np.float32)).to(device)
+    target = rows(obs.values, device)
+    weight = rows(obs.known.astype(np.float32), device)
 
     params, buffers = stack_module_state([m.to(device) for m in models])
     base = copy.deepcopy(models[0])  # a shell: functional_call swaps in the stacked tensors
     forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), in_dims=(0, 0, None))
-    opt = make_optimizer(list(params.values()), optim)
-    sched = make_scheduler(opt, optim, iterations)
-    clip = optim.get("grad_clip")
-    for _ in range(iterations):
+    updater = optim.build(params.values(), clip=lambda ps, c: clip_per_model_([p.grad for p in ps if p.grad is not None], float(c)))
+    for _ in range(optim.iterations):
         pred = forward(params, buffers, coords)
-        loss = torch.stack([task.loss_fn(p, target, weight) for p in pred]).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip:
-            clip_per_model_([p.grad for p in params.values() if p.grad is not None], float(clip))
-        opt.step()
-        if sched is not None:
-            sched.step()
+        updater.step(torch.stack([task.loss_fn(p, target, weight) for p in pred]).sum())
     with torch.no_grad():
         chunk = eval_chunk or coords.shape[0]
         out = torch.cat([forward(params, buffers, coords[i : i + chunk]) for i in range(0, coords.shape[0], chunk)], 1)

@@ -27,59 +27,45 @@ SHAPES = {  # name: (data overrides, description)
 def _compose(overrides):
     from hydra import compose, initialize_config_dir
 
-    from inr_recover.cli import config_dir
+    from inr_recover.paths import config_dir
 
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))
 
 
 def worker(args) -> dict:
-    """One process: build model + data, time ``steps`` training steps after ``warmup``; optionally a short run."""
-    import numpy as np
+    """One process: load, degrade and build as a run does, then time ``steps`` steps of the fit (:meth:`Trainer.step`:
+    forward, the task's loss, backward, clipping, the optimiser and the schedule) after ``warmup``."""
     import torch
 
-    from inr_recover.config import instantiate
-    from inr_recover.degrade import degrade
-    from inr_recover.fit import grid_coords
-    from inr_recover.models.base import build_model
+    from inr_recover.experiment import Experiment
+    from inr_recover.fit import Trainer
+    from inr_recover.optim import Optim
+    from inr_recover.runtime import peak_memory_mb, tune_allocator
+    from inr_recover.select import Final
 
     if args.mode == "fast":
-        from inr_recover.runtime import tune_allocator
-
         tune_allocator()
-    torch.manual_seed(0)
     cfg = _compose([f"model={args.method}", *SHAPES[args.shape][0], *args.override])
     device = torch.device(args.device)
-    sig = instantiate(cfg.data)
-    obs = degrade(sig.values, [instantiate(o) for o in cfg.degrade.ops], seed=0)
-    model = build_model(cfg.model, len(obs.grid), obs.channels, obs.grid).to(device)
-    task = instantiate(cfg.task)
-    coords = grid_coords(obs.grid, device)
-    y = torch.from_numpy(obs.values.reshape(-1, obs.channels)).to(device)
-    w = torch.from_numpy(obs.known.reshape(y.shape).astype(np.float32)).to(device)
-    model.setup(obs, coords)
-    opt = torch.optim.Adam(model.parameters(), lr=float(cfg.optim.lr))
-    fwd = torch.compile(model.training_forward) if args.compile and args.mode == "fast" else model.training_forward
-
-    def step():
-        loss = task.loss_fn(fwd(coords, y), y, w)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
+    exp = Experiment(cfg, device)
+    exp.load()
+    obs = exp.degrade()
+    model = exp.build()
+    if args.compile and args.mode == "fast":
+        model.training_forward = torch.compile(model.training_forward)
+    trainer = Trainer(model, obs, exp.task, Optim.from_config(cfg), Final(exp.task, obs, 0), device=device)
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(args.warmup):
-        step()
+        trainer.step()
     sync()
     times = []
     for _ in range(args.steps):
         t = time.perf_counter()
-        step()
+        trainer.step()
         sync()
         times.append(time.perf_counter() - t)
-    from inr_recover.runtime import peak_memory_mb
-
     mem = peak_memory_mb(device)
     return {"step_seconds": times, "params": sum(p.numel() for p in model.parameters()), "grid": list(obs.grid),
             "channels": obs.channels, "peak_rss_mb": mem.get("host"), **({"peak_cuda_mb": mem["cuda"]} if "cuda" in mem else {})}
@@ -158,7 +144,7 @@ def main(argv=None) -> int:
                     ratio = f"{row['ratio_plain_over_fast']:.2f}x" if mode == "fast" and "ratio_plain_over_fast" in row else ""
                     print(f"{method:<10} {shape:<14} {mode:<6} {s['median']:.4f} [{s['min']:.4f}, {s['max']:.4f}]{'':<8} {ratio:>10}")
             report["results"].append(row)
-    from inr_recover.outputs import write_json
+    from inr_recover.files import write_json
 
     write_json(Path(args.out), report)
     print(f"wrote {args.out}")

@@ -2,25 +2,25 @@
 
 A checkpoint holds everything that decides the next iteration: model, optimiser and scheduler state, every
 random number generator (python, numpy, torch CPU/CUDA and the fit's mini-batch generator), the iteration,
-the history so far and the caller's ``extra`` state. It is written atomically (``outputs.atomic_path``), so a
-kill at any moment leaves the previous checkpoint or the new one, never a torn file. A fit resumed from it
-continues the same trajectory as an uninterrupted one (bit-identical on CPU).
+the history so far, the selection rule's state and the caller's ``extra`` state. It is written atomically
+(``files.atomic_path``), so a kill at any moment leaves the previous checkpoint or the new one, never a torn file.
+A fit resumed from it continues the same trajectory as an uninterrupted one (bit-identical on CPU).
 """
 from __future__ import annotations
 
-import os
 import random
 import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from inr_recover.errors import UserError
-from inr_recover.outputs import atomic_path
+from inr_recover.files import atomic_path
 
-FORMAT = 1
+FORMAT = 2  # 2: the selector's and the optimiser's state as their own state_dicts
 
 
 def rng_state(gen: torch.Generator) -> dict:
@@ -37,21 +37,33 @@ def set_rng_state(state: dict, gen: torch.Generator) -> None:
     gen.set_state(state["generator"])
 
 
-def save(path: str | os.PathLike, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+@dataclass
+class Checkpoint:
+    """Where and how often a fit saves its state. ``meta`` (e.g. a config fingerprint) must be the same on resume:
+    resuming a different experiment's state would silently mix two runs. ``extra`` is the caller's own state (a
+    dict), saved with the fit's and restored into it in place."""
 
+    path: Path
+    every: int  # save every N iterations; 0: only on Ctrl-C and SIGTERM
+    meta: object = None
+    extra: dict | None = None
 
-def load(path: str | os.PathLike, meta) -> dict | None:
-    """The checkpoint at ``path``, or None when there is none. ``meta`` (e.g. a config fingerprint) must equal
-    the one it was saved with: resuming a different experiment's state would silently mix two runs."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("format") != FORMAT or state.get("meta") != meta:
-        raise UserError(f"{path} was written by a different configuration; remove it or use a new output directory")
-    return state
+    def save(self, state: dict) -> None:
+        with atomic_path(self.path) as tmp:
+            torch.save({"format": FORMAT, "meta": self.meta, **state, "extra": self.extra}, tmp)
+
+    def load(self) -> dict | None:
+        """The saved state, or None when there is none; restores ``extra`` in place."""
+        path = Path(self.path)
+        if not path.is_file():
+            return None
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state.get("format") != FORMAT or state.get("meta") != self.meta:
+            raise UserError(f"{path} was written by a different configuration; remove it or use a new output directory")
+        if self.extra is not None:
+            self.extra.clear()
+            self.extra.update(state["extra"])
+        return state
 
 
 class StopOnSigterm:

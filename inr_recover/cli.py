@@ -2,22 +2,13 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from inr_recover.errors import UserError
-
-
-def config_dir() -> str:
-    """``conf/`` inside the installed package, else the repository's top-level ``conf/`` (editable checkout)."""
-    here = Path(__file__).resolve().parent
-    for cand in (here / "conf", here.parent / "conf"):
-        if (cand / "config.yaml").is_file():
-            return str(cand)
-    raise RuntimeError("inr-recover: cannot find its conf/ directory; reinstall the package")
+from inr_recover.paths import config_dir
 
 
 def _main(cfg: DictConfig):
@@ -35,10 +26,9 @@ def _main(cfg: DictConfig):
 
 
 def main() -> None:
-    from inr_recover.runtime import flush_denormals, tune_allocator
+    from inr_recover.runtime import fast_cpu
 
-    tune_allocator()
-    flush_denormals()
+    fast_cpu()
     hydra.main(config_path=config_dir(), config_name="config", version_base="1.3")(_main)()
 
 

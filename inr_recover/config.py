@@ -9,7 +9,10 @@ from inr_recover.errors import UserError
 
 def instantiate(cfg, *args, **kwargs):
     """``hydra.utils.instantiate``, re-raising a user-facing error from the target as itself (one line),
-    and a config that names an unknown option or class as a :class:`UserError`."""
+    and a config that names an unknown option or class as a :class:`UserError`. An option whose ``_target_`` is
+    null (``scheduler=none``, ``logger=none``) stands for nothing and gives None."""
+    if cfg is not None and "_target_" in cfg and cfg["_target_"] is None:
+        return None
     try:
         return hydra.utils.instantiate(cfg, *args, **kwargs)
     except InstantiationException as e:

@@ -5,17 +5,19 @@ An operator that reads files laid out like the input (:class:`FromFile`) also ha
 :func:`build_ops` before use, to map them onto the data's grid and units.
 ``known`` marks the entries the fitting code is told are observed; an operator with ``known=False`` corrupts
 values without telling the model where (blind). Counts are exact: a rate ``r`` of ``N`` items selects
-``round(r * N)`` of them.
+``round(r * N)`` of them. Every operator describes itself for ``results.json`` (:meth:`Operator.record`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from inr_recover.config import instantiate
+from inr_recover.data.io import read_array
 from inr_recover.errors import UserError
 from inr_recover.observation import Observation
+from inr_recover.paths import resolve_path
 
 
 def _count(rate: float, n: int, what: str) -> int:
@@ -24,8 +26,18 @@ def _count(rate: float, n: int, what: str) -> int:
     return int(round(rate * n))
 
 
+class Operator:
+    """Base of the operators (dataclasses): ``(values, known, rng) -> (values, known)``."""
+
+    impulses: str | None = None  # "known" or "blind" for an operator that adds impulses (see SaltPepper)
+
+    def record(self) -> dict:
+        """The operator as it ran: its class name and parameters."""
+        return {"op": type(self).__name__, **{f.name: getattr(self, f.name) for f in fields(self) if f.init}}
+
+
 @dataclass
-class RandomMissing:
+class RandomMissing(Operator):
     """Random missing entries: keep exactly ``round(rate * N)`` of the N entries observed (``rate`` = observed fraction)."""
 
     rate: float
@@ -39,7 +51,7 @@ class RandomMissing:
 
 
 @dataclass
-class TubeMissing:
+class TubeMissing(Operator):
     """Tube missing: keep exactly ``round(rate * H * W)`` spatial pixels, each observed (or missing) in every band and frame."""
 
     rate: float
@@ -53,7 +65,7 @@ class TubeMissing:
 
 
 @dataclass
-class Gaussian:
+class Gaussian(Operator):
     """Additive i.i.d. Gaussian noise of std ``sigma`` (on [0, 1] data), clipped to [0, 1] as the CHOIR code does."""
 
     sigma: float
@@ -69,7 +81,7 @@ class Gaussian:
 
 
 @dataclass
-class SaltPepper:
+class SaltPepper(Operator):
     """Impulse noise on exactly ``round(rate * N)`` entries, half set to 1 (salt) and half to 0 (pepper).
 
     ``known=False`` (blind, default): the model is not told where the impulses are.
@@ -78,6 +90,10 @@ class SaltPepper:
 
     rate: float
     known: bool = False
+
+    @property
+    def impulses(self) -> str:
+        return "known" if self.known else "blind"
 
     def __call__(self, values, known, rng):
         n = values.size
@@ -95,7 +111,7 @@ class SaltPepper:
 
 
 @dataclass
-class Stripes:
+class Stripes(Operator):
     """Dead lines: exactly ``round(rate * H)`` rows and ``round(rate * W)`` columns removed (set to 0) in every band
     and frame, the same lines in all (the CHOIR Scene 3 code). ``known=True`` marks them missing (a sensor's
     bad-line map); ``known=False`` hides them from the model."""
@@ -122,9 +138,6 @@ def read_mask(path: str, key: str | None, signal, means: str = "observed") -> np
     """Read a mask file (any format of :func:`inr_recover.data.io.read_array`) laid out like the input
     (see :meth:`Signal.from_own_axes` for the accepted shapes) and return it as a boolean ``(*grid, C)`` array,
     True where the entry is observed. Boolean, or numbers that are all 0 or 1; ``means`` says what True/1 marks."""
-    from inr_recover.data import resolve_path
-    from inr_recover.data.io import read_array
-
     if means not in MASK_MEANS:
         raise UserError(f"degrade mask_means='{means}' is not one of {', '.join(MASK_MEANS)}")
     p = resolve_path(None, None, path)
@@ -143,7 +156,7 @@ def read_mask(path: str, key: str | None, signal, means: str = "observed") -> np
 
 
 @dataclass
-class FromFile:
+class FromFile(Operator):
     """A mask (and optionally the observed tensor) read from files, e.g. a sensor's bad-pixel map, the mask a
     previous run saved (``mask.npz``), or one another program made.
 
@@ -154,17 +167,14 @@ class FromFile:
 
     mask_path: str | None = None
     mask_key: str | None = None
+    mask_means: str = "observed"
     observed_path: str | None = None
     observed_key: str | None = None
-    mask_means: str = "observed"
     _mask: np.ndarray | None = field(default=None, init=False, repr=False)
     _observed: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def bind(self, signal) -> None:
         """Read the files and map them onto ``signal``'s grid (and units, for the observed tensor)."""
-        from inr_recover.data import resolve_path
-        from inr_recover.data.io import read_array
-
         if not self.mask_path:
             raise UserError("degrade=from_file needs the mask file: set degrade.mask=/path/to/mask (.npz .npy .mat .h5 .tif)")
         self._mask = read_mask(self.mask_path, self.mask_key, signal, self.mask_means)
@@ -205,3 +215,13 @@ def degrade(values: np.ndarray, ops, seed: int, missing: np.ndarray | None = Non
     if not known.any():
         raise UserError("the degradation leaves no observed entry; raise the observed rate")
     return Observation(values=np.ascontiguousarray(out, dtype=np.float32), known=np.ascontiguousarray(known))
+
+
+def record(name: str, seed: int, ops) -> dict:
+    """The degradation as it ran (``results.json`` ``degrade``): every operator with its parameters, and whether
+    impulses were known to the model or blind."""
+    rec = {"name": name, "seed": seed, "ops": [op.record() for op in ops]}
+    impulses = [op.impulses for op in ops if op.impulses is not None]
+    if impulses:
+        rec["impulses"] = "known" if all(i == "known" for i in impulses) else "blind"
+    return rec

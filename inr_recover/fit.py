@@ -1,19 +1,18 @@
 """The one training loop every method uses.
 
 ``fit`` receives an :class:`~inr_recover.observation.Observation` (observed values and the mask of known
-entries) and never the clean tensor. What it reports is chosen from data the model could see:
+entries) and never the clean tensor. What it reports is chosen from data the model could see, by the selection
+rule it is handed (:mod:`inr_recover.select`): the last iteration, or the scoring point with the lowest error on
+observed entries kept out of the loss (the rule's ``train_mask``).
 
-- ``select=final``: the prediction at the last iteration.
-- ``select=holdout``: a fraction of the *observed* entries (whole pixels when the mask is pixel-wise) is kept
-  out of the loss; the iteration with the lowest error on it is selected (the task's penalty, e.g. L1).
+Each step minimises the task's data term on the model's output plus the model's regulariser,
+``L = sum(w * rho(f(x) - y)) / numel + R`` (:meth:`Trainer.loss`), with the optimiser and schedule of
+:class:`~inr_recover.optim.Optim`. ``on_eval`` lets the caller look at intermediate predictions (training curves,
+the oracle diagnostic); its return value is ignored, so nothing it computes can steer the fit.
 
-``on_eval`` lets the caller look at intermediate predictions (training curves, the oracle diagnostic); its
-return value is ignored, so nothing it computes can steer the fit.
-
-``checkpoint={"path", "every", "meta", "extra"}`` makes the fit resumable (:mod:`inr_recover.checkpoint`): the
-state is saved every ``every`` iterations, on Ctrl-C and on SIGTERM (then the process exits with 143), and a fit
-started while ``path`` exists continues from it. ``extra`` is a dict of the caller's own state saved and restored
-in place with it.
+``checkpoint`` (:class:`~inr_recover.checkpoint.Checkpoint`) makes the fit resumable: the state is saved every
+``checkpoint.every`` iterations, on Ctrl-C and on SIGTERM (then the process exits with 143), and a fit started
+while the checkpoint exists continues from it.
 """
 from __future__ import annotations
 
@@ -26,47 +25,11 @@ import torch
 
 from inr_recover import checkpoint as ckpt
 from inr_recover.errors import UserError
+from inr_recover.grid import grid_coords, predict, rows
 from inr_recover.observation import Observation
+from inr_recover.optim import Optim
 from inr_recover.select import Selector
 from inr_recover.tasks import Task
-
-
-def grid_coords(grid: tuple, device=None) -> torch.Tensor:
-    """Coordinates of every grid point, ``(prod(grid), len(grid))``, each axis linearly in [-1, 1] ('ij' order)."""
-    axes = [torch.linspace(-1.0, 1.0, n, device=device) if n > 1 else torch.zeros(1, device=device) for n in grid]
-    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(grid))
-
-
-@torch.no_grad()
-def predict(model, coords: torch.Tensor, chunk: int | None) -> torch.Tensor:
-    """Inference over all coordinates in chunks, so memory does not grow with the output size."""
-    was_training = model.training
-    model.eval()
-    if not chunk or coords.shape[0] <= chunk:
-        out = model.predict(coords)
-    else:
-        out = torch.cat([model.predict(coords[i : i + chunk]) for i in range(0, coords.shape[0], chunk)])
-    model.train(was_training)
-    return out
-
-
-def make_optimizer(params, optim: dict):
-    name = optim.get("name", "adam").lower()
-    kw = dict(lr=optim["lr"], weight_decay=optim.get("weight_decay", 0.0))
-    if name == "adam":
-        return torch.optim.Adam(params, betas=tuple(optim.get("betas", (0.9, 0.999))), **kw)
-    if name == "adamw":
-        return torch.optim.AdamW(params, betas=tuple(optim.get("betas", (0.9, 0.999))), **kw)
-    raise UserError(f"optim.name='{name}' is not one of adam, adamw")
-
-
-def make_scheduler(opt, optim: dict, iterations: int):
-    kind = optim.get("schedule", "cosine")
-    if kind == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, iterations), eta_min=optim.get("min_lr", 0.0))
-    if kind in (None, "none", "constant"):
-        return None
-    raise UserError(f"optim.schedule='{kind}' is not one of cosine, none")
 
 
 @dataclass
@@ -75,159 +38,159 @@ class FitResult:
     selected_iteration: int
     iterations: int  # iterations actually run
     train_seconds: float
-    selection: str
+    selection: dict  # the selection rule's record (results.json `selection`)
     history: dict = field(default_factory=dict)
     interrupted: bool = False
     holdout: np.ndarray | None = None
 
 
-def fit(
-    model,
-    obs: Observation,
-    task: Task,
-    optim: dict,
-    select: dict,
-    *,
-    device: torch.device | str = "cpu",
-    seed: int = 0,
-    eval_every: int = 100,
-    batch_size: int | None = None,
-    eval_chunk: int | None = 262144,
-    progress: bool | None = None,
-    on_eval=None,
-    checkpoint: dict | None = None,
-) -> FitResult:
-    """Train ``model`` on ``obs`` under ``task`` and return the selected prediction (see module doc)."""
-    from tqdm.auto import tqdm
+class Trainer:
+    """One fit, stage by stage: :meth:`restore` (continue from a checkpoint), :meth:`step` (one update),
+    :meth:`evaluate` (history, selection score, ``on_eval``), :meth:`save_checkpoint`, :meth:`finish` (the selected
+    state's prediction). :meth:`run` is the loop that calls them."""
 
-    if not isinstance(obs, Observation):
-        raise TypeError("fit() takes an Observation")
-    device = torch.device(device)
-    iterations = int(optim["iterations"])
-    if iterations < 0:
-        raise UserError(f"optim.iterations must be >= 0, got {iterations}")
-    coords = grid_coords(obs.grid, device)
-    target = torch.from_numpy(obs.values.reshape(-1, obs.channels)).to(device)
-    selector = Selector(select, task, obs, seed)
-    weight = torch.from_numpy(selector.train_mask.reshape(-1, obs.channels).astype(np.float32)).to(device)
+    def __init__(self, model, obs: Observation, task: Task, optim: Optim, selector: Selector, *, device="cpu",
+                 seed: int = 0, eval_every: int = 100, batch_size: int | None = None, eval_chunk: int | None = 262144,
+                 on_eval=None, checkpoint: ckpt.Checkpoint | None = None):
+        if not isinstance(obs, Observation):
+            raise TypeError("fit() takes an Observation")
+        self.model, self.obs, self.task, self.optim, self.selector = model, obs, task, optim, selector
+        self.device = torch.device(device)
+        self.coords = grid_coords(obs.grid, self.device)
+        self.target = rows(obs.values, self.device)
+        self.weight = rows(selector.train_mask.astype(np.float32), self.device)  # held-out entries never train
+        model.to(self.device).train()
+        model.setup(obs, self.coords)
+        self.updater = optim.build(model.parameters())
+        if batch_size is not None and batch_size <= 0:
+            raise UserError(f"batch_size must be positive, got {batch_size}")
+        self.batch_size = batch_size if batch_size is not None and batch_size < self.coords.shape[0] else None
+        self.gen = torch.Generator(device="cpu").manual_seed(seed)
+        self.eval_every, self.eval_chunk, self.on_eval, self.checkpoint = eval_every, eval_chunk, on_eval, checkpoint
+        self.history = {"iteration": [], "seconds": [], "loss": [], "lr": [], "holdout": []}
+        self.pending = []  # training losses since the last evaluation point
+        self.done, self.elapsed, self.interrupted = 0, 0.0, False
+        self.t0 = time.perf_counter()
+        self.bar = None
 
-    model.to(device).train()
-    model.setup(obs, coords)
-    opt = make_optimizer(model.parameters(), optim)
-    sched = make_scheduler(opt, optim, iterations)
-    clip = optim.get("grad_clip")
-    n = coords.shape[0]
-    if batch_size is not None and batch_size <= 0:
-        raise UserError(f"batch_size must be positive, got {batch_size}")
-    minibatch = batch_size is not None and batch_size < n
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    def seconds(self) -> float:
+        """Training time so far, across resumes (time to quality)."""
+        return self.elapsed + time.perf_counter() - self.t0
 
-    history = {"iteration": [], "seconds": [], "loss": [], "lr": [], "holdout": []}
-    pending = []
-    t0 = time.perf_counter()
-    done = 0  # iterations completed
-    interrupted = False
-    start, elapsed = 0, 0.0
-    if checkpoint:
-        every = int(checkpoint.get("every") or 0)
-        extra = checkpoint.get("extra")
-        saved = ckpt.load(checkpoint["path"], checkpoint.get("meta"))
-        if saved is not None:
-            model.load_state_dict(saved["model"])
-            opt.load_state_dict(saved["optimizer"])
-            if sched is not None:
-                sched.load_state_dict(saved["scheduler"])
-            ckpt.set_rng_state(saved["rng"], gen)
-            start = done = saved["iteration"]
-            elapsed = saved["train_seconds"]
-            history = saved["history"]
-            selector.iteration, selector.score, selector.state = saved["selected"]
-            pending = [torch.tensor(v) for v in saved["pending"]]
-            if extra is not None:
-                extra.clear()
-                extra.update(saved["extra"])
+    def restore(self) -> None:
+        """Continue from the checkpoint, if there is one: everything that decides the next iteration."""
+        saved = self.checkpoint.load() if self.checkpoint else None
+        if saved is None:
+            return
+        self.model.load_state_dict(saved["model"])
+        self.updater.load_state_dict(saved)
+        ckpt.set_rng_state(saved["rng"], self.gen)
+        self.done, self.elapsed, self.history = saved["iteration"], saved["train_seconds"], saved["history"]
+        self.selector.load_state_dict(saved["selected"])
+        self.pending = [torch.tensor(v) for v in saved["pending"]]
 
-    def save_checkpoint():
-        ckpt.save(checkpoint["path"], {
-            "meta": checkpoint.get("meta"), "iteration": done, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict() if sched is not None else None, "rng": ckpt.rng_state(gen),
-            "train_seconds": elapsed + time.perf_counter() - t0, "history": history,
-            "selected": (selector.iteration, selector.score, selector.state),
-            "pending": [float(v) for v in pending], "extra": extra})
+    def save_checkpoint(self) -> None:
+        self.checkpoint.save({"iteration": self.done, "model": self.model.state_dict(), **self.updater.state_dict(),
+                              "rng": ckpt.rng_state(self.gen), "train_seconds": self.seconds(), "history": self.history,
+                              "selected": self.selector.state_dict(), "pending": [float(v) for v in self.pending]})
 
-    bar = tqdm(total=iterations, initial=start, disable=(not progress) if progress is not None else None, desc="fit", leave=False, dynamic_ncols=True)
+    def batch(self) -> tuple:
+        """Coordinates, targets and loss weights of one step: all of them, or a random mini-batch of ``batch_size``."""
+        if self.batch_size is None:
+            return self.coords, self.target, self.weight
+        idx = torch.randint(0, self.coords.shape[0], (self.batch_size,), generator=self.gen).to(self.device)
+        return self.coords[idx], self.target[idx], self.weight[idx]
 
-    def evaluate(i: int):
-        pred = predict(model, coords, eval_chunk)
-        score = selector(i, pred, target, model)
+    def loss(self, coords: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``L = sum(w * rho(f(x) - y)) / numel + R``: the task's data term on the model's output, plus the model's
+        regulariser."""
+        loss = self.task.loss_fn(self.model.training_forward(coords, target), target, weight)
+        reg = self.model.regularization()
+        if not isinstance(reg, float) or reg != 0.0:
+            loss = loss + reg
+        return loss
+
+    def step(self) -> torch.Tensor:
+        """One update on one batch; returns its loss."""
+        loss = self.loss(*self.batch())
+        self.updater.step(loss)
+        return loss
+
+    def score(self, iteration: int) -> tuple:
+        """A scoring point: the selection rule scores the prediction and keeps the model state it selects.
+        Returns (flat prediction, score)."""
+        pred = predict(self.model, self.coords, self.eval_chunk)
+        return pred, self.selector(iteration, pred, self.target, self.model)
+
+    def evaluate(self, iteration: int) -> None:
+        """An evaluation point: mean training loss since the previous one, time and learning rate into the history,
+        a scoring point, and the caller's ``on_eval``."""
+        losses = torch.stack(self.pending).cpu().tolist()
+        self.pending.clear()
+        h = self.history
+        h["iteration"].append(iteration)
+        h["seconds"].append(self.seconds())
+        h["loss"].append(float(np.mean(losses)))
+        h["lr"].append(self.updater.lr)
+        pred, score = self.score(iteration)
         if score is not None:
-            history["holdout"].append(score)
-        if on_eval is not None:
-            on_eval(i, pred.reshape(*obs.grid, obs.channels).cpu().numpy())
-        return pred
+            h["holdout"].append(score)
+        if self.on_eval is not None:
+            self.on_eval(iteration, pred.reshape(*self.obs.grid, self.obs.channels).cpu().numpy())
+        self.bar.set_postfix(loss=f"{losses[-1]:.4g}", **({"select": f"{h['holdout'][-1]:.4g}"} if h["holdout"] else {}))
+        if not math.isfinite(losses[-1]):
+            raise UserError(f"the loss became {losses[-1]} at iteration {iteration}; lower optim.lr or enable optim.grad_clip")
 
-    stop = ckpt.StopOnSigterm().install() if checkpoint else None
-    try:
-        for it in range(start + 1, iterations + 1):
-            if minibatch:
-                idx = torch.randint(0, n, (batch_size,), generator=gen).to(device)
-                c, y, w = coords[idx], target[idx], weight[idx]
-            else:
-                c, y, w = coords, target, weight
-            pred = model.training_forward(c, y)
-            loss = task.loss_fn(pred, y, w)
-            reg = model.regularization()
-            if not isinstance(reg, float) or reg != 0.0:
-                loss = loss + reg
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            if sched is not None:
-                sched.step()
-            done = it
-            pending.append(loss.detach())
-            bar.update(1)
-            if it % eval_every == 0 or it == iterations:
-                losses = torch.stack(pending).cpu().tolist()
-                pending.clear()
-                history["iteration"].append(it)
-                history["seconds"].append(elapsed + time.perf_counter() - t0)  # training time so far (time to quality)
-                history["loss"].append(float(np.mean(losses)))
-                history["lr"].append(opt.param_groups[0]["lr"])
-                evaluate(it)
-                bar.set_postfix(loss=f"{losses[-1]:.4g}", **({"select": f"{history['holdout'][-1]:.4g}"} if history["holdout"] else {}))
-                if not math.isfinite(losses[-1]):
-                    raise UserError(f"the loss became {losses[-1]} at iteration {it}; lower optim.lr or enable optim.grad_clip")
-            elif selector.every and it % selector.every == 0:  # selection-only point between evaluations
-                selector(it, predict(model, coords, eval_chunk), target, model)
-            if stop is not None and ((every and it % every == 0) or stop.signum is not None):
-                save_checkpoint()
-                if stop.signum is not None:
-                    raise SystemExit(128 + stop.signum)
-    except KeyboardInterrupt:
-        interrupted = True
-        if checkpoint:
-            save_checkpoint()
-    finally:
-        bar.close()
-        if stop is not None:
-            stop.restore()
-    train_seconds = elapsed + time.perf_counter() - t0
+    def run(self, progress: bool | None = None) -> FitResult:
+        """restore, then step to ``optim.iterations`` with evaluation points every ``eval_every`` (and at the end),
+        selection-only scoring points every ``selector.every``, checkpoints every ``checkpoint.every``; then finish."""
+        from tqdm.auto import tqdm
 
-    selected = done
-    if selector.state is not None:
-        model.load_state_dict(selector.state)
-        selected = selector.iteration
-    final = predict(model, coords, eval_chunk).reshape(*obs.grid, obs.channels).cpu().numpy()
-    return FitResult(
-        prediction=final,
-        selected_iteration=selected,
-        iterations=done,
-        train_seconds=train_seconds,
-        selection=selector.method,
-        history=history,
-        interrupted=interrupted,
-        holdout=selector.holdout,
-    )
+        self.restore()
+        iterations = self.optim.iterations
+        self.bar = tqdm(total=iterations, initial=self.done, disable=(not progress) if progress is not None else None,
+                        desc="fit", leave=False, dynamic_ncols=True)
+        stop = ckpt.StopOnSigterm().install() if self.checkpoint else None
+        try:
+            for it in range(self.done + 1, iterations + 1):
+                loss = self.step()
+                self.done = it
+                self.pending.append(loss.detach())
+                self.bar.update(1)
+                if it % self.eval_every == 0 or it == iterations:
+                    self.evaluate(it)
+                elif self.selector.every and it % self.selector.every == 0:
+                    self.score(it)
+                if stop is not None and ((self.checkpoint.every and it % self.checkpoint.every == 0) or stop.signum is not None):
+                    self.save_checkpoint()
+                    if stop.signum is not None:
+                        raise SystemExit(128 + stop.signum)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            if self.checkpoint:
+                self.save_checkpoint()
+        finally:
+            self.bar.close()
+            if stop is not None:
+                stop.restore()
+        return self.finish()
+
+    def finish(self) -> FitResult:
+        """The prediction of the selected model state (the last one when the rule selected none)."""
+        train_seconds = self.seconds()
+        selected = self.done
+        if self.selector.state is not None:
+            self.model.load_state_dict(self.selector.state)
+            selected = self.selector.iteration
+        final = predict(self.model, self.coords, self.eval_chunk).reshape(*self.obs.grid, self.obs.channels).cpu().numpy()
+        return FitResult(prediction=final, selected_iteration=selected, iterations=self.done, train_seconds=train_seconds,
+                         selection=self.selector.record(selected), history=self.history, interrupted=self.interrupted,
+                         holdout=self.selector.holdout)
+
+
+def fit(model, obs: Observation, task: Task, optim: Optim, selector: Selector, *, device="cpu", seed: int = 0,
+        eval_every: int = 100, batch_size: int | None = None, eval_chunk: int | None = 262144,
+        progress: bool | None = None, on_eval=None, checkpoint: ckpt.Checkpoint | None = None) -> FitResult:
+    """Train ``model`` on ``obs`` under ``task`` and return the selected prediction (module doc)."""
+    return Trainer(model, obs, task, optim, selector, device=device, seed=seed, eval_every=eval_every,
+                   batch_size=batch_size, eval_chunk=eval_chunk, on_eval=on_eval, checkpoint=checkpoint).run(progress)

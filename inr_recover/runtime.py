@@ -36,6 +36,13 @@ def flush_denormals() -> bool:
     return bool(torch.set_flush_denormal(True))
 
 
+def fast_cpu() -> None:
+    """The process settings of every run (the CLI, and the test suite's in-process runs): :func:`tune_allocator`
+    and :func:`flush_denormals`."""
+    tune_allocator()
+    flush_denormals()
+
+
 def peak_memory_mb(device) -> dict:
     """Peak resident memory of this process (``host``) and, on CUDA, peak allocated GPU memory (``cuda``), MiB."""
     out = {}

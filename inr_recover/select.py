@@ -1,5 +1,7 @@
 """Honest selection rules: which evaluation point :func:`inr_recover.fit.fit` reports, decided from the
-observation only (never the clean signal).
+observation only (never the clean signal). Each rule is a ``_partial_`` config of ``conf/select/`` completed with
+the task, the observation and the seed; it scores the prediction at every scoring point (:meth:`Selector.__call__`),
+keeps the model state of the point it selects, and describes itself for ``results.json`` (:meth:`Selector.record`).
 
 - ``final``: the last iteration.
 - ``holdout``: a fraction of the observed entries is kept out of the loss; the evaluation point with the lowest
@@ -20,28 +22,21 @@ observation only (never the clean signal).
   clipping and impulses bias the level estimate; 0.11 dB with known impulses), so it is an option, not a default.
 - ``select.every``: score every that many iterations as well as at each ``eval_every`` point (a restoration
   peak is narrow: on Scene 3 it lasts about 100 iterations), at the cost of one forward pass each.
-- ``auto``: the task's own default (``task.select``), chosen by measurement (README, "Honest selection").
+- ``auto``: the task's own default (``task.select``), chosen by measurement (README, "Honest selection"), with the
+  settings that rule takes.
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
 import torch
 
 from inr_recover.errors import UserError
+from inr_recover.grid import rows
 
-METHODS = ("final", "holdout", "discrepancy")
 ERRORS = ("penalty", "l1", "l2", "median", "trimmed")
-
-
-def resolve_method(method: str, task) -> str:
-    """``auto`` -> the task's default selection; anything else is checked and returned."""
-    if method == "auto":
-        method = getattr(task, "select", "final")
-    if method not in METHODS:
-        raise UserError(f"select.method='{method}' is not one of auto, {', '.join(METHODS)}")
-    return method
 
 
 def holdout_error(residual: torch.Tensor, penalty, kind: str = "penalty", trim: float = 0.1) -> float:
@@ -107,45 +102,113 @@ def holdout_mask(known: np.ndarray, fraction: float, pixelwise: bool, seed: int)
 
 
 class Selector:
-    """One fit's selection state: which entries train (``train_mask``), which are held out (``holdout``), and the
-    selected evaluation point with the model state there (``iteration``, ``state``; ``None`` = the last one)."""
+    """The state every rule keeps: which entries train (``train_mask``), which are held out (``holdout``), and the
+    selected point with the model state there (``iteration``, ``state``; None until one is selected: then the last
+    iteration is reported)."""
 
-    def __init__(self, select: dict, task, obs, seed: int):
-        self.method = resolve_method(select.get("method", "final"), task)
-        self.error = select.get("error", "trimmed")
-        if self.error not in ERRORS:
-            raise UserError(f"select.error='{self.error}' is not one of {', '.join(ERRORS)}")
-        self.trim = float(select.get("trim", 0.1))
-        self.tau = float(select.get("tau", 1.0))
-        self.every = int(select.get("every") or 0) if self.method != "final" else 0
-        if self.every < 0:
-            raise UserError(f"select.every must be >= 0 (0: only at eval_every), got {self.every}")
-        self.penalty = task.penalty
+    method: str
+
+    def __init__(self, task, obs, seed: int):
         self.holdout = None
-        if self.method == "holdout":
-            self.holdout = holdout_mask(obs.known, float(select.get("fraction", 0.05)), obs.pixelwise, seed)
-        self.train_mask = obs.known if self.holdout is None else obs.known & ~self.holdout
-        self.level = noise_level(obs.values, obs.known) if self.method == "discrepancy" else None
+        self.train_mask = obs.known
+        self.every = 0  # also score every N iterations between evaluation points (0: only at them)
+        self.settings: dict = {}  # recorded in results.json
+        self.requested = None  # "auto" when select=auto chose this rule
         self.iteration, self.state, self.score = None, None, math.inf
-        self._held = self._train = None
 
     def __call__(self, iteration: int, pred: torch.Tensor, target: torch.Tensor, model) -> float | None:
         """Score the prediction at ``iteration`` (flat ``(N, C)``), keep the model state if it is selected, and
-        return the score to log (holdout error, or the median training residual for ``discrepancy``)."""
-        if self.method == "final":
-            return None
-        if self._train is None:
-            flat = lambda m: torch.from_numpy(m.reshape(target.shape)).to(target.device)  # noqa: E731
-            self._held = flat(self.holdout) if self.holdout is not None else None
-            self._train = flat(self.train_mask)
-        if self.method == "holdout":
-            score = holdout_error((pred - target)[self._held], self.penalty, self.error, self.trim)
-            take = score < self.score
-        else:
-            residual = (pred - target)[self._train]
-            score = float(residual.abs().median())
-            take = self.iteration is None and discrepancy_reached(residual, self.level, self.tau)
-        if take:
-            self.iteration, self.score = iteration, score
-            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        return the score to log (None: this rule has none)."""
+        return None
+
+    def keep(self, iteration: int, score: float, model) -> None:
+        self.iteration, self.score = iteration, score
+        self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+    def record(self, iteration: int) -> dict:
+        """What selected the headline (``results.json`` ``selection``): the rule, the reported iteration, ``auto`` if
+        the task chose the rule, and the rule's settings."""
+        return {"method": self.method, "iteration": iteration, **({"requested": self.requested} if self.requested else {}),
+                **self.settings}
+
+    def state_dict(self) -> dict:
+        return {"iteration": self.iteration, "score": self.score, "state": self.state}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.iteration, self.score, self.state = saved["iteration"], saved["score"], saved["state"]
+
+
+class Final(Selector):
+    """``select=final``: the last iteration (no score)."""
+
+    method = "final"
+
+
+def _every(every) -> int:
+    every = int(every or 0)
+    if every < 0:
+        raise UserError(f"select.every must be >= 0 (0: only at eval_every), got {every}")
+    return every
+
+
+class Holdout(Selector):
+    """``select=holdout``: ``fraction`` of the observed entries never train; the point with the lowest ``error`` on
+    them is reported (module doc)."""
+
+    method = "holdout"
+
+    def __init__(self, task, obs, seed: int, fraction: float, error: str, trim: float, every: int):
+        super().__init__(task, obs, seed)
+        if error not in ERRORS:
+            raise UserError(f"select.error='{error}' is not one of {', '.join(ERRORS)}")
+        self.error, self.trim, self.penalty = error, float(trim), task.penalty
+        self.every = _every(every)
+        self.holdout = holdout_mask(obs.known, float(fraction), obs.pixelwise, seed)
+        self.train_mask = obs.known & ~self.holdout
+        self.settings = {"fraction": fraction, "error": error, **({"trim": trim} if error == "trimmed" else {}), "every": every}
+        self._held = None
+
+    def __call__(self, iteration, pred, target, model):
+        if self._held is None:
+            self._held = rows(self.holdout, target.device)
+        score = holdout_error((pred - target)[self._held], self.penalty, self.error, self.trim)
+        if score < self.score:
+            self.keep(iteration, score, model)
         return score
+
+
+class Discrepancy(Selector):
+    """``select=discrepancy``: the first point whose median training residual reaches ``tau`` times the noise level
+    estimated from the observation (module doc); the score logged is that median residual."""
+
+    method = "discrepancy"
+
+    def __init__(self, task, obs, seed: int, tau: float, every: int):
+        super().__init__(task, obs, seed)
+        self.tau, self.every = float(tau), _every(every)
+        self.level = noise_level(obs.values, obs.known)
+        self.settings = {"tau": tau, "every": every}
+        self._train = None
+
+    def __call__(self, iteration, pred, target, model):
+        if self._train is None:
+            self._train = rows(self.train_mask, target.device)
+        residual = (pred - target)[self._train]
+        score = float(residual.abs().median())
+        if self.iteration is None and discrepancy_reached(residual, self.level, self.tau):
+            self.keep(iteration, score, model)
+        return score
+
+
+RULES = {rule.method: rule for rule in (Final, Holdout, Discrepancy)}
+
+
+def auto(task, obs, seed: int, **settings) -> Selector:
+    """``select=auto``: the task's own rule (``task.select``) with those of ``settings`` that it takes."""
+    rule = RULES.get(task.select)
+    if rule is None:
+        raise UserError(f"task.select='{task.select}' is not one of {', '.join(RULES)}")
+    takes = inspect.signature(rule).parameters
+    selector = rule(task, obs, seed, **{k: v for k, v in settings.items() if k in takes})
+    selector.requested = "auto"
+    return selector

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inr_recover.outputs import atomic_path
+from inr_recover.files import atomic_path
 
 log = logging.getLogger("inr_recover")
 

@@ -28,6 +28,7 @@ class Task:
     huber_delta: float = 0.1
     allows_degradation: bool = True
     select: str = "final"  # what `select=auto` means for this task (inr_recover/select.py)
+    needs_truth: bool = True  # false: the data file is the observation itself, nothing to score against (recover)
 
     def __post_init__(self):
         if self.loss not in LOSSES:
@@ -41,7 +42,7 @@ class Task:
         return torch.nn.functional.huber_loss(residual, torch.zeros_like(residual), reduction="none", delta=self.huber_delta)
 
     def loss_fn(self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """Masked loss ``sum(w * rho(pred - target)) / numel``."""
+        """The data term on the model output: ``sum(w * rho(pred - target)) / numel`` (module doc)."""
         return (weight * self.penalty(pred - target)).sum() / pred.numel()
 
     def output(self, prediction, observed, known):

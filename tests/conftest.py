@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -20,6 +21,19 @@ def shared_file(rel: str) -> Path:
     if not p.is_file():
         pytest.skip(f"real benchmark file {p} is absent (the shared data folder is not beside this checkout)")
     return p
+
+
+def compose_config(*overrides: str):
+    """The config of ``conf/`` with ``overrides``, composed as the CLI does (without Hydra's own node)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def make_optim(*overrides: str):
+    """The optimiser and schedule of ``conf/`` (optim=adam, scheduler=cosine) with ``overrides``."""
+    from inr_recover.optim import Optim
+
+    return Optim.from_config(compose_config(*overrides))
 
 
 def cli_command(tmp_path: Path, *overrides: str, multirun: bool = False, env: dict | None = None):

@@ -11,9 +11,12 @@ from inr_recover.degrade import RandomMissing, degrade
 from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.choir import CHOIR
+from inr_recover.select import Final
 from inr_recover.tasks import Task
 
-OPTIM = dict(lr=3e-3, weight_decay=1e-5, iterations=25, schedule="cosine", min_lr=1e-6, grad_clip=0.05)
+from conftest import make_optim
+
+OPTIM = make_optim("optim.lr=3e-3", "optim.weight_decay=1e-5", "optim.iterations=25", "scheduler.eta_min=1e-6", "optim.grad_clip=0.05")
 
 
 def _obs():
@@ -44,7 +47,7 @@ def test_three_seeds_batched_equal_three_separate_fits():
     batched = fit_batched([_model(s, obs.grid) for s in (0, 1, 2)], obs, Task("complete"), OPTIM)
     assert batched.shape == (3, 16, 16, 3)
     for k, s in enumerate((0, 1, 2)):
-        ref = fit(_model(s, obs.grid), obs, Task("complete"), OPTIM, {"method": "final"}, eval_every=1000).prediction
+        ref = fit(_model(s, obs.grid), obs, Task("complete"), OPTIM, Final(Task("complete"), obs, 0), eval_every=1000).prediction
         np.testing.assert_allclose(batched[k], ref, atol=2e-5)
     assert np.abs(batched[0] - batched[1]).max() > 1e-2  # different seeds, different fits
 

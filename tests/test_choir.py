@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from inr_recover.fit import grid_coords
+from inr_recover.grid import grid_coords
 from inr_recover.models.choir import CHOIR, psc_frequencies
 from inr_recover.models.siren import SIREN
 

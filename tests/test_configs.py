@@ -14,7 +14,7 @@ from inr_recover.models.base import INR, build_model
 
 from conftest import CONF, SHARED
 
-GROUPS = ["model", "data", "degrade", "task", "optim", "select", "metrics", "logger"]
+GROUPS = ["model", "data", "degrade", "task", "optim", "scheduler", "select", "metrics", "logger"]
 
 
 def options(group: str) -> list[str]:

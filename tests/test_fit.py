@@ -6,12 +6,25 @@ import torch
 
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import RandomMissing, TubeMissing, degrade
-from inr_recover.fit import fit, grid_coords
-from inr_recover.select import holdout_mask
+from inr_recover.fit import fit
+from inr_recover.grid import grid_coords
+from inr_recover.select import Final, Holdout, holdout_mask
 from inr_recover.models.choir import CHOIR
 from inr_recover.tasks import Task
 
-OPTIM = dict(lr=3e-3, weight_decay=0.0, iterations=30, schedule="cosine", min_lr=1e-6, grad_clip=1.0)
+from conftest import make_optim
+
+
+def optim(iterations=30):
+    return make_optim("optim.lr=3e-3", "optim.weight_decay=0", f"optim.iterations={iterations}", "scheduler.eta_min=1e-6",
+                      "optim.grad_clip=1.0")
+
+
+OPTIM = optim()
+
+
+def holdout(obs, fraction, task=Task("complete")):
+    return Holdout(task, obs, 0, fraction=fraction, error="trimmed", trim=0.1, every=0)
 
 
 def _setup(seed=0):
@@ -33,10 +46,10 @@ def test_fit_never_sees_the_truth():
     assert not any(p in params for p in ("truth", "clean", "target", "signal"))
     sig, obs, model = _setup()
     seen = []
-    r1 = fit(model, obs, Task("complete"), OPTIM, {"method": "holdout", "fraction": 0.1}, eval_every=5,
+    r1 = fit(model, obs, Task("complete"), OPTIM, holdout(obs, 0.1), eval_every=5,
              on_eval=lambda i, p: seen.append(((p - sig.values) ** 2).mean()) or 1e9)
     _, obs2, model2 = _setup()
-    r2 = fit(model2, obs2, Task("complete"), OPTIM, {"method": "holdout", "fraction": 0.1}, eval_every=5)
+    r2 = fit(model2, obs2, Task("complete"), OPTIM, holdout(obs2, 0.1), eval_every=5)
     assert len(seen) == 6
     np.testing.assert_array_equal(r1.prediction, r2.prediction)
     assert r1.selected_iteration == r2.selected_iteration
@@ -54,8 +67,8 @@ def test_holdout_mask_exact_and_pixelwise():
 
 def test_holdout_selection_is_reported_and_excluded_from_loss():
     sig, obs, model = _setup()
-    r = fit(model, obs, Task("complete"), OPTIM, {"method": "holdout", "fraction": 0.2}, eval_every=10)
-    assert r.selection == "holdout" and r.selected_iteration in (10, 20, 30)
+    r = fit(model, obs, Task("complete"), OPTIM, holdout(obs, 0.2), eval_every=10)
+    assert r.selection["method"] == "holdout" and r.selected_iteration in (10, 20, 30)
     assert r.holdout.sum() == round(0.2 * obs.known.sum()) and not (r.holdout & ~obs.known).any()
     assert len(r.history["holdout"]) == 3
 
@@ -64,13 +77,13 @@ def test_minibatch_and_seed_reproducible():
     outs = []
     for _ in range(2):
         _, obs, model = _setup(seed=1)
-        outs.append(fit(model, obs, Task("complete"), OPTIM, {"method": "final"}, eval_every=10, batch_size=64, seed=4).prediction)
+        outs.append(fit(model, obs, Task("complete"), OPTIM, Final(Task("complete"), obs, 4), eval_every=10, batch_size=64, seed=4).prediction)
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
 def test_data_consistency_keeps_observed_entries():
     sig, obs, model = _setup()
-    r = fit(model, obs, Task("complete"), dict(OPTIM, iterations=2), {"method": "final"}, eval_every=1)
+    r = fit(model, obs, Task("complete"), optim(iterations=2), Final(Task("complete"), obs, 0), eval_every=1)
     rec = Task("complete").output(r.prediction, obs.values, obs.known)
     np.testing.assert_array_equal(rec[obs.known], obs.values[obs.known])
     assert not np.array_equal(rec[~obs.known], obs.values[~obs.known])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from inr_recover.fit import grid_coords
+from inr_recover.grid import grid_coords
 from inr_recover.models.base import build_model, model_config
 from inr_recover.models.fresh import fill_missing, radial_spectrum, wasserstein
 from inr_recover.observation import Observation

@@ -12,9 +12,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from inr_recover.fit import grid_coords
+from inr_recover.grid import grid_coords, grid_index
 from inr_recover.models.iinr import IINR
-from inr_recover.models.layers import grid_index
 from inr_recover.models.scone import SCONE
 from inr_recover.models.sinr import SINR
 from inr_recover.models.superpixels import connected_labels, overlap_members, superpixels

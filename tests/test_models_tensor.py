@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, make_optim
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import RandomMissing, degrade
 from inr_recover.errors import UserError
-from inr_recover.fit import fit, grid_coords
+from inr_recover.fit import fit
+from inr_recover.grid import grid_coords
 from inr_recover.models.tensor.common import (
     FactorNet, index_coords, mode_index, mode_product, soft_threshold, sstv_l1, tv_l1,
 )
@@ -23,6 +24,7 @@ from inr_recover.models.tensor.crnl import CRNL, fill_missing
 from inr_recover.models.tensor.dro_tff import DROTFF
 from inr_recover.models.tensor.lrtfr import LRTFR
 from inr_recover.observation import Observation
+from inr_recover.select import Final
 from inr_recover.tasks import Task
 
 SMALL = dict(width=16)
@@ -228,8 +230,10 @@ def test_crnl_off_grid_is_multilinear_interpolation(grid):
 def complete(model, lr, iterations, observed=0.4, shape=(24, 24, 8)):
     s = synthetic("s", shape=list(shape), kind="lowrank", rank=3)
     obs = degrade(s.values, [RandomMissing(rate=observed)], seed=0)
-    optim = dict(lr=lr, iterations=iterations, weight_decay=0.0, grad_clip=None, schedule="cosine")
-    r = fit(model, obs, Task("complete", loss="l2"), optim, {"method": "final"}, eval_every=iterations)
+    optim = make_optim(f"optim.lr={lr}", f"optim.iterations={iterations}", "optim.weight_decay=0", "optim.grad_clip=null",
+                       "scheduler.eta_min=0")
+    task = Task("complete", loss="l2")
+    r = fit(model, obs, task, optim, Final(task, obs, 0), eval_every=iterations)
     missing = ~obs.known
     return psnr(r.prediction[missing], s.values[missing])  # on the entries the model never saw
 
@@ -283,11 +287,12 @@ def test_sparse_term_removes_impulse_noise():
 
     s = synthetic("s", shape=[24, 24, 8], kind="lowrank", rank=3)
     obs = degrade(s.values, [SaltPepper(rate=0.1, known=False)], seed=0)
-    optim = dict(lr=1e-3, iterations=500, weight_decay=0.0, grad_clip=None, schedule="cosine")
+    optim = make_optim("optim.lr=1e-3", "optim.iterations=500", "optim.weight_decay=0", "optim.grad_clip=null", "scheduler.eta_min=0")
+    task = Task("restore", loss="l2", data_consistency=False)
     out = {}
     for sp in (None, 0.05):
         torch.manual_seed(0)
         m = LRTFR(2, 8, (24, 24), down=4, down_channel=4, sparse=sp)
-        r = fit(m, obs, Task("restore", loss="l2", data_consistency=False), optim, {"method": "final"}, eval_every=500)
+        r = fit(m, obs, task, optim, Final(task, obs, 0), eval_every=500)
         out[sp] = psnr(r.prediction, s.values)
     assert out[0.05] > out[None] + 4 and out[0.05] > 29

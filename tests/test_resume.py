@@ -11,23 +11,25 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import cli_command, read_results
+from conftest import cli_command, make_optim, read_results
+from inr_recover.checkpoint import Checkpoint
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import RandomMissing, degrade
 from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.choir import CHOIR
+from inr_recover.select import Holdout
 from inr_recover.tasks import Task
 
-OPTIM = dict(lr=3e-3, weight_decay=1e-5, iterations=20, schedule="cosine", min_lr=1e-6, grad_clip=1.0)
-SELECT = {"method": "holdout", "fraction": 0.1}
+OPTIM = make_optim("optim.lr=3e-3", "optim.weight_decay=1e-5", "optim.iterations=20", "scheduler.eta_min=1e-6", "optim.grad_clip=1.0")
 
 
 def _fit(seed, **kw):
     obs = degrade(synthetic("s", shape=[16, 16, 3], kind="smooth").values, [RandomMissing(0.5)], seed=0)
     torch.manual_seed(seed)
     model = CHOIR(2, 3, obs.grid, width=16, depth=2)
-    return fit(model, obs, Task("complete"), OPTIM, SELECT, seed=0, eval_every=4, batch_size=64, **kw)
+    select = Holdout(Task("complete"), obs, 0, fraction=0.1, error="trimmed", trim=0.1, every=0)
+    return fit(model, obs, Task("complete"), OPTIM, select, seed=0, eval_every=4, batch_size=64, **kw)
 
 
 def test_resumed_fit_equals_uninterrupted(tmp_path):
@@ -45,14 +47,14 @@ def test_resumed_fit_equals_uninterrupted(tmp_path):
 
     handler = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as e:
-        _fit(0, on_eval=on_eval, checkpoint={"path": path, "every": 3, "meta": "m", "extra": extra})
+        _fit(0, on_eval=on_eval, checkpoint=Checkpoint(path, every=3, meta="m", extra=extra))
     assert e.value.code == 128 + signal.SIGTERM and signal.getsignal(signal.SIGTERM) is handler
     state = torch.load(path, weights_only=False)
     assert state["iteration"] == 8 and state["history"]["iteration"] == [4, 8] and state["extra"] == {"seen": [4, 8]}
 
     extra2 = {"seen": ["overwritten"]}
     res = _fit(123, on_eval=lambda i, p: extra2["seen"].append(i),
-               checkpoint={"path": path, "every": 3, "meta": "m", "extra": extra2})
+               checkpoint=Checkpoint(path, every=3, meta="m", extra=extra2))
     assert res.iterations == 20 and extra2["seen"] == [4, 8, 12, 16, 20]
     np.testing.assert_array_equal(res.prediction, ref.prediction)
     timeless = lambda h: {k: v for k, v in h.items() if k != "seconds"}  # noqa: E731 (wall-clock time differs)
@@ -63,9 +65,9 @@ def test_resumed_fit_equals_uninterrupted(tmp_path):
 
 def test_checkpoint_of_another_config_is_refused(tmp_path):
     path = tmp_path / "ck.pt"
-    _fit(0, checkpoint={"path": path, "every": 5, "meta": "a"})
+    _fit(0, checkpoint=Checkpoint(path, every=5, meta="a"))
     with pytest.raises(UserError, match="different configuration"):
-        _fit(0, checkpoint={"path": path, "every": 5, "meta": "b"})
+        _fit(0, checkpoint=Checkpoint(path, every=5, meta="b"))
 
 
 TINY = ["data=synthetic", "model.width=16", "model.depth=2", "metrics=fast", "save.figures=false", "eval_every=100"]

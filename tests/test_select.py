@@ -9,10 +9,18 @@ from inr_recover.degrade import Gaussian, RandomMissing, SaltPepper, degrade
 from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.choir import CHOIR
-from inr_recover.select import Selector, discrepancy_reached, holdout_error, noise_level, resolve_method
+from inr_recover.select import Discrepancy, Final, Holdout, auto, discrepancy_reached, holdout_error, noise_level
 from inr_recover.tasks import Task
 
-OPTIM = dict(lr=3e-3, weight_decay=0.0, iterations=40, schedule="cosine", min_lr=1e-6, grad_clip=1.0)
+from conftest import compose_config, make_optim
+
+
+def optim(iterations):
+    return make_optim("optim.lr=3e-3", "optim.weight_decay=0", f"optim.iterations={iterations}", "scheduler.eta_min=1e-6",
+                      "optim.grad_clip=1.0")
+
+
+SETTINGS = dict(fraction=0.05, error="trimmed", trim=0.1, tau=1.0, every=25)  # conf/select/auto.yaml
 
 
 def test_holdout_errors_match_direct_formulas():
@@ -55,11 +63,13 @@ def test_discrepancy_rule_on_residuals():
 
 
 def test_auto_resolves_per_task():
-    assert resolve_method("auto", Task("restore", select="holdout")) == "holdout"
-    assert resolve_method("auto", Task("complete")) == "final"
-    assert resolve_method("final", Task("restore", select="holdout")) == "final"
+    _, obs, _ = _noisy()
+    assert auto(Task("restore", select="holdout"), obs, 0, **SETTINGS).method == "holdout"
+    assert auto(Task("complete"), obs, 0, **SETTINGS).method == "final"
+    explicit = compose_config("task=restore", "select=final").select
+    assert explicit._target_ == "inr_recover.select.Final" and Final(Task("restore", select="holdout"), obs, 0).method == "final"
     with pytest.raises(UserError):
-        resolve_method("best", Task("complete"))
+        auto(Task("complete", select="best"), obs, 0, **SETTINGS)
 
 
 def _noisy(seed=0):
@@ -72,12 +82,12 @@ def _noisy(seed=0):
 def test_discrepancy_selects_the_first_point_below_the_noise_level():
     sig, obs, model = _noisy()
     tau = 2.5
-    r = fit(model, obs, Task("restore", data_consistency=False), dict(OPTIM, iterations=20),
-            {"method": "discrepancy", "tau": tau}, eval_every=5)
+    task = Task("restore", data_consistency=False)
+    r = fit(model, obs, task, optim(20), Discrepancy(task, obs, 0, tau=tau, every=0), eval_every=5)
     level = noise_level(obs.values, obs.known)
     med = r.history["holdout"]  # the median training residual at each evaluation point
     hits = [it for it, m in zip(r.history["iteration"], med) if m <= tau * level]
-    assert r.selection == "discrepancy" and r.holdout is None and len(med) == 4
+    assert r.selection["method"] == "discrepancy" and r.holdout is None and len(med) == 4
     assert hits and r.selected_iteration == hits[0] < 20
     resid = np.median(np.abs(r.prediction - obs.values)[obs.known])
     assert resid == pytest.approx(med[r.history["iteration"].index(r.selected_iteration)], rel=1e-3)  # torch: lower median
@@ -85,7 +95,7 @@ def test_discrepancy_selects_the_first_point_below_the_noise_level():
 
 def test_selector_keeps_the_state_of_the_best_point():
     _, obs, model = _noisy()
-    sel = Selector({"method": "holdout", "fraction": 0.1, "error": "l1"}, Task("restore"), obs, seed=0)
+    sel = Holdout(Task("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0)
     target = torch.from_numpy(obs.values.reshape(-1, 6))
     good, bad = target.clone(), target + 1.0
     assert sel(10, bad, target, model) == pytest.approx(1.0)
@@ -95,8 +105,8 @@ def test_selector_keeps_the_state_of_the_best_point():
     assert sel(20, good, target, model) == 0.0 and sel.iteration == 20
     assert sel(30, bad, target, model) == pytest.approx(1.0) and sel.iteration == 20
     assert not torch.equal(sel.state[next(iter(first))], first[next(iter(first))])
-    assert Selector({"method": "final"}, Task("complete"), obs, 0)(5, good, target, model) is None
-    assert math.isinf(Selector({"method": "final"}, Task("complete"), obs, 0).score)
+    assert Final(Task("complete"), obs, 0)(5, good, target, model) is None
+    assert math.isinf(Final(Task("complete"), obs, 0).score)
 
 
 def test_select_every_scores_between_evaluation_points():
@@ -104,9 +114,9 @@ def test_select_every_scores_between_evaluation_points():
     the model state at the best of them (its holdout error is the minimum over those points)."""
     _, obs, model = _noisy()
     seen = {}
-    sel = {"method": "holdout", "fraction": 0.1, "error": "l1", "every": 5}
-    r = fit(model, obs, Task("restore", data_consistency=False), dict(OPTIM, iterations=20), sel, eval_every=20,
-            on_eval=lambda i, p: seen.setdefault(i, p))
+    task = Task("restore", data_consistency=False)
+    sel = Holdout(task, obs, 0, fraction=0.1, error="l1", trim=0.1, every=5)
+    r = fit(model, obs, task, optim(20), sel, eval_every=20, on_eval=lambda i, p: seen.setdefault(i, p))
     assert list(seen) == [20] and len(r.history["holdout"]) == 1
     assert r.selected_iteration in (5, 10, 15, 20)
     err = np.abs(r.prediction - obs.values)[r.holdout].mean()
@@ -114,4 +124,4 @@ def test_select_every_scores_between_evaluation_points():
     if r.selected_iteration != 20:
         assert err < r.history["holdout"][0]
     with pytest.raises(UserError):
-        Selector({"method": "holdout", "every": -1}, Task("restore"), obs, 0)
+        Holdout(Task("restore"), obs, 0, fraction=0.05, error="trimmed", trim=0.1, every=-1)

@@ -4,25 +4,12 @@ Every loader is a ``_target_`` of a ``conf/data/*.yaml`` and returns a :class:`S
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from inr_recover.data.io import read_array
 from inr_recover.data.prepare import Signal, prepare
 from inr_recover.errors import UserError
+from inr_recover.paths import resolve_path
 
-__all__ = ["Signal", "load_file", "prepare", "resolve_path"]
-
-
-def resolve_path(root: str | None, file: str | None, path: str | None) -> Path:
-    """``data.path`` wins; else ``data.root / data.file``. Relative paths are taken from the launch directory."""
-    if path:
-        p = Path(os.path.expanduser(str(path)))
-    elif file:
-        p = Path(os.path.expanduser(str(root or "."))) / file
-    else:
-        raise UserError("this data config names no file: set data.path=/path/to/file")
-    return p if p.is_absolute() else Path.cwd() / p
+__all__ = ["Signal", "load_file", "prepare"]
 
 
 def load_file(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from inr_recover.errors import UserError
+from inr_recover.files import atomic_path
 
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp"}
 TIFF_EXT = {".tif", ".tiff"}
@@ -85,8 +86,6 @@ def read_array(path: str | os.PathLike, key: str | None = None) -> tuple[np.ndar
 
 def write_array(path: str | os.PathLike, array: np.ndarray, key: str = "data") -> Path:
     """Write ``array`` in the format given by the suffix (inverse of :func:`read_array`), atomically."""
-    from inr_recover.outputs import atomic_path
-
     path = Path(path)
     ext = path.suffix.lower()
     with atomic_path(path) as tmp:

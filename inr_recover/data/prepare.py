@@ -46,6 +46,11 @@ class Signal:
     def channels(self) -> int:
         return int(self.values.shape[-1])
 
+    def record(self) -> dict:
+        """The data as the run used it (``results.json`` ``data``)."""
+        return {"name": self.name, "grid": list(self.grid), "channels": self.channels, "layout": self.layout,
+                "path": self.path, "key": self.key}
+
     def frames_view(self, values: np.ndarray) -> np.ndarray:
         """Return ``values`` (shaped like ``self.values``) as (T, H, W, C) images; T = 1 without time."""
         canon = self.to_canonical(values)

@@ -1,12 +1,15 @@
 """The interface every method implements, and the builder that instantiates ``conf/model/*.yaml``."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
-from inr_recover.config import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from inr_recover.config import instantiate
 from inr_recover.errors import UserError
+from inr_recover.paths import config_dir
 
 
 class INR(nn.Module):
@@ -67,10 +70,6 @@ def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, gri
 def model_config(name: str, overrides: dict | None = None, exclude: tuple = ()) -> dict:
     """The options of ``conf/model/<name>.yaml`` (a backbone named by a wrapper, e.g. ``model.backbone=siren``),
     updated with ``overrides``; names in ``exclude`` (wrappers that cannot be backbones) are refused."""
-    from pathlib import Path
-
-    from inr_recover.cli import config_dir
-
     path = Path(config_dir()) / "model" / f"{name}.yaml"
     if not path.is_file() or name in exclude:
         options = sorted(p.stem for p in path.parent.glob("*.yaml") if p.stem not in exclude)

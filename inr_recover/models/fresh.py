@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from inr_recover.errors import UserError
+from inr_recover.grid import grid_coords
 from inr_recover.models.base import INR, build_model, model_config
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,6 @@ class FreSh(INR):
 
     def distances_for(self, values: np.ndarray, known: np.ndarray, device) -> dict:
         """Mean Wasserstein distance of each candidate's untrained output spectrum to the observed spectrum."""
-        from inr_recover.fit import grid_coords
-
         grid = values.shape[:-1]
         small = search_grid(grid, self.bins)
         data = torch.from_numpy(fill_missing(values, known)).to(device)

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from inr_recover.errors import UserError
+from inr_recover.grid import grid_index
 from inr_recover.models.base import INR, build_model, model_config
-from inr_recover.models.layers import grid_index
 
 
 class IINR(INR):

@@ -51,21 +51,6 @@ def output_activation(name: str):
         raise UserError(f"output activation '{name}' is not one of {', '.join(OUTPUT_ACTIVATIONS)}") from None
 
 
-def grid_index(coords: torch.Tensor, grid: tuple) -> torch.Tensor:
-    """Flat ('ij' order) index of the grid point nearest to each coordinate ``(N, d)`` in [-1, 1].
-
-    Inverse of :func:`inr_recover.fit.grid_coords`: axis ``k`` maps ``x`` to ``round((x + 1) / 2 * (n_k - 1))``,
-    clamped to the grid, so mini-batches and off-grid queries find their sample (S-INR's superpixel, I-INR's noise).
-    """
-    if coords.shape[-1] != len(grid):
-        raise ValueError(f"coordinates have {coords.shape[-1]} dimensions, the grid {grid} has {len(grid)}")
-    flat = torch.zeros(coords.shape[0], dtype=torch.long, device=coords.device)
-    for k, n in enumerate(grid):
-        i = torch.round((coords[:, k] + 1.0) * 0.5 * (n - 1)).long().clamp_(0, n - 1)
-        flat = flat * n + i
-    return flat
-
-
 def uniform_bias_(linear: nn.Linear, k: float | None) -> None:
     """First-layer bias U(-k, k) (FINER's frequency-set knob); ``None`` keeps PyTorch's U(+-1/sqrt(in))."""
     if k is not None:

@@ -32,8 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from inr_recover.grid import grid_coords, grid_index
 from inr_recover.models.base import INR
-from inr_recover.models.layers import grid_index, output_activation
+from inr_recover.models.layers import output_activation
 from inr_recover.models.superpixels import overlap_members, superpixels
 
 
@@ -152,8 +153,6 @@ class SINR(INR):
         key = tuple((id(p), p._version) for p in self.parameters())
         if getattr(self, "_gates_key", None) == key:
             return self._gates
-        from inr_recover.fit import grid_coords
-
         coords = grid_coords(self.grid, self.labels.device).to(self.w_in.dtype)
         all_ids = torch.arange(self.n_superpixels, device=coords.device)
         gates = []
