@@ -9,6 +9,21 @@ import numpy as np
 import torch
 
 
+class OnGrid:
+    """Values shaped ``(*grid, C)`` on the sample grid (a :class:`~inr_recover.data.Signal`, an
+    :class:`~inr_recover.observation.Observation`)."""
+
+    values: np.ndarray
+
+    @property
+    def grid(self) -> tuple:
+        return tuple(self.values.shape[:-1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.values.shape[-1])
+
+
 def grid_coords(grid: tuple, device=None) -> torch.Tensor:
     """Coordinates of every grid point, ``(prod(grid), len(grid))``, each axis linearly in [-1, 1] ('ij' order)."""
     axes = [torch.linspace(-1.0, 1.0, n, device=device) if n > 1 else torch.zeros(1, device=device) for n in grid]

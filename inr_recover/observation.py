@@ -1,8 +1,8 @@
 """What the fitting code is allowed to see.
 
 :class:`Observation` is built by :mod:`inr_recover.degrade` from the clean signal and is the only data
-handed to :func:`inr_recover.fit.fit`. The clean tensor never enters it: only
-:mod:`inr_recover.evaluate` sees the truth.
+handed to :func:`inr_recover.fit.fit`. The clean tensor never enters it: only the pipeline's evaluation
+(:meth:`inr_recover.experiment.Experiment.evaluate`, and its oracle diagnostic) sees the truth.
 """
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inr_recover.grid import OnGrid
+
 
 @dataclass(frozen=True)
-class Observation:
+class Observation(OnGrid):
     values: np.ndarray  # float32 (*grid, C): the observed tensor; entries not known are 0
     known: np.ndarray  # bool (*grid, C): True where the entry was observed (not known to be missing)
 
@@ -21,14 +23,6 @@ class Observation:
             raise ValueError(f"observation values {self.values.shape} and mask {self.known.shape} differ in shape")
         if self.known.dtype != np.bool_:
             raise ValueError("the known-entries mask must be boolean")
-
-    @property
-    def grid(self) -> tuple:
-        return tuple(self.values.shape[:-1])
-
-    @property
-    def channels(self) -> int:
-        return int(self.values.shape[-1])
 
     @property
     def observed_fraction(self) -> float:

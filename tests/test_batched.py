@@ -1,4 +1,4 @@
-"""K seeds as one vmapped model: same training as K separate fits."""
+"""K seeds as one vmapped model (inr_recover/batched.py): same training as K separate fits."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,47 +1,43 @@
-"""Every option of every config group composes, and what it names instantiates."""
+"""``conf/``: every option of every config group composes and what it names instantiates; each method names its
+learning rate; the presets of ``conf/experiment/`` compose with every value their sweeps take."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from inr_recover.config import instantiate
 from omegaconf import OmegaConf
 
+from inr_recover.config import instantiate
 from inr_recover.errors import UserError
 from inr_recover.models.base import INR, build_model
 
-from conftest import CONF, SHARED
+from conftest import CONF, SHARED, compose_config
 
 GROUPS = ["model", "data", "degrade", "task", "optim", "scheduler", "select", "metrics", "logger"]
+PRESETS = ["smoke", "table2", "table3", "table4", "fig1"]
 
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
-def compose_with(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=False)
-
-
 def test_default_config_is_the_embedded_default():
-    cfg = compose_with()
+    cfg = compose_config()
     assert cfg.model.name == "choir" and cfg.data.name == "astronaut" and cfg.degrade.name == "random_0.1"
     assert cfg.data.resize == [256, 256]
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes(group, option):
-    cfg = compose_with(f"{group}={option}")
+    cfg = compose_config(f"{group}={option}")
     OmegaConf.resolve(cfg)
     assert cfg[group] is not None
 
 
 @pytest.mark.parametrize("option", options("model"))
 def test_every_model_instantiates_and_runs(option):
-    cfg = compose_with(f"model={option}")
+    cfg = compose_config(f"model={option}")
     for grid, channels in (((8, 8), 3), ((6, 7, 3), 2)):
         model = build_model(cfg.model, len(grid), channels, grid)
         assert isinstance(model, INR)
@@ -51,14 +47,14 @@ def test_every_model_instantiates_and_runs(option):
 
 @pytest.mark.parametrize("option", options("degrade"))
 def test_every_degradation_instantiates(option):
-    cfg = compose_with(f"degrade={option}")
+    cfg = compose_config(f"degrade={option}")
     ops = [instantiate(op) for op in cfg.degrade.ops]
     assert all(callable(op) for op in ops)
 
 
 @pytest.mark.parametrize("option", options("task"))
 def test_every_task_instantiates(option):
-    task = instantiate(compose_with(f"task={option}").task)
+    task = instantiate(compose_config(f"task={option}").task)
     assert task.name == option
 
 
@@ -66,7 +62,7 @@ def test_every_task_instantiates(option):
 def test_every_data_config_loads_or_says_where_its_file_goes(option, tmp_path, monkeypatch):
     monkeypatch.setenv("INR_RECOVER_SHARED_DATA", str(SHARED))
     monkeypatch.setenv("INR_RECOVER_DATA", str(tmp_path))  # the paper's user-supplied files are absent here
-    cfg = compose_with(f"data={option}")
+    cfg = compose_config(f"data={option}")
     if "file" in cfg.data and not cfg.data.file and not cfg.data.path:  # data=file: the user names the path
         with pytest.raises(UserError, match="set data.path="):
             instantiate(cfg.data)
@@ -79,3 +75,51 @@ def test_every_data_config_loads_or_says_where_its_file_goes(option, tmp_path, m
     sig = instantiate(cfg.data)
     assert sig.values.ndim >= 3 and 0.0 <= sig.values.min() and sig.values.max() <= 1.0
     assert sig.values.dtype == "float32"
+
+
+def test_recover_preset_and_truth_rules():
+    assert compose_config("task=recover").degrade.name == "none"
+    assert compose_config("task=recover", "degrade=from_file").degrade.name == "from_file"
+
+
+# ---------------------------------------------------------------- each method trains with its own published lr
+
+
+@pytest.mark.parametrize("model,lr", [("choir", 3e-3), ("siren", 1e-4), ("finer", 5e-4), ("scone", 1e-4)])
+def test_model_names_its_learning_rate(model, lr):
+    assert compose_config(f"model={model}").optim.lr == pytest.approx(lr)
+
+
+def test_explicit_optim_lr_wins():
+    assert compose_config("model=siren", "optim.lr=0.01").optim.lr == pytest.approx(0.01)
+    assert compose_config("model=choir", "model.lr=0.02").optim.lr == pytest.approx(0.02)
+
+
+# ---------------------------------------------------------------- conf/experiment/ presets
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_composes_with_every_swept_value(name):
+    cfg = compose_config(f"experiment={name}", hydra=True)
+    params = {k: str(v).split(",") for k, v in cfg.hydra.sweeper.params.items()}
+    assert cfg.hydra.sweep.dir == f"outputs/{name}" and "seed" in params
+    if name != "smoke":
+        assert params["seed"] == ["0", "1", "2", "3", "4"] or name == "fig1"
+        assert cfg.optim.iterations == 5000  # official CHOIR schedule
+    grid = {k: v for k, v in params.items() if k != "seed"}
+    # every value of every swept parameter, with the others at their first value (the full product is slow)
+    points = {tuple((k, (w if k == key else vs[0])) for k, vs in grid.items()) for key, values in grid.items() for w in values}
+    for point in sorted(points):
+        composed = compose_config(f"experiment={name}", *(f"{k}={v}" for k, v in point))
+        for k, v in point:
+            got = composed[k].name if k in ("model", "data", "degrade") else OmegaConf.select(composed, k)
+            assert str(got).lower() == v.lower() or float(got) == float(v), (k, v, got)
+
+
+def test_presets_target_the_paper_grids():
+    t3 = compose_config("experiment=table3", hydra=True)
+    assert t3.task.name == "restore" and t3.hydra.sweeper.params.degrade == "scene1,scene2,scene3"
+    t4 = compose_config("experiment=table4", hydra=True)
+    assert t4.data.name == "cloth" and set(t4.hydra.sweeper.params) == {"model.chs", "model.psc", "model.gamma", "seed"}
+    smoke = compose_config("experiment=smoke")
+    assert smoke.data.name == "synthetic" and smoke.optim.iterations <= 4 and smoke.device == "cpu"

@@ -1,7 +1,10 @@
+"""Degradation operators (inr_recover/degrade.py): exact counts, seeding, composition, masks from files, records."""
 import numpy as np
 import pytest
 
-from inr_recover.degrade import Gaussian, RandomMissing, SaltPepper, Stripes, TubeMissing, degrade
+from inr_recover.data.io import write_array
+from inr_recover.data.prepare import prepare
+from inr_recover.degrade import FromFile, Gaussian, RandomMissing, SaltPepper, Stripes, TubeMissing, degrade, record
 from inr_recover.errors import UserError
 
 
@@ -91,3 +94,63 @@ def test_missing_input_entries_stay_missing(clean):
     missing[0, 0, :] = True
     obs = degrade(clean, [], seed=0, missing=missing)
     assert not obs.known[0, 0].any() and obs.known.sum() == clean.size - 7
+
+
+def test_operators_record_themselves():
+    ops = [Gaussian(0.2), SaltPepper(0.1, known=True), Stripes(0.03)]
+    rec = record("scene3", 0, ops)
+    assert rec["ops"] == [{"op": "Gaussian", "sigma": 0.2, "clip": True}, {"op": "SaltPepper", "rate": 0.1, "known": True},
+                          {"op": "Stripes", "rate": 0.03, "known": True}]
+    assert rec["impulses"] == "known" and "impulses" not in record("random", 0, [RandomMissing(0.1)])
+    assert record("scene2", 0, [SaltPepper(0.1), SaltPepper(0.1, known=True)])["impulses"] == "blind"
+
+
+def bound(signal, **kw) -> FromFile:
+    op = FromFile(**kw)
+    op.bind(signal)
+    return op
+
+
+# ---------------------------------------------------------------- degrade=from_file
+
+
+@pytest.fixture
+def sig():
+    return prepare(np.random.default_rng(3).random((6, 5, 4)) * 100, name="t")
+
+
+def test_mask_file_values_and_meaning(tmp_path, sig):
+    m = np.random.default_rng(4).random((6, 5, 4)) < 0.4
+    known = np.ones(sig.values.shape, bool)
+    for dtype in (bool, np.uint8, np.float64):
+        write_array(tmp_path / "m.mat", m.astype(dtype), key="bad")
+        values, k = bound(sig, mask_path=str(tmp_path / "m.mat"), mask_key="bad")(sig.values, known, None)
+        np.testing.assert_array_equal(k, m)
+        np.testing.assert_array_equal(values, np.where(m, sig.values, 0))
+    np.save(tmp_path / "bad.npy", m)
+    _, k = bound(sig, mask_path=str(tmp_path / "bad.npy"), mask_means="missing")(sig.values, known, None)
+    np.testing.assert_array_equal(k, ~m)
+
+
+@pytest.mark.parametrize("bad", [np.full((6, 5, 4), 2.0), np.full((6, 5, 4), np.nan), np.full((6, 5, 4), 0.5)])
+def test_non_binary_mask_is_rejected(tmp_path, sig, bad):
+    arr = np.ones((6, 5, 4))
+    arr[0, 0, 0] = bad[0, 0, 0]
+    np.save(tmp_path / "m.npy", arr)
+    with pytest.raises(UserError, match="1 entries are neither 0 nor 1") as e:
+        bound(sig, mask_path=str(tmp_path / "m.npy"))
+    assert "\n" not in str(e.value)
+    with pytest.raises(UserError, match="needs the mask file: set degrade.mask="):
+        bound(sig)
+
+
+def test_observed_file_replaces_values_in_data_units(tmp_path, sig):
+    raw = sig.to_raw(sig.values) + 10.0
+    raw[1, 2, 3] = np.nan
+    np.save(tmp_path / "obs.npy", raw)
+    np.save(tmp_path / "m.npy", np.ones((6, 5, 4), bool))
+    op = bound(sig, mask_path=str(tmp_path / "m.npy"), observed_path=str(tmp_path / "obs.npy"))
+    values, k = op(sig.values, np.ones(sig.values.shape, bool), None)
+    assert not k[1, 2, 3] and k.sum() == k.size - 1 and values[1, 2, 3] == 0
+    expect = sig.values + 10.0 / (sig.hi - sig.lo)
+    np.testing.assert_allclose(values[k], expect[k], atol=1e-6)

@@ -1,3 +1,4 @@
+"""The training loop (inr_recover/fit.py): honesty, holdout, mini-batches, data consistency, the loss."""
 import inspect
 
 import numpy as np
@@ -7,7 +8,6 @@ import torch
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import RandomMissing, TubeMissing, degrade
 from inr_recover.fit import fit
-from inr_recover.grid import grid_coords
 from inr_recover.select import Final, Holdout, holdout_mask
 from inr_recover.models.choir import CHOIR
 from inr_recover.tasks import Task
@@ -32,12 +32,6 @@ def _setup(seed=0):
     obs = degrade(sig.values, [RandomMissing(0.5)], seed=0)
     torch.manual_seed(seed)
     return sig, obs, CHOIR(2, 4, obs.grid, width=16, depth=2)
-
-
-def test_grid_coords_cover_minus_one_to_one():
-    c = grid_coords((3, 5))
-    assert c.shape == (15, 2)
-    assert c[0].tolist() == [-1, -1] and c[-1].tolist() == [1, 1] and c[1].tolist() == [-1, -0.5]
 
 
 def test_fit_never_sees_the_truth():

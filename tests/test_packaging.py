@@ -26,6 +26,6 @@ def test_wheel_install_runs_from_any_directory(tmp_path):
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "name: cave_cloth" in proc.stdout and "_target_: inr_recover.models.choir.CHOIR" in proc.stdout
-    probe = subprocess.run([sys.executable, "-c", "import inr_recover.cli as c; print(c.config_dir())"], cwd=tmp_path,
+    probe = subprocess.run([sys.executable, "-c", "import inr_recover.paths as p; print(p.config_dir())"], cwd=tmp_path,
                            capture_output=True, text=True, env=env)
     assert probe.stdout.strip().startswith(str(target))

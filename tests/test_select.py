@@ -1,18 +1,22 @@
+"""Selection rules (inr_recover/select.py): their errors and noise level against direct formulas, what each keeps,
+select=auto per task, and honest selection on real noisy data."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
+from inr_recover import metrics as M
+from inr_recover.data import load_file
 from inr_recover.data.builtin import synthetic
-from inr_recover.degrade import Gaussian, RandomMissing, SaltPepper, degrade
+from inr_recover.degrade import Gaussian, RandomMissing, SaltPepper, Stripes, degrade
 from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.choir import CHOIR
 from inr_recover.select import Discrepancy, Final, Holdout, auto, discrepancy_reached, holdout_error, noise_level
 from inr_recover.tasks import Task
 
-from conftest import compose_config, make_optim
+from conftest import compose_config, make_optim, shared_file
 
 
 def optim(iterations):
@@ -125,3 +129,38 @@ def test_select_every_scores_between_evaluation_points():
         assert err < r.history["holdout"][0]
     with pytest.raises(UserError):
         Holdout(Task("restore"), obs, 0, fraction=0.05, error="trimmed", trim=0.1, every=-1)
+
+
+# ---------------------------------------------------------------- honest selection on real noisy data
+
+
+def _scene3_on_cloth(size: int, iterations: int, width: int, eval_every: int, select: dict):
+    """CHOIR (code defaults but ``width``) restoring Scene 3 (blind impulses) on the CAVE cloth cube resized to
+    ``size`` x ``size`` x 31; returns (headline PSNR, oracle peak PSNR, selected iteration)."""
+    sig = load_file("cave_cloth", path=str(shared_file("msi/cave_cloth_256x256x31.mat")), key="Omsi", axes="HWC",
+                    resize=[size, size])
+    obs = degrade(sig.values, [Gaussian(0.2), SaltPepper(0.1, known=False), Stripes(0.03)], seed=0)
+    torch.manual_seed(0)
+    model = CHOIR(2, 31, obs.grid, width=width)
+    curve = []
+    adam = make_optim("optim.lr=3e-3", "optim.weight_decay=1e-5", f"optim.iterations={iterations}", "scheduler.eta_min=1e-6",
+                      "optim.grad_clip=1.0")
+    task = Task("restore", data_consistency=False, select="holdout")
+    r = fit(model, obs, task, adam, Holdout(task, obs, 0, **select), eval_every=eval_every,
+            on_eval=lambda i, p: curve.append(M.psnr(sig.values, np.clip(p, 0, 1))))
+    return M.psnr(sig.values, np.clip(r.prediction, 0, 1)), max(curve), r.selected_iteration
+
+
+def test_honest_selection_keeps_the_oracle_gain_on_scene3_small():
+    """32x32x31 cloth, width 32, 200 iterations. Measured (2-core CPU): honest 22.74 dB at iteration 160, oracle
+    peak 22.75; with the plain L1 holdout error the impulses pull the choice to iteration 40 (21.25 dB)."""
+    honest, oracle, it = _scene3_on_cloth(32, 200, 32, 10, {"fraction": 0.05, "error": "trimmed", "trim": 0.1, "every": 0})
+    assert oracle - honest <= 0.5 and honest >= 22.0, (honest, oracle, it)
+
+
+@pytest.mark.slow
+def test_honest_selection_keeps_the_oracle_gain_on_scene3_64():
+    """64x64x31 cloth, width 64, 300 iterations (issue 8's bar at a CI size). Measured (2-core CPU, 27 s):
+    honest 23.40 dB at iteration 180, oracle peak 23.41."""
+    honest, oracle, it = _scene3_on_cloth(64, 300, 64, 10, {"fraction": 0.05, "error": "trimmed", "trim": 0.1, "every": 0})
+    assert oracle - honest <= 0.5 and honest >= 22.8, (honest, oracle, it)

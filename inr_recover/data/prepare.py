@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inr_recover.errors import UserError
+from inr_recover.grid import OnGrid
 
 CANONICAL = "HWCT"
 LAYOUTS = ("flatten", "nd")
@@ -19,7 +20,7 @@ NORMALIZE = ("minmax", "none")
 
 
 @dataclass
-class Signal:
+class Signal(OnGrid):
     values: np.ndarray  # float32 (*grid, C), in [0, 1] after normalisation
     name: str
     axes: str  # axis letters of the array as read (e.g. "HWC", "CHW", "HWCT")
@@ -37,14 +38,6 @@ class Signal:
     normalize: str = "minmax"
     source_shape: tuple | None = None  # shape of the array as read, before crop/bands/frames/resize
     selection: dict = field(default_factory=dict)  # crop/bands/frames/resize as applied by prepare()
-
-    @property
-    def grid(self) -> tuple:
-        return tuple(self.values.shape[:-1])
-
-    @property
-    def channels(self) -> int:
-        return int(self.values.shape[-1])
 
     def record(self) -> dict:
         """The data as the run used it (``results.json`` ``data``)."""

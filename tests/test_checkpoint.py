@@ -1,4 +1,5 @@
-"""Resumable fits and sweeps: checkpoint contents, SIGTERM, relaunching a killed sweep."""
+"""Resumable fits and sweeps (inr_recover/checkpoint.py): checkpoint contents, SIGTERM, relaunching a killed sweep,
+refusing another config's results (the last two in subprocesses: they are about the process)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import cli_command, make_optim, read_results
+from conftest import TINY, cli_command, make_optim, read_results
 from inr_recover.checkpoint import Checkpoint
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import RandomMissing, degrade
@@ -70,7 +71,7 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
         _fit(0, checkpoint=Checkpoint(path, every=5, meta="b"))
 
 
-TINY = ["data=synthetic", "model.width=16", "model.depth=2", "metrics=fast", "save.figures=false", "eval_every=100"]
+SWEEP = [*TINY, "eval_every=100"]
 
 
 def _wait_for(path, proc, timeout=120):
@@ -86,7 +87,7 @@ def test_killed_sweep_relaunch_skips_finished_and_resumes_interrupted(tmp_path):
     """A 2-job sweep is killed (SIGTERM, as SLURM preemption) while job 1 trains. The relaunch with the same sweep
     dir leaves job 0's outputs byte-for-byte and mtime untouched, resumes job 1 from its checkpoint, and job 1 ends
     with the requested iteration count and the same numbers as an uninterrupted run of the same config."""
-    over = [*TINY, "optim.iterations=3000", "checkpoint.every=100", "seed=0,1"]
+    over = [*SWEEP, "optim.iterations=3000", "checkpoint.every=100", "seed=0,1"]
     cmd, env, out = cli_command(tmp_path, *over, multirun=True)
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     job0, job1 = out / "0_choir_synthetic_random_0.1_s0", out / "1_choir_synthetic_random_0.1_s1"
@@ -116,7 +117,7 @@ def test_killed_sweep_relaunch_skips_finished_and_resumes_interrupted(tmp_path):
 
 @pytest.mark.slow
 def test_relaunch_of_a_different_config_in_the_same_dir_is_refused(cli, tmp_path):
-    TINY4 = [*TINY, "optim.iterations=4"]
+    TINY4 = [*SWEEP, "optim.iterations=4"]
     _, out = cli(*TINY4)
     before = (out / "results.json").read_bytes()
     proc, _ = cli(*TINY4, "optim.lr=1e-3", check=False)

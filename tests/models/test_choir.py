@@ -1,3 +1,4 @@
+"""CHOIR (inr_recover/models/choir.py): PSC frequencies and amplitudes, CHS residual blocks, the ablation to SIREN."""
 import math
 
 import pytest

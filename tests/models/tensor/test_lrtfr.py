@@ -1,0 +1,63 @@
+"""LRTFR (inr_recover/models/tensor/lrtfr.py): the Tucker formula, low-rank completion, the sparse term on impulses."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from inr_recover.data.builtin import synthetic
+from inr_recover.degrade import degrade
+from inr_recover.fit import fit
+from inr_recover.grid import grid_coords
+from inr_recover.models.tensor.common import index_coords, mode_index
+from inr_recover.models.tensor.lrtfr import LRTFR
+from inr_recover.select import Final
+from inr_recover.tasks import Task
+
+from conftest import LOWRANK_BAR, complete_lowrank, make_optim, psnr
+
+
+def test_lrtfr_is_the_tucker_product_and_continuous():
+    torch.manual_seed(0)
+    m = LRTFR(2, 4, (6, 5), down=2, width=16)
+    assert m.ranks == [3, 2, 4] and tuple(m.core.shape) == (3, 2, 4)
+    U, V, W = (f(mode_index(n, "cpu")) for f, n in zip(m.factors, (6, 5, 4)))
+    direct = torch.einsum("abc,ia,jb,kc->ijk", m.core, U, V, W)
+    out = m(grid_coords((6, 5))).reshape(6, 5, 4)
+    np.testing.assert_allclose(out.detach().numpy(), direct.detach().numpy(), rtol=1e-4, atol=1e-5)
+    # off-grid: the per-point path evaluates the same factor functions at fractional indices
+    c = torch.tensor([[0.1, -0.33], [-1.0, 1.0]])
+    i = index_coords(c, (6, 5))
+    pt = torch.einsum("abc,na,nb,kc->nk", m.core, m.factors[0](i[:, 0]), m.factors[1](i[:, 1]), W)
+    np.testing.assert_allclose(m(c).detach().numpy(), pt.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(m(c)[1].detach().numpy(), direct[0, -1].detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_lrtfr_completes_lowrank_tensor():
+    torch.manual_seed(0)
+    assert complete_lowrank(LRTFR(2, 8, (24, 24)), 1e-3, 500) > LOWRANK_BAR
+
+
+def test_wrong_rank_cannot_reach_the_bar():
+    torch.manual_seed(0)
+    assert complete_lowrank(LRTFR(2, 8, (24, 24), down=24, down_channel=8), 1e-3, 500) < LOWRANK_BAR - 8
+
+
+@pytest.mark.slow
+def test_sparse_term_removes_impulse_noise():
+    """Blind 10% salt-and-pepper, squared loss (LRTFR's Frobenius data term): S absorbs the impulses.
+    (Measured: 24.8 dB without S, 31.3 dB with S. Under task.loss=l1 S changes nothing: the L1 gradient
+    of X + soft(Y - X) - Y equals that of X - Y.)"""
+    from inr_recover.degrade import SaltPepper
+
+    s = synthetic("s", shape=[24, 24, 8], kind="lowrank", rank=3)
+    obs = degrade(s.values, [SaltPepper(rate=0.1, known=False)], seed=0)
+    optim = make_optim("optim.lr=1e-3", "optim.iterations=500", "optim.weight_decay=0", "optim.grad_clip=null", "scheduler.eta_min=0")
+    task = Task("restore", loss="l2", data_consistency=False)
+    out = {}
+    for sp in (None, 0.05):
+        torch.manual_seed(0)
+        m = LRTFR(2, 8, (24, 24), down=4, down_channel=4, sparse=sp)
+        r = fit(m, obs, task, optim, Final(task, obs, 0), eval_every=500)
+        out[sp] = psnr(r.prediction, s.values)
+    assert out[0.05] > out[None] + 4 and out[0.05] > 29

@@ -1,0 +1,81 @@
+"""FreSh (inr_recover/models/fresh.py): spectra, the fill of missing entries, and the frequency it picks."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from inr_recover.grid import grid_coords
+from inr_recover.models.base import build_model, model_config
+from inr_recover.models.fresh import fill_missing, radial_spectrum, wasserstein
+from inr_recover.observation import Observation
+
+from conftest import random_coords
+
+
+def test_radial_spectrum_and_wasserstein():
+    n = torch.arange(32.0)
+    y = torch.cos(2 * math.pi * 3 * n / 32)[:, None, None].expand(32, 32, 2)  # all energy at |k| = (3, 0)
+    s = radial_spectrum(y.contiguous(), 8)
+    assert s.shape == (8,) and s[2] > 0 and bool((s[torch.arange(8) != 2] < 1e-6 * s[2]).all())
+    e = lambda i: torch.eye(5, dtype=torch.float64)[i]
+    assert wasserstein(e(0), e(3)) == pytest.approx(3.0) and wasserstein(e(1), e(1)) == 0.0
+
+
+def test_fill_uses_only_observed_entries():
+    rng = np.random.default_rng(0)
+    v = rng.random((16, 16, 2)).astype(np.float32)
+    known = rng.random(v.shape) < 0.4
+    a = fill_missing(np.where(known, v, 0.0).astype(np.float32), known)
+    b = fill_missing(np.where(known, v, 123.0).astype(np.float32), known)  # garbage where not observed
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a[known], v[known])
+
+
+def _fresh_choice(kind: str) -> float:
+    grid = (48, 48)
+    c = grid_coords(grid).reshape(*grid, 2).numpy()
+    f = 1.0 if kind == "smooth" else 12.0
+    v = (0.5 + 0.5 * np.sin(f * np.pi * c[..., 0]) * np.cos(f * np.pi * c[..., 1]))[..., None].astype(np.float32)
+    known = np.random.default_rng(1).random(v.shape) < 0.5
+    obs = Observation(np.where(known, v, 0.0).astype(np.float32), known)
+    torch.manual_seed(0)
+    m = build_model(model_config("fresh", {"backbone_options": {"width": 32, "depth": 1}, "inits": 2, "bins": 16}), 2, 1, grid)
+    m.setup(obs, grid_coords(grid))
+    assert set(m.distances) == set(float(w) for w in range(10, 201, 10)) and m.chosen in m.distances
+    assert m.backbone.first.omega == m.chosen
+    return m.chosen
+
+
+def test_fresh_picks_lower_w0_for_smooth_than_for_high_frequency_observation():
+    smooth, rough = _fresh_choice("smooth"), _fresh_choice("rough")
+    assert smooth < rough and smooth <= 20 and rough >= 40
+
+
+def test_fresh_search_does_not_change_the_seeded_init():
+    obs = Observation(np.random.default_rng(0).random((8, 8, 1)).astype(np.float32), np.ones((8, 8, 1), bool))
+    cfg = model_config("fresh", {"backbone_options": {"width": 8, "depth": 1}, "inits": 2, "candidates": [30.0], "bins": 4})
+    models = []
+    for c in (cfg, dict(cfg, inits=5), dict(cfg, candidates=[10.0, 30.0, 50.0])):
+        torch.manual_seed(0)
+        m = build_model(c, 2, 1, (8, 8))
+        m.setup(obs, grid_coords((8, 8)))
+        models.append(m)
+    a, b, c = models
+    x = random_coords(5)
+    # how many networks were scored does not move the trained model's init (the search runs on a forked RNG)
+    torch.testing.assert_close(a(x), b(x))
+    if c.chosen == 30.0:
+        torch.testing.assert_close(a(x), c(x))
+
+
+def test_fresh_backbones_finer_and_rff():
+    obs = Observation(np.random.default_rng(0).random((10, 10, 2)).astype(np.float32), np.ones((10, 10, 2), bool))
+    for backbone, param, vals in [("finer", "first_bias_scale", [0.0, 1.5]), ("pemlp", "sigma", [1.0, 8.0])]:
+        m = build_model(model_config("fresh", {"backbone": backbone, "backbone_options": {"width": 8, "depth": 1},
+                                                "inits": 1, "candidates": vals, "bins": 4}), 2, 2, (10, 10))
+        m.setup(obs, grid_coords((10, 10)))
+        assert m.param == param and m.chosen in vals
+        assert m(random_coords(3)).shape == (3, 2)

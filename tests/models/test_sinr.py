@@ -1,0 +1,87 @@
+"""S-INR (inr_recover/models/sinr.py): the batched superpixel networks equal a loop over superpixels, the overlap
+ring, the initialisation."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from inr_recover.grid import grid_coords
+from inr_recover.models.sinr import SINR
+from inr_recover.models.superpixels import overlap_members, superpixels
+
+from conftest import random_observation
+
+
+def direct_superpixel_net(m: SINR, k: int, u: torch.Tensor) -> torch.Tensor:
+    """Network ``k`` written out layer by layer for its own coordinates ``u`` (in [0, 1]), SE over all rows."""
+
+    def se(h, i):
+        z = torch.relu(h.mean(0) @ m.se_down[i][k])
+        return h * torch.sigmoid(z @ m.se_up[i][k])
+
+    h = se(torch.sin(m.omega_first * (u @ m.w_in[k] + m.b_in[k])), 0)
+    for l in range(m.depth):
+        h = se(torch.sin(m.omega_hidden * (h @ m.w_hid[l, k] + m.b_hid[l, k])), l + 1)
+    a = se(h @ m.w_out[k] + m.b_out[k], m.depth + 1)
+    return a @ m.dictionary.weight.T
+
+
+def extended_superpixel(labels: np.ndarray, k: int, width: int) -> np.ndarray:
+    """Superpixel ``k`` and its overlap ring: the points 4-adjacent to it, and those within chessboard distance
+    ``width - 1`` of these (the official Laplacian edge dilated ``expand_pixels - 1`` times by a 3x3 kernel)."""
+    if width == 0:
+        return labels == k
+    edge = ndimage.distance_transform_cdt(labels != k, metric="taxicab") == 1
+    return (labels == k) | (ndimage.distance_transform_cdt(~edge, metric="chessboard") <= width - 1)
+
+
+@pytest.mark.parametrize("overlap", [0, 2])
+def test_batched_superpixel_networks_equal_a_loop_over_superpixels(overlap):
+    """Each network evaluated alone on its (extended) superpixel, outputs averaged where rings overlap."""
+    torch.manual_seed(0)
+    grid = (14, 12)
+    m = SINR(2, 4, grid, pixels_per_superpixel=25, width=6, depth=2, atoms=5, overlap=overlap).double()
+    coords = grid_coords(grid).double()
+    m.setup(random_observation(grid, 4), coords)
+    m.double()
+    assert m.n_superpixels > 3 and m.w_in.shape[0] == m.n_superpixels
+    labels = m.labels.reshape(grid).numpy()
+    total, cover = torch.zeros(coords.shape[0], 4, dtype=torch.float64), torch.zeros(coords.shape[0], 1, dtype=torch.float64)
+    for k in range(m.n_superpixels):
+        sel = torch.from_numpy(extended_superpixel(labels, k, overlap).reshape(-1))
+        total[sel] += direct_superpixel_net(m, k, (coords[sel] + 1) / 2)
+        cover[sel] += 1
+    expected = total / cover
+    assert (cover > 1).any() == (overlap > 0)
+    perm = torch.randperm(coords.shape[0])
+    torch.testing.assert_close(m(coords[perm]), expected[perm])  # row order does not matter
+    # chunked / subset prediction uses whole-superpixel statistics: identical to the full-grid pass
+    full = m.predict(coords)
+    torch.testing.assert_close(full, expected)
+    torch.testing.assert_close(torch.cat([m.predict(coords[i : i + 17]) for i in range(0, coords.shape[0], 17)]), full)
+
+
+def test_overlap_members_own_label_first_then_ring():
+    obs = random_observation((20, 18), 3)
+    labels = superpixels(obs.values, obs.known, pixels_per_superpixel=30)
+    ptr, members = overlap_members(labels, 2)
+    flat = labels.reshape(-1)
+    assert np.array_equal(members[ptr[:-1]], flat)  # own superpixel first
+    for k in range(labels.max() + 1):
+        covered = np.array([k in members[ptr[i] : ptr[i + 1]] for i in range(flat.size)])
+        assert np.array_equal(covered, extended_superpixel(labels, k, 2).reshape(-1))
+    ptr0, members0 = overlap_members(labels, 0)
+    assert np.array_equal(ptr0, np.arange(flat.size + 1)) and np.array_equal(members0, flat)
+
+
+def test_sinr_init_bounds_per_network():
+    m = SINR(2, 3, (8, 8), width=35, depth=3, atoms=120)
+    m._build(40, "cpu")
+    assert m.w_in.shape == (40, 2, 35) and m.w_in.abs().max() <= 0.5
+    assert m.w_hid.abs().max() <= math.sqrt(6 / 35) / 30 and m.w_out.abs().max() <= math.sqrt(6 / 35) / 150
+    assert m.se_down[0].shape == (40, 35, 8) and m.se_down[-1].shape == (40, 120, 30)
+    assert not torch.allclose(m.w_in[0], m.w_in[1])  # independent networks

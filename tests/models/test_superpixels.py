@@ -1,0 +1,50 @@
+"""Generalized superpixels (inr_recover/models/superpixels.py): coverage, connectivity, only observed entries."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from inr_recover.models.superpixels import connected_labels, superpixels
+
+from conftest import random_observation
+
+
+@pytest.mark.parametrize("grid", [(40, 36), (12, 10, 6)])
+def test_superpixels_cover_every_point_once_and_are_connected(grid):
+    obs = random_observation(grid, 5)
+    labels = superpixels(obs.values, obs.known, pixels_per_superpixel=60, seed=1)
+    assert labels.shape == grid and labels.dtype.kind == "i"  # one label per grid point: covered exactly once
+    k = labels.max() + 1
+    assert np.array_equal(np.unique(labels), np.arange(k)) and k > 5
+    for lab in range(k):
+        assert ndimage.label(labels == lab)[1] == 1
+    assert np.bincount(labels.ravel()).min() >= 15  # fragments below min_size_fraction * 60 were merged
+
+
+def test_superpixels_follow_regions_without_merging_clusters():
+    """Four constant quadrants, four clusters: exactly the quadrants (the official off-by-one would give three)."""
+    values = np.zeros((20, 20, 3), dtype=np.float32)
+    values[:10, 10:] = (1, 0, 0)
+    values[10:, :10] = (0, 1, 0)
+    values[10:, 10:] = (0, 0, 1)
+    labels = superpixels(values, np.ones_like(values, dtype=bool), pixels_per_superpixel=100, alpha=0.1)
+    assert labels.max() == 3
+    for r, c in ((0, 0), (0, 10), (10, 0), (10, 10)):
+        assert np.all(labels[r : r + 10, c : c + 10] == labels[r, c])
+
+
+def test_superpixels_use_only_observed_entries():
+    obs = random_observation((30, 30), 3, rate=0.4, seed=2)
+    scrambled = np.where(obs.known, obs.values, np.random.default_rng(9).random(obs.values.shape)).astype(np.float32)
+    a = superpixels(obs.values, obs.known, pixels_per_superpixel=50)
+    b = superpixels(scrambled, obs.known, pixels_per_superpixel=50)
+    assert np.array_equal(a, b)
+
+
+def test_connected_labels_splits_disconnected_clusters():
+    labels = np.array([[0, 0, 1, 0], [1, 1, 1, 0], [0, 0, 1, 1]])
+    out = connected_labels(labels)
+    assert out.max() + 1 == 4  # cluster 0 has three components, cluster 1 one
+    for lab in range(4):
+        assert ndimage.label(out == lab)[1] == 1

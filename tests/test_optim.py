@@ -1,0 +1,42 @@
+"""The optimiser and schedule (inr_recover/optim.py) as the configs of conf/optim and conf/scheduler build them."""
+import pytest
+import torch
+
+from inr_recover.errors import UserError
+
+from conftest import make_optim
+
+
+def _lrs(optim, steps):
+    w = torch.nn.Parameter(torch.ones(3))
+    updater = optim.build([w])
+    lrs = []
+    for _ in range(steps):
+        updater.step((w ** 2).sum())
+        lrs.append(updater.lr)
+    return updater, lrs
+
+
+def test_adam_cosine_by_default_and_adamw_by_name():
+    updater, lrs = _lrs(make_optim("optim.lr=0.1", "optim.iterations=4", "scheduler.eta_min=0.01"), 4)
+    assert type(updater.optimizer) is torch.optim.Adam and updater.optimizer.defaults["weight_decay"] == 1e-5
+    assert lrs[-1] == pytest.approx(0.01) and lrs == sorted(lrs, reverse=True)  # cosine to eta_min over optim.iterations
+    assert type(_lrs(make_optim("optim=adamw"), 1)[0].optimizer) is torch.optim.AdamW
+
+
+def test_scheduler_none_keeps_the_learning_rate():
+    _, lrs = _lrs(make_optim("optim.lr=0.1", "scheduler=none"), 3)
+    assert lrs == [0.1, 0.1, 0.1]
+
+
+def test_gradient_clipping_bounds_the_norm():
+    w = torch.nn.Parameter(torch.zeros(4))
+    seen = []
+    updater = make_optim("optim.grad_clip=0.5").build([w], clip=lambda ps, c: seen.append(torch.nn.utils.clip_grad_norm_(ps, c)))
+    updater.step((w - 10.0).square().sum())
+    assert float(seen[0]) == pytest.approx(40.0) and float(w.grad.norm()) == pytest.approx(0.5, rel=1e-5)
+
+
+def test_negative_iterations_is_a_user_error():
+    with pytest.raises(UserError, match="optim.iterations must be >= 0"):
+        make_optim("optim.iterations=-1")
