@@ -71,10 +71,9 @@ def test_bad_options_are_user_errors():
 # ---- every method fits two iterations through the real pipeline (in this process) ---------------------------------
 
 METHODS = sorted(p.stem for p in (CONF / "model").glob("*.yaml")) + ["iinr_choir"]
-SLOW_TWO_ITERATIONS = ("dro_tff", "crnl")
 
 
-@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_TWO_ITERATIONS else m for m in METHODS])
+@pytest.mark.parametrize("name", METHODS)
 def test_every_method_fits_two_iterations(tmp_path, name):
     model = ["model=iinr", "model.backbone=choir"] if name == "iinr_choir" else [f"model={name}"]
     r = run_pipeline(tmp_path, *model, "data=synthetic", "data.kind=lowrank", "data.shape=[16,16,4]", "degrade=random_0.3",
