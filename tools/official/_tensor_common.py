@@ -165,6 +165,17 @@ def our_model(name: str, task: str, obs, seed: int):
     return build_model(cfg, len(obs.grid), obs.channels, obs.grid), recipe
 
 
+def run_ours(name: str, task_name: str, obs, args, loss=None):
+    """``(prediction, seconds, recipe)``: this runner's ``model=name`` built by :func:`our_model` and trained by its
+    ``fit()`` for ``args.iterations`` with the recipe's lr and weight decay and the data term ``loss`` (default the
+    official Frobenius norm, :func:`frobenius`)."""
+    model, recipe = our_model(name, task_name, obs, args.seed)
+    optim = {"lr": recipe["lr"], "weight_decay": recipe["weight_decay"], "iterations": args.iterations}
+    with Timer() as t:
+        pred = fit_ours(model, obs, task_name, optim, args.seed, loss or frobenius)
+    return pred, t.seconds, recipe
+
+
 def fit_ours(model, obs, task_name: str, optim: dict, seed: int, loss):
     """This runner's ``fit()`` (final iterate, no holdout) with the data term ``loss(pred, target, weight)``."""
     from inr_recover.fit import fit

@@ -189,16 +189,13 @@ def main():
             model, centre, inputs = official_model(env, g, p, k, n_3, task, kc)
             with C.Timer() as t:
                 img = train(U, model, centre, inputs, g, p, n_3, gamma, lr, args.iterations, task)
+            seconds = t.seconds
             pred = img[: X.shape[0], : X.shape[1]].numpy()
             record["recipe"] = {"optimizer": "Adam", "lr": lr, "weight_decay": 0.0, "tv_gamma": gamma,
                                 "ranks": list(centre.shape[1:]), "groups": g["L"]}
         else:
-            model, recipe = C.our_model("crnl", task, obs, args.seed)
-            optim_ = {"lr": recipe["lr"], "weight_decay": recipe["weight_decay"], "iterations": args.iterations}
-            with C.Timer() as t:
-                pred = C.fit_ours(model, obs, task, optim_, args.seed, C.frobenius)
-            record["recipe"] = recipe
-    C.finish(args, pred, obs, truth, task, t.seconds, record)
+            pred, seconds, record["recipe"] = C.run_ours("crnl", task, obs, args)
+    C.finish(args, pred, obs, truth, task, seconds, record)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def official_model(drotff, X, omega, depth, beta):
 
 
 def train_complete(model, X, mask, k, iterations):
-    """``Demo_Image_inpainting.py`` lines 220-239."""
+    """``Demo_Image_inpainting.py`` lines 61-80."""
     gamma = k["gamma"]
     optimizier = optim.Adam(list(model.parameters()), lr=k["lr_real"], weight_decay=10e-8)
     for _ in range(iterations):
@@ -146,16 +146,13 @@ def main():
                 else:
                     env = C.script_defs(script, ["soft"], {"nn": nn, "torch": torch}, function="main")
                     train_restore(model, X, mask, k, args.iterations, utils, env["soft"]())
+            seconds = t.seconds
             with torch.no_grad():
                 pred = model().numpy()
             record["recipe"] = {"optimizer": "Adam", "lr": k["lr_real"], "weight_decay": 10e-8, "rank": int(X.shape[0] * k["beta"])}
         else:
-            model, recipe = C.our_model("dro_tff", task, obs, args.seed)
-            optim_ = {"lr": recipe["lr"], "weight_decay": recipe["weight_decay"], "iterations": args.iterations}
-            with C.Timer() as t:
-                pred = C.fit_ours(model, obs, task, optim_, args.seed, C.frobenius)
-            record["recipe"] = recipe
-    C.finish(args, pred, obs, truth, task, t.seconds, record)
+            pred, seconds, record["recipe"] = C.run_ours("dro_tff", task, obs, args)
+    C.finish(args, pred, obs, truth, task, seconds, record)
 
 
 if __name__ == "__main__":

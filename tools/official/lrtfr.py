@@ -114,16 +114,13 @@ def main():
         model, centre, inputs = official_model(env, X, k["down"])
         with C.Timer() as t:
             train(model, centre, inputs, X, mask, k, args.iterations, task, env)
+        seconds = t.seconds
         with torch.no_grad():
             pred = model(centre, *inputs).numpy()
         record["recipe"] = {"optimizer": "Adam", "lr": k["lr_real"], "weight_decay": k["w_decay"], "down": k["down"]}
     else:
-        model, recipe = C.our_model("lrtfr", task, obs, args.seed)
-        optim_ = {"lr": recipe["lr"], "weight_decay": recipe["weight_decay"], "iterations": args.iterations}
-        with C.Timer() as t:
-            pred = C.fit_ours(model, obs, task, optim_, args.seed, C.frobenius)
-        record["recipe"] = recipe
-    C.finish(args, pred, obs, truth, task, t.seconds, record)
+        pred, seconds, record["recipe"] = C.run_ours("lrtfr", task, obs, args)
+    C.finish(args, pred, obs, truth, task, seconds, record)
 
 
 if __name__ == "__main__":

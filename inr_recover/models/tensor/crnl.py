@@ -84,7 +84,8 @@ def patches(x: torch.Tensor, p: int) -> torch.Tensor:
 
 def knn(keys: torch.Tensor, pool: torch.Tensor, k: int, chunk: int = 256) -> torch.Tensor:
     """Indices ``(L, k)`` of the ``k`` rows of ``pool`` nearest to each row of ``keys`` (squared Euclidean distance,
-    nearest first; official ``search_KNN_4D``), exact, in float64, ``chunk`` keys at a time."""
+    nearest first; official ``search_KNN_4D``): ``torch.cdist`` in float64, ``chunk`` keys at a time, so only distances
+    equal to float32 rounding (the official sums in float32) can order differently."""
     pool = pool.double()
     out = [torch.cdist(keys[s : s + chunk].double(), pool).topk(k, largest=False).indices for s in range(0, len(keys), chunk)]
     return torch.cat(out)

@@ -5,9 +5,10 @@ Tucker form (the paper's low-rank tensor function factorisation; official ``Netw
     X = G x_1 f_1(i_1) x_2 f_2(i_2) ... x_d f_d(i_d) x_{d+1} f_c(k)
 
 one :class:`~inr_recover.models.tensor.common.FactorNet` per mode (the grid axes, then the channel mode: two
-sine layers of width ``n_2``, w0 2, U(-1/in, 1/in) weights in both) and a learnable core ``G`` of shape ``(r_1, ..., r_d, r_c)`` with ``r_m = max(1, n_m // down)``
-(``down_channel`` for the channel mode). With 3 grid axes (``layout=nd`` video, grid (H, W, T)) the tensor is
-4th order ``(H, W, T, C)`` with a 4-D core. Core init U(+-1/sqrt(r_1)) as the official code.
+sine layers of width ``n_2``, w0 2, U(-1/in, 1/in) weights in both) and a learnable core ``G`` of shape
+``(r_1, ..., r_d, r_c)`` with ``r_m = max(1, int(n_m / down))`` (``down_channel`` for the channel mode). With
+3 grid axes (``layout=nd`` video, grid (H, W, T)) the tensor is 4th order ``(H, W, T, C)`` with a 4-D core (an
+extension: the official code is 3rd order). Core init U(+-1/sqrt(r_1)) as the official code.
 Denoising terms (official ``Demo_HSI_denoising.py``): TV of ``X`` over H and W (summed, weight ``phi``) and the
 sparse term ``S``, shared in :class:`~inr_recover.models.tensor.common.GridTensorModel` (``**terms``: ``tv_weight``,
 ``sstv_weight``, ``sparse``, ``reg_reduction``, ``reg_keeps_observed``, ``recipe``).
