@@ -128,7 +128,7 @@ def psnr(a, b):
     return 10 * np.log10(1.0 / np.mean((a - b) ** 2))
 
 
-LOWRANK_BAR = 38.0  # dB on the missing entries; LRTFR reaches 43-46 over seeds 0-2, DRO-TFF 42-43, CRNL 42; a rank-one factorisation 18
+LOWRANK_BAR = 38.0  # dB on the missing entries; LRTFR reaches 43-46 over seeds 0-2; a rank-one factorisation 18
 
 
 def complete_lowrank(model, lr, iterations, observed=0.4, shape=(24, 24, 8)):

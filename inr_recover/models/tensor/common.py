@@ -3,13 +3,14 @@
 Tensor layout: a model represents the tensor ``X`` of shape ``(*grid, C)``. The grid axes (H, W for images
 and cubes; H, W, T for ``layout=nd`` videos) are the coordinate modes, the last mode is the channel/band
 mode. Factor functions are evaluated at *index* coordinates ``1..n`` of their mode, as in the official
-LRTFR code (``U_input = 1..n_1``); the runner's coordinates in [-1, 1] map to them affinely, so fractional
-indices (off-grid points) are defined too.
+LRTFR, CRNL and DRO-TFF code (``U_input = 1..n_1``); the runner's coordinates in [-1, 1] map to them affinely,
+so fractional indices (off-grid points) are defined too.
 
-- :class:`FactorNet`: a factor function ``f: R -> R^r`` (LRTFR, Luo et al. TPAMI 2023, and the
-  official ``U_net``): two sine layers then a linear layer to the rank.
+- :class:`FactorNet`: a factor function ``f: R -> R^r``: sine layers then a linear layer to the rank (two
+  sine layers in LRTFR and CRNL, one in DRO-TFF), with the initialisation of the official code it follows.
 - :func:`tv_l1`, :func:`sstv_l1`: anisotropic total variation over the coordinate modes and its
-  spatial-spectral form (differences along the channel mode, then along each coordinate mode).
+  spatial-spectral form, reduced by sum (the official code's ``torch.norm(., 1)``, paired with its Frobenius
+  data term) or by mean (paired with the runner's per-entry mean losses).
 - :func:`soft_threshold` and :class:`GridTensorModel`'s sparse term ``S = soft(Y - X, lambda)``, the
   closed-form minimiser of ``||Y - X - S||_F^2 + 2 lambda ||S||_1`` over ``S`` (block update under no_grad).
 """
@@ -24,22 +25,34 @@ from inr_recover.errors import UserError
 from inr_recover.models.base import INR
 from inr_recover.models.layers import SineLayer
 
+REDUCTIONS = ("sum", "mean")
+FACTOR_INITS = ("first", "torch", "kaiming")
+
 
 def soft_threshold(x: torch.Tensor, lam: float) -> torch.Tensor:
     """``sign(x) * max(|x| - lam, 0)``: the proximal map of ``lam * ||.||_1``."""
     return torch.sign(x) * torch.clamp(x.abs() - lam, min=0.0)
 
 
-def tv_l1(x: torch.Tensor, axes) -> torch.Tensor:
-    """Anisotropic TV ``sum_a mean |D_a X|`` over ``axes`` (forward differences). Mean, not sum: the runner's
-    data term is a per-entry mean, so the weight does not scale with the data size."""
-    return sum(torch.diff(x, dim=a).abs().mean() for a in axes)
+def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
+    return x.abs().sum() if reduction == "sum" else x.abs().mean()
 
 
-def sstv_l1(x: torch.Tensor, axes, channel_axis: int = -1) -> torch.Tensor:
-    """Spatial-spectral TV ``sum_a mean |D_a D_c X|``: differences along the channel mode, then along ``axes``
-    (Aggarwal & Majumdar 2016's SSTV form)."""
-    return tv_l1(torch.diff(x, dim=channel_axis), axes)
+def tv_l1(x: torch.Tensor, axes, reduction: str = "mean") -> torch.Tensor:
+    """Anisotropic TV ``sum_a ||D_a X||_1`` over ``axes`` (forward differences), each term summed (official
+    ``torch.norm(X[1:] - X[:-1], 1)``) or averaged over its entries (``reduction="mean"``)."""
+    return sum(_reduce(torch.diff(x, dim=a), reduction) for a in axes)
+
+
+def sstv_l1(x: torch.Tensor, axes, reduction: str = "mean", channel_axis: int = -1) -> torch.Tensor:
+    """Spatial-spectral TV ``sum_a ||D_a (D_c X)_{c >= 1}||_1``: differences along the channel mode, then along
+    ``axes``. As the official CRNL and DRO-TFF code (``dz[1:, :, 1:] - dz[:-1, :, 1:]``), the first spectral
+    difference (bands 0 -> 1) is left out, so fewer than 3 channels give 0."""
+    if x.shape[channel_axis] < 3:
+        return x.new_zeros(())
+    dz = torch.diff(x, dim=channel_axis)
+    dz = dz.narrow(channel_axis, 1, dz.shape[channel_axis] - 1)
+    return tv_l1(dz, axes, reduction)
 
 
 def index_coords(coords: torch.Tensor, grid) -> torch.Tensor:
@@ -65,17 +78,31 @@ def mode_product(x: torch.Tensor, mat: torch.Tensor, mode: int) -> torch.Tensor:
 
 
 class FactorNet(nn.Module):
-    """Factor function of one mode: ``index -> sin(w0 (W2 sin(w0 (W1 i + b1)) + b2)) -> linear -> R^rank``.
+    """Factor function of one mode: ``index -> [sin(w0 (W_l h + b_l))] x layers -> linear -> R^rank``.
 
-    As the official LRTFR code: both sine layers use the first-layer SIREN init U(-1/in, 1/in) (``is_first``
-    in both), w0 = 2, and the input is the 1-based index. Returns ``(N, rank)`` for indices ``(N,)``.
+    ``init`` of the sine layers' weights (biases keep PyTorch's default U(+-1/sqrt(in)) in every case):
+
+    - ``first``: U(-1/in, 1/in) in every sine layer (SIREN's first-layer rule, ``is_first=True`` in all of
+      them), the official LRTFR code and CRNL's inpainting demo;
+    - ``torch``: PyTorch's ``nn.Linear`` default, the official DRO-TFF ``SineLayer`` (no re-initialisation);
+    - ``kaiming``: ``kaiming_normal_(a=sqrt(10))``, CRNL's denoising demo.
+
+    Returns ``(N, rank)`` for indices ``(N,)``.
     """
 
-    def __init__(self, rank: int, width: int, omega: float):
+    def __init__(self, rank: int, width: int, omega: float, layers: int = 2, init: str = "first"):
         super().__init__()
-        self.net = nn.Sequential(
-            SineLayer(1, width, omega, is_first=True), SineLayer(width, width, omega, is_first=True), nn.Linear(width, rank)
-        )
+        if init not in FACTOR_INITS:
+            raise UserError(f"factor init '{init}' is not one of {', '.join(FACTOR_INITS)}")
+        if layers < 1 or width < 1 or rank < 1:
+            raise UserError(f"a factor function needs >= 1 sine layer, width and rank, got {layers}, {width}, {rank}")
+        sines = [SineLayer(1 if i == 0 else width, width, omega, is_first=True) for i in range(layers)]
+        for s in sines:
+            if init == "torch":
+                s.linear.reset_parameters()
+            elif init == "kaiming":
+                nn.init.kaiming_normal_(s.linear.weight, a=math.sqrt(10))
+        self.net = nn.Sequential(*sines, nn.Linear(width, rank))
 
     def forward(self, index: torch.Tensor) -> torch.Tensor:
         return self.net(index.reshape(-1, 1))
@@ -90,13 +117,18 @@ class GridTensorModel(INR):
     """A tensor ``(*grid, C)`` rendered whole by :meth:`render`; ``forward`` gathers the requested grid points.
 
     Shared regularisation through the runner's hooks: ``tv_weight * tv_l1`` and ``sstv_weight * sstv_l1``
-    of the rendered tensor (:meth:`regularization`) and, with ``sparse`` = lambda, the sparse-noise term
-    ``S`` (a buffer the size of the data): :meth:`training_forward` sets ``S = soft(Y - X, lambda)`` at the
-    batch's points under no_grad and returns ``X + S`` for the loss; :meth:`predict` returns ``X`` alone.
+    of the rendered tensor over the coordinate modes (:meth:`regularization`), reduced by ``reg_reduction``;
+    with ``reg_keeps_observed`` they see the observed entries in place of the model's (the official DRO-TFF
+    inpainting demo writes ``X_Out[mask == 1] = X[mask == 1]`` before its TV terms). With ``sparse`` = lambda,
+    the sparse-noise term ``S`` (a buffer the size of the data): :meth:`training_forward` sets
+    ``S = soft(Y - X, lambda)`` at the batch's points under no_grad and returns ``X + S`` for the loss;
+    :meth:`predict` returns ``X`` alone. ``recipe`` (the config's ``recipe:`` block, the authors' training
+    recipe for the runner's protocol) is accepted and not used by the model.
     """
 
     def __init__(self, in_features: int, out_features: int, grid: tuple, tv_weight: float = 0.0,
-                 sstv_weight: float = 0.0, sparse: float | None = None):
+                 sstv_weight: float = 0.0, sparse: float | None = None, reg_reduction: str = "mean",
+                 reg_keeps_observed: bool = False, recipe: dict | None = None):
         super().__init__()
         self.grid = tuple(int(g) for g in grid)
         if len(self.grid) != in_features:
@@ -106,12 +138,15 @@ class GridTensorModel(INR):
         self.channels = int(out_features)
         if tv_weight < 0 or sstv_weight < 0:
             raise UserError("model.tv_weight and model.sstv_weight must be >= 0")
-        if sstv_weight > 0 and self.channels < 2:
-            raise UserError("model.sstv_weight needs at least 2 channels (spectral differences); set it to 0")
         if sparse is not None and sparse < 0:
             raise UserError(f"model.sparse (soft-threshold lambda) must be >= 0 or null, got {sparse}")
+        if reg_reduction not in REDUCTIONS:
+            raise UserError(f"model.reg_reduction='{reg_reduction}' is not one of {', '.join(REDUCTIONS)}")
         self.tv_weight, self.sstv_weight, self.sparse = float(tv_weight), float(sstv_weight), sparse
+        self.reg_reduction, self.reg_keeps_observed = reg_reduction, bool(reg_keeps_observed)
         self.register_buffer("S", torch.zeros(0), persistent=False)
+        self.register_buffer("observed", torch.zeros(0), persistent=False)
+        self.register_buffer("known", torch.zeros(0, dtype=torch.bool), persistent=False)
         self._rendered = None
 
     # --- subclasses -------------------------------------------------------------------------------------
@@ -151,6 +186,9 @@ class GridTensorModel(INR):
     def setup(self, observation, coords: torch.Tensor) -> None:
         if self.sparse is not None:
             self.S = torch.zeros(math.prod(self.grid), self.channels, device=coords.device)
+        if self.reg_keeps_observed:
+            self.observed = torch.from_numpy(observation.values).to(coords.device).reshape(*self.grid, self.channels)
+            self.known = torch.from_numpy(observation.known).to(coords.device).reshape(*self.grid, self.channels)
 
     def training_forward(self, coords: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         pred = self(coords)
@@ -164,16 +202,24 @@ class GridTensorModel(INR):
             self.S[flat] = s
         return pred + s
 
+    def smoothness(self, x: torch.Tensor) -> torch.Tensor | float:
+        """``tv_weight * TV(x) + sstv_weight * SSTV(x)`` over the coordinate modes of ``x (*grid, C)``."""
+        axes = range(x.dim() - 1)
+        reg = 0.0
+        if self.tv_weight:
+            reg = reg + self.tv_weight * tv_l1(x, axes, self.reg_reduction)
+        if self.sstv_weight:
+            reg = reg + self.sstv_weight * sstv_l1(x, axes, self.reg_reduction)
+        return reg
+
     def regularization(self):
         full, self._rendered = self._rendered, None
         if self.tv_weight == 0 and self.sstv_weight == 0:
             return 0.0
         if full is None:
             full = self.render()
-        axes = range(len(self.grid))
-        reg = 0.0
-        if self.tv_weight:
-            reg = reg + self.tv_weight * tv_l1(full, axes)
-        if self.sstv_weight:
-            reg = reg + self.sstv_weight * sstv_l1(full, axes)
-        return reg
+        if self.reg_keeps_observed:
+            if self.known.numel() == 0:
+                raise RuntimeError("call setup() before training with reg_keeps_observed")
+            full = torch.where(self.known, self.observed, full)
+        return self.smoothness(full)

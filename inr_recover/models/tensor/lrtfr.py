@@ -4,12 +4,14 @@ Tucker form (the paper's low-rank tensor function factorisation; official ``Netw
 
     X = G x_1 f_1(i_1) x_2 f_2(i_2) ... x_d f_d(i_d) x_{d+1} f_c(k)
 
-one :class:`~inr_recover.models.tensor.common.FactorNet` per mode (the grid axes, then the channel mode)
-and a learnable core ``G`` of shape ``(r_1, ..., r_d, r_c)`` with ``r_m = max(1, n_m // down)``
-(``down_channel`` for the channel mode). With 3 grid axes (``layout=nd`` video, grid (H, W, T)) the tensor is
-4th order ``(H, W, T, C)`` with a 4-D core. Core init U(+-1/sqrt(r_1)) as the official code.
-Denoising terms (official ``Demo_HSI_denoising.py``): TV of ``X`` and the sparse term ``S``, shared in
-:class:`~inr_recover.models.tensor.common.GridTensorModel`.
+one :class:`~inr_recover.models.tensor.common.FactorNet` per mode (the grid axes, then the channel mode: two
+sine layers of width ``n_2``, w0 2, U(-1/in, 1/in) weights in both) and a learnable core ``G`` of shape
+``(r_1, ..., r_d, r_c)`` with ``r_m = max(1, int(n_m / down))`` (``down_channel`` for the channel mode). With
+3 grid axes (``layout=nd`` video, grid (H, W, T)) the tensor is 4th order ``(H, W, T, C)`` with a 4-D core (an
+extension: the official code is 3rd order). Core init U(+-1/sqrt(r_1)) as the official code.
+Denoising terms (official ``Demo_HSI_denoising.py``): TV of ``X`` over H and W (summed, weight ``phi``) and the
+sparse term ``S``, shared in :class:`~inr_recover.models.tensor.common.GridTensorModel` (``**terms``: ``tv_weight``,
+``sstv_weight``, ``sparse``, ``reg_reduction``, ``reg_keeps_observed``, ``recipe``).
 """
 from __future__ import annotations
 
@@ -32,9 +34,8 @@ def mode_ranks(sizes, down: float, down_channel: float) -> list[int]:
 
 class LRTFR(GridTensorModel):
     def __init__(self, in_features: int, out_features: int, grid: tuple, down: float = 2.0, down_channel: float = 1.0,
-                 width: int | None = None, omega: float = 2.0, tv_weight: float = 0.0, sstv_weight: float = 0.0,
-                 sparse: float | None = None):
-        super().__init__(in_features, out_features, grid, tv_weight, sstv_weight, sparse)
+                 width: int | None = None, omega: float = 2.0, **terms):
+        super().__init__(in_features, out_features, grid, **terms)
         sizes = [*self.grid, self.channels]
         self.ranks = mode_ranks(sizes, down, down_channel)
         width = int(width) if width else self.grid[1]  # official: mid_channel = n_2

@@ -13,32 +13,6 @@ from inr_recover.models.tensor.crnl import CRNL, fill_missing
 from conftest import LOWRANK_BAR, complete_lowrank, full_observation
 
 
-def test_crnl_groups_and_aggregation():
-    torch.manual_seed(0)
-    h, w, c, p = 8, 7, 2, 4
-    m = CRNL(2, c, (h, w), patch=p, stride=2, neighbors=3, ranks=(2, 2, 2, 2), width=8)
-    vals = np.random.default_rng(1).random((h, w, c)).astype(np.float32)
-    m.setup(full_observation(vals), grid_coords((h, w)))
-    G = len(m.positions)
-    assert m.pixels.shape == (G, 3, p, p)
-    # member 0 of each group is its reference patch; every pixel is covered
-    for g, (y, x) in enumerate(m.positions):
-        assert m.pixels[g, 0, 0, 0] == y * w + x
-    assert torch.bincount(m.pixels.reshape(-1), minlength=h * w).min() > 0
-    # render = mean over all group members placed at their patch positions of Z_g = C_g x f_1 x f_2 x f_3 x f_4
-    F = [f(mode_index(n, "cpu")) for f, n in zip(m.factors, (p, p, c, 3))]
-    total, count = np.zeros((h * w, c)), np.zeros(h * w)
-    for g in range(G):
-        z = torch.einsum("abcd,ua,vb,kc,md->uvkm", m.cores[g], *F).detach().numpy()
-        for k in range(3):
-            pix = m.pixels[g, k].numpy()
-            for u in range(p):
-                for v in range(p):
-                    total[pix[u, v]] += z[u, v, :, k]
-                    count[pix[u, v]] += 1
-    np.testing.assert_allclose(m.render().detach().numpy().reshape(-1, c), total / count[:, None], rtol=1e-4, atol=1e-6)
-
-
 def test_fill_missing_keeps_observed_and_fills_holes():
     v = torch.zeros(5, 5, 1)
     k = torch.zeros(5, 5, 1, dtype=torch.bool)
@@ -54,7 +28,7 @@ def test_fill_missing_keeps_observed_and_fills_holes():
 @pytest.mark.parametrize("grid", [(5, 4), (4, 5, 3)])
 def test_crnl_off_grid_is_multilinear_interpolation(grid):
     torch.manual_seed(0)
-    m = CRNL(len(grid), 2, grid, patch=3, stride=1, neighbors=2, ranks=(2, 2, 2, 2), width=8)
+    m = CRNL(len(grid), 2, grid, patch=3, neighbors=2, ranks=(2, 2, 2, 2), width=8)
     x = m.render().detach()
     # halfway between grid points (1, 2[, 0]) and (2, 2[, 0]) along axis 0, and a third of the way along axis 1
     i = torch.tensor([[2.5, 3.0] + [1.0] * (len(grid) - 2), [2.0, 3 + 1 / 3] + [1.0] * (len(grid) - 2)])
@@ -67,4 +41,6 @@ def test_crnl_off_grid_is_multilinear_interpolation(grid):
 @pytest.mark.slow
 def test_crnl_completes_lowrank_tensor():
     torch.manual_seed(0)
-    assert complete_lowrank(CRNL(2, 8, (24, 24), neighbors=5), 3e-3, 1000) > LOWRANK_BAR
+    # full ranks on the band and member modes: the HSI rule down=[1, 1, 3, 5] gives int(8 / 3) = 2 bands, below this
+    # tensor's rank 3 (26.6 dB, the box-filled start's level); measured 52.3 dB
+    assert complete_lowrank(CRNL(2, 8, (24, 24), neighbors=5, down=(1, 1, 1, 1)), 1e-3, 1000) > LOWRANK_BAR
