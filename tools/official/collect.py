@@ -1,5 +1,6 @@
-"""Collect a run_inr.sh output directory into one JSON: per observation and method, the official side (driver JSON),
-this runner's side (its results.json) and the gap (ours - official, dB).
+"""Collect a run_inr.sh output directory into RESULTS.json under the key "<iterations> iterations, seed <seed>" (other
+keys are kept): per observation and method, the official side (driver JSON), this runner's side (its results.json)
+and the gap (ours - official, dB).
 
     python tools/official/collect.py OUT_DIR RESULTS.json
 """
@@ -21,7 +22,10 @@ for off in sorted((out_dir / "official").glob("*/*.json")):
                        "train_seconds": r["train_seconds"], "command": "python -m inr_recover.cli " + r["command"].split(" ", 1)[1]}
         row["gap_db"] = row["ours"]["psnr"] - row["official"]["psnr"]
     rows.setdefault(obs, {})[method] = row
-dest.write_text(json.dumps(rows, indent=2) + "\n")
+first = next(iter(next(iter(rows.values())).values()))["official"]
+merged = json.loads(dest.read_text()) if dest.is_file() else {}
+merged[f"{first['iterations']} iterations, seed {first['seed']}"] = rows
+dest.write_text(json.dumps(merged, indent=2) + "\n")
 for obs, methods in rows.items():
     print(obs)
     for m, row in methods.items():

@@ -3,6 +3,7 @@
 #   bash tools/official/run_inr.sh OFFICIAL_DIR OBS_DIR OUT_DIR ITERATIONS SEED
 # OFFICIAL_DIR holds the checkouts (siren wire FINER FINERplusplus FreSh scone S-INR CHOIR, see README.md);
 # OBS_DIR the two observation runs (cloth64_random0.1, cloth64_scene3). Sequential: one heavy job at a time.
+# SCENE3=0 skips the Scene 3 (restoration) runs.
 set -u
 OFF=$1; OBS=$2; OUT=$3; IT=$4; SEED=$5
 PY=${PY:-python}              # an interpreter with inr-recover's dependencies
@@ -35,6 +36,7 @@ side scone scone "$PY" $R
 side fresh FreSh "$PY_EXTRA" $R
 side sinr S-INR "$PY_EXTRA" $R --pixel-set=500
 side choir CHOIR "$PY" $R
+[ "${SCENE3:-1}" = 0 ] && exit 0
 side wire wire "$PY" $S
 side sinr S-INR "$PY_EXTRA" $S --pixel-set=500
 side choir CHOIR "$PY" $S
