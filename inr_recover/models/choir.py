@@ -7,7 +7,9 @@
   residual block is the identity at init.
 - Ablation switches: ``psc=false`` uses one frequency ``omega0`` for all neurons and unit amplitudes;
   ``chs=false`` composes the layers (``h_{l+1} = F_l(h_l)``). With both off the network is exactly a SIREN
-  sine MLP (same layers, same init, SIREN's last-layer init; see :mod:`inr_recover.models.siren`).
+  (:mod:`inr_recover.models.siren`: same layers, same init, SIREN's last-layer init and, with the default
+  ``out_activation=auto``, SIREN's linear output): the "Sine" row of the paper's Table 4 ablation, "the
+  sinusoidal activation baseline" (Sec. 4.4). ``auto`` is CHOIR's sigmoid whenever a switch is on.
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ class CHOIR(INR):
         psc: bool = True,
         omega0: float = 30.0,
         first_layer: str = "sine",
-        out_activation: str = "sigmoid",
+        out_activation: str = "auto",
     ):
         super().__init__()
         if first_layer not in FIRST_LAYERS:
@@ -73,6 +75,8 @@ class CHOIR(INR):
         bound = math.sqrt(6.0 / width) / (1.0 if (psc or chs) else omega0)
         with torch.no_grad():
             self.last.weight.uniform_(-bound, bound)
+        if out_activation == "auto":
+            out_activation = "sigmoid" if (psc or chs) else "none"
         self.out = output_activation(out_activation)
 
     def amplitude(self, l: int) -> torch.Tensor | None:

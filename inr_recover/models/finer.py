@@ -4,7 +4,8 @@ With ``z = W h + b`` and ``a = |z| + 1`` detached (no gradient through the perio
 
 - ``activation=sine`` (FINER, Eq. 6): ``sin(w0 a z)``; SIREN init (first layer U(+-1/in), others
   U(+-sqrt(6/in)/w0)), linear output.
-- ``activation=gauss`` (FINER++ Gauss): ``exp(-(s/wf * sin(wf a z))^2)``.
+- ``activation=gauss`` (FINER++ Gauss): ``exp(-(s * sin(wf a z))^2)`` (official ``gauss_finer_activation``;
+  the FINER++ paper, Eq. 5, writes the Gaussian's scale as s0 / wf, i.e. ``s = s0 / wf``).
 - ``activation=wavelet`` (FINER++ wavelet): ``exp(i w0 u - |s0 u|^2)`` with ``u = sin(wf a z)``; hidden and
   output layers complex with width ``int(width / sqrt(2))``, real part out (as WIRE). For complex ``z`` the
   factor ``a`` acts on the real and imaginary parts separately (official code).
@@ -51,5 +52,5 @@ class FINER(CoordMLP):
             return finer_sin(z, self.omega0)
         u = finer_sin(z, self.omega_f)
         if self.activation == "gauss":
-            return gauss(u, self.scale / self.omega_f)
+            return gauss(u, self.scale)
         return gabor(u, self.omega0, self.sigma0)

@@ -31,13 +31,19 @@ from inr_recover.models.base import INR, build_model, model_config
 
 log = logging.getLogger(__name__)
 
-# backbone -> (parameter, official search grid: configs/siren_all_omega.yaml, finer_best_bias.yaml, relu_best_sigma.yaml)
+# backbone -> (parameter, official search grid, options that make our backbone the network FreSh trains).
+# Grids: configs/siren_best_omega.yaml, finer_best_bias.yaml, relu_best_sigma.yaml. Networks (src/models.py):
+# - Siren with siren_base.yaml: only the first layer's w0 is searched (hidden layers keep 30), sin(w0 W x + b)
+#   (boost_bias: False), output layer w0 W h + b (apply_omega_when_linear: True);
+# - Finer: FINER with the first-layer bias range k searched (w0 30 everywhere), as our `finer`;
+# - FourierFeaturesMLP: [cos 2 pi B x, sin 2 pi B x] with width/2 frequencies, then 3 ReLU layers (our first layer
+#   + depth 2) and a linear output.
 SEARCH = {
-    "siren": ("omega0", [float(w) for w in range(10, 201, 10)]),
-    "finer": ("first_bias_scale", [round(0.1 * i, 1) for i in range(31)]),
-    "pemlp": ("sigma", [float(s) for s in range(1, 21)]),
+    "siren": ("first_omega0", [float(w) for w in range(10, 201, 10)], {"omega_on_bias": False, "omega_last": True}),
+    "finer": ("first_bias_scale", [round(0.1 * i, 1) for i in range(31)], {}),
+    "pemlp": ("sigma", [float(s) for s in range(1, 21)], {"encoding": "rff", "depth": 2}),
 }
-SEARCH["finer_gauss"] = SEARCH["finer_wavelet"] = SEARCH["finer"]  # FINER++: the same first-layer bias knob
+SEARCH["finer_gauss"] = SEARCH["finer_wavelet"] = SEARCH["finer"]  # FINER++: the same first-layer bias knob (ours)
 
 
 def radial_spectrum(y: torch.Tensor, bins: int) -> torch.Tensor:
@@ -87,7 +93,7 @@ class FreSh(INR):
         super().__init__()
         if backbone == "fresh":
             raise UserError("model.backbone=fresh is not a backbone; pick siren, finer or pemlp")
-        default_param, default_candidates = SEARCH.get(backbone, (None, None))
+        default_param, default_candidates, official = SEARCH.get(backbone, (None, None, {}))
         param = param or default_param
         if param is None:
             raise UserError(f"FreSh has no default search for backbone '{backbone}'; set model.param and model.candidates")
@@ -97,12 +103,12 @@ class FreSh(INR):
             candidates = default_candidates
         if not candidates or bins < 1 or inits < 1:
             raise UserError("FreSh needs at least one candidate, model.bins >= 1 and model.inits >= 1")
-        self.spec = model_config(backbone, backbone_options)
+        self.spec = model_config(backbone, {**official, **(backbone_options or {})})
         self.spec.pop("name", None)
         if param not in self.spec:
             raise UserError(f"backbone '{backbone}' has no option '{param}' for FreSh to choose (options: {', '.join(k for k in self.spec if k != '_target_')})")
-        if backbone == "pemlp" and param == "sigma" and self.spec.get("encoding") != "rff":
-            self.spec["encoding"] = "rff"  # sigma only exists for random Fourier features
+        if backbone == "pemlp" and "n_features" not in (backbone_options or {}):
+            self.spec["n_features"] = self.spec["width"] // 2  # FreSh: encoded_size = hidden_features // 2
         self.dims = (in_features, out_features, tuple(grid))
         self.backbone_name = backbone
         self.param, self.candidates = param, list(candidates)

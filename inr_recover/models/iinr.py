@@ -4,9 +4,9 @@ No official code is public; every choice below is ours and listed in ``conf/mode
 
 - Backbone ``B`` (any model with :meth:`features` / :meth:`head`), run once per call: ``h = B.features(x)``.
 - FeedbackNet on the current estimate: ``e = relu(W2 relu(W1 [g_t, x, t] + b1) + b2)`` (2 layers, width 30).
-- FuseNet: ``s = V2 relu(V1 e + c1) + c2`` (2 layers, width 100) gives the multiplicative gate
-  ``2 sigmoid(s)`` in (0, 2) on the backbone's features; ``V2, c2`` start at 0 so the gate is 1 and
-  ``f(g_t, x, t) = B(x)`` at init.  ``f(g_t, x, t) = B.head(h * 2 sigmoid(s))``.
+- FuseNet on both feature sets, multiplying the backbone's (seed paper: ``f = FuseNet(concat(f, b)) * b``):
+  ``s = V2 relu(V1 [e, h] + c1) + c2`` (2 layers, width 100, linear output as the paper writes no activation) and
+  ``f(g_t, x, t) = B.head(h * s)``; ``V2 = 0``, ``c2 = 1`` at init, so ``s = 1`` and ``f(g_t, x, t) = B(x)``.
 - Training (:meth:`training_forward`): ``g_t = (1 - t) y + t Z + eps t n`` with ``Z, n ~ N(0, 1)``, ``t ~ U(0, 1)``
   per coordinate, ``eps = 0.1``; ``f(g_t, x, t)`` is returned and the shared loop's task loss compares it with
   the observation ``y`` (never the clean tensor). Entries not observed (known from :meth:`setup`) carry no
@@ -42,9 +42,9 @@ class IINR(INR):
         self.grid, self.eps, self.steps = tuple(grid), float(eps), int(steps)
         self.feedback = nn.Sequential(nn.Linear(out_features + in_features + 1, feedback_width), nn.ReLU(),
                                       nn.Linear(feedback_width, feedback_width), nn.ReLU())
-        self.fuse = nn.Sequential(nn.Linear(feedback_width, fuse_width), nn.ReLU(), nn.Linear(fuse_width, n_feat))
+        self.fuse = nn.Sequential(nn.Linear(feedback_width + n_feat, fuse_width), nn.ReLU(), nn.Linear(fuse_width, n_feat))
         nn.init.zeros_(self.fuse[-1].weight)
-        nn.init.zeros_(self.fuse[-1].bias)
+        nn.init.ones_(self.fuse[-1].bias)
         gen = torch.Generator().manual_seed(seed)
         self.register_buffer("z", torch.randn(int(np.prod(self.grid)), out_features, generator=gen), persistent=False)
         self.register_buffer("known", torch.ones(1, dtype=torch.bool), persistent=False)  # all known until setup
@@ -57,9 +57,9 @@ class IINR(INR):
         return self.backbone.regularization()
 
     def refine(self, h: torch.Tensor, g: torch.Tensor, coords: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """``f(g_t, x, t) = B.head(h * 2 sigmoid(FuseNet(FeedbackNet([g_t, x, t]))))`` with ``h = B.features(x)``."""
+        """``f(g_t, x, t) = B.head(FuseNet([FeedbackNet([g_t, x, t]), h]) * h)`` with ``h = B.features(x)``."""
         e = self.feedback(torch.cat([g, coords, t.expand(coords.shape[0], 1)], -1))
-        return self.backbone.head(h * 2.0 * torch.sigmoid(self.fuse(e)))
+        return self.backbone.head(self.fuse(torch.cat([e, h], -1)) * h)
 
     def noised(self, target: torch.Tensor, z: torch.Tensor, n: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``g_t = (1 - t) target + t z + eps t n``."""

@@ -20,24 +20,29 @@ def siren_uniform_(linear: nn.Linear, is_first: bool, omega: float) -> None:
 
 
 class SineLayer(nn.Module):
-    """``y = a * sin(omega * (W x + b))`` (SIREN's code form, bias inside the frequency).
+    """``y = a * sin(omega * (W x + b))`` (SIREN's code form, bias inside the frequency), or with
+    ``omega_on_bias=False`` ``y = a * sin(omega W x + b)`` (SIREN paper, Eq. 1; FreSh's ``boost_bias: False``).
 
     ``omega`` is a scalar (SIREN) or a per-neuron vector (CHOIR's PSC); ``amplitude`` multiplies each neuron
     (a tensor or a callable returning one, evaluated per call so learnable exponents train).
     Hidden-layer init uses the mean frequency in place of SIREN's omega_0 (the CHOIR code's choice).
     """
 
-    def __init__(self, in_features: int, out_features: int, omega, is_first: bool = False):
+    def __init__(self, in_features: int, out_features: int, omega, is_first: bool = False, omega_on_bias: bool = True):
         super().__init__()
         self.linear = nn.Linear(in_features, out_features)
         omega = torch.as_tensor(omega, dtype=torch.float32)
         if omega.ndim not in (0, 1) or (omega.ndim == 1 and omega.numel() != out_features):
             raise ValueError(f"omega must be a scalar or have {out_features} entries")
         self.register_buffer("omega", omega)
+        self.omega_on_bias = bool(omega_on_bias)
         siren_uniform_(self.linear, is_first, float(omega.mean()))
 
     def forward(self, x: torch.Tensor, amplitude: torch.Tensor | None = None) -> torch.Tensor:
-        y = torch.sin(self.omega * self.linear(x))
+        if self.omega_on_bias:
+            y = torch.sin(self.omega * self.linear(x))
+        else:
+            y = torch.sin(self.omega * (x @ self.linear.weight.T) + self.linear.bias)
         return y if amplitude is None else amplitude * y
 
 

@@ -9,7 +9,11 @@ The grid is cut into K generalized superpixels (:mod:`inr_recover.models.superpi
     a   = SE_k^out(W_k^out h_depth + b_k^out)                    r coefficients
     y   = D a                                                    D: (C, r) dictionary shared by all superpixels
 
-with squeeze-excitation gates ``SE_k(h) = h * sigmoid(B_k relu(A_k mean_{S_k}(h)))``, the mean taken over the
+with ``r = atoms_per_channel * C`` (paper Sec. 3.1: r a multiple of the output dimension s, 5 s for RGB, 4 s for point
+data, {2, 3, 4} s for HSI; default 5 for C <= 3, else 4) unless ``atoms`` fixes it (the official scripts: 120),
+and squeeze-excitation gates ``SE_k(h) = h * sigmoid(B_k relu(A_k mean_{S_k}(h)))`` with a bottleneck of
+``ch // (ch // se_reduction)`` units (official ``SE_Block(ch, int(ch / 4))`` passes ch / 4 as the *reduction*:
+35 -> 4, 120 -> 4, 3 -> 3), the mean taken over the
 superpixel's coordinates (the official code evaluates a whole superpixel at once). :meth:`SINR.forward` (training)
 takes it over the superpixel's coordinates in the batch (all of them in full-batch training);
 :meth:`SINR.predict` always over the whole superpixel (:meth:`SINR.superpixel_gates`). Init per
@@ -32,10 +36,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from inr_recover.errors import UserError
 from inr_recover.grid import grid_coords, grid_index
 from inr_recover.models.base import INR
 from inr_recover.models.layers import output_activation
 from inr_recover.models.superpixels import overlap_members, superpixels
+
+
+def dictionary_size(channels: int, atoms: int | None = None, per_channel: int | None = None) -> int:
+    """Dictionary size r: ``atoms`` if given, else ``per_channel * channels`` (default 5 for C <= 3, else 4)."""
+    if atoms is not None:
+        return int(atoms)
+    return int(per_channel if per_channel is not None else (5 if channels <= 3 else 4)) * channels
 
 
 def _uniform(shape, bound) -> nn.Parameter:
@@ -45,12 +57,14 @@ def _uniform(shape, bound) -> nn.Parameter:
 class SINR(INR):
     def __init__(self, in_features: int, out_features: int, grid: tuple, pixels_per_superpixel: int = 2500,
                  alpha: float = 5.0, seg_channels: int = 3, knn: int = 3, min_size_fraction: float = 0.25,
-                 overlap: int = 2, width: int = 35, depth: int = 3, atoms: int = 120, omega_first: float = 150.0,
+                 overlap: int = 2, width: int = 35, depth: int = 3, atoms: int | None = None,
+                 atoms_per_channel: int | None = None, omega_first: float = 150.0,
                  omega_hidden: float = 30.0, omega_out_init: float = 150.0, se_reduction: int = 4, seed: int = 0,
                  out_activation: str = "none"):
         super().__init__()
+        atoms = dictionary_size(out_features, atoms, atoms_per_channel)
         if width < 1 or depth < 0 or atoms < 1 or se_reduction < 1:
-            raise ValueError("S-INR needs width >= 1, depth >= 0, atoms >= 1, se_reduction >= 1")
+            raise UserError("S-INR needs model.width >= 1, model.depth >= 0, model.atoms >= 1, model.se_reduction >= 1")
         self.grid = tuple(grid)
         self.seg = dict(pixels_per_superpixel=pixels_per_superpixel, alpha=alpha, n_channels=seg_channels, knn=knn,
                         min_size_fraction=min_size_fraction, seed=seed)
@@ -77,7 +91,7 @@ class SINR(INR):
             self.w_out = _uniform((k, c, r), math.sqrt(6.0 / c) / self.omega_out_init)
             self.b_out = _uniform((k, r), 1.0 / math.sqrt(c))
             chans = [c] * (self.depth + 1) + [r]  # SE after the first, every hidden and the output layer
-            squeezed = [max(1, ch // self.se_reduction) for ch in chans]
+            squeezed = [ch // max(1, ch // self.se_reduction) for ch in chans]
             self.se_down = nn.ParameterList(_uniform((k, ch, sq), 1.0 / math.sqrt(ch)) for ch, sq in zip(chans, squeezed))
             self.se_up = nn.ParameterList(_uniform((k, sq, ch), 1.0 / math.sqrt(sq)) for ch, sq in zip(chans, squeezed))
         self.n_superpixels = k
