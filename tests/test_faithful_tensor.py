@@ -19,10 +19,9 @@ from conftest import CONF
 from inr_recover.errors import UserError
 from inr_recover.grid import grid_coords
 from inr_recover.models.base import build_model
-from inr_recover.models.tensor.common import FactorNet, mode_index, sstv_l1, tv_l1
+from inr_recover.models.tensor.common import FactorNet, sstv_l1, tv_l1
 from inr_recover.models.tensor.crnl import CRNL, pad_index
 from inr_recover.models.tensor.dro_tff import DROTFF
-from inr_recover.models.tensor.lrtfr import LRTFR
 from inr_recover.observation import Observation
 
 

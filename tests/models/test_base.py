@@ -83,7 +83,7 @@ def test_every_method_fits_two_iterations(tmp_path, name):
     assert np.load(tmp_path / "reconstruction.npz")["reconstruction"].shape == (16, 16, 4)
     if name == "fresh":  # the chosen w0 and the search are recorded
         f = r["model"]["fresh"]
-        assert f["param"] == "omega0" and f["chosen"] in range(10, 201, 10) and len(f["distances"]) == 20 and f["seconds"] > 0
+        assert f["param"] == "first_omega0" and f["chosen"] in range(10, 201, 10) and len(f["distances"]) == 20 and f["seconds"] > 0
 
 
 # ---- a real photograph: 64x64 crop of astronaut, 30% of entries observed, 300 iterations ----------------------------

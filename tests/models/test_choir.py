@@ -5,8 +5,11 @@ import pytest
 import torch
 
 from inr_recover.grid import grid_coords
+from inr_recover.models.base import model_config
 from inr_recover.models.choir import CHOIR, psc_frequencies
 from inr_recover.models.siren import SIREN
+
+from conftest import random_coords
 
 
 def test_frequencies_log_uniform_in_range():
@@ -60,16 +63,6 @@ def test_first_layer_formula_matches_direct_evaluation():
     assert hid.abs().max() <= math.sqrt(6 / 16) / w.mean()
 
 
-def test_ablation_off_off_is_exactly_siren():
-    torch.manual_seed(3)
-    a = CHOIR(2, 4, (32, 32), width=24, depth=3, chs=False, psc=False, omega0=30.0, out_activation="none")
-    torch.manual_seed(3)
-    b = SIREN(2, 4, (32, 32), width=24, depth=3, omega0=30.0)
-    x = torch.rand(50, 2) * 2 - 1
-    torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
-    assert not hasattr(a, "beta") and not hasattr(a, "log_alpha")
-
-
 def test_switches_change_the_network():
     x = torch.rand(20, 2) * 2 - 1
     outs = {}
@@ -88,3 +81,22 @@ def test_gradients_reach_beta_and_alpha():
     m(torch.rand(30, 2)).sum().backward()
     assert m.beta.grad is not None and m.beta.grad.abs().sum() > 0
     assert m.log_alpha.grad is not None and m.log_alpha.grad.abs().sum() > 0
+
+
+# ---- CHOIR ablation: both switches off is SIREN (paper Table 4 "Sine") ---------------------------------------------
+
+
+def test_choir_ablation_output_equals_siren_for_identical_weights():
+    cfg = {k: v for k, v in model_config("choir", {"chs": False, "psc": False, "width": 24, "depth": 3}).items()
+           if k not in ("_target_", "name", "lr")}
+    torch.manual_seed(3)
+    a = CHOIR(2, 4, (32, 32), **cfg)
+    torch.manual_seed(3)
+    b = SIREN(2, 4, (32, 32), width=24, depth=3, omega0=30.0)
+    x = random_coords(50)
+    torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+    assert not hasattr(a, "beta") and not hasattr(a, "log_alpha")
+    assert (a(x) < 0).any()  # linear output, not a sigmoid
+    torch.manual_seed(3)
+    c = CHOIR(2, 4, (32, 32), **{**cfg, "chs": True})
+    assert (c(x) > 0).all() and (c(x) < 1).all()  # CHOIR itself keeps its sigmoid

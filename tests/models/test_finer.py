@@ -34,17 +34,6 @@ def test_finer_default_bias_is_pytorch_and_k_is_exposed():
     assert 9.0 < m.first.bias.abs().max() <= 10.0
 
 
-def test_finer_gauss_formula():
-    torch.manual_seed(0)
-    m = build_model(model_config("finer_gauss", {"width": 32, "depth": 1}), 2, 3, (8, 8))
-    x = random_coords()
-    z1 = x @ m.first.weight.T + m.first.bias
-    gf = lambda z: torch.exp(-((30.0 / 2.5 * torch.sin(2.5 * (z.abs() + 1) * z)) ** 2))
-    h = gf(m.layers[0](gf(z1)))
-    torch.testing.assert_close(m.features(x), h, atol=1e-4, rtol=0)
-    assert m.first.weight.abs().max() <= 1 / 2 and m.layers[0].weight.abs().max() <= math.sqrt(6 / 32) / 2.5
-
-
 def test_finer_wavelet_formula():
     torch.manual_seed(0)
     m = build_model(model_config("finer_wavelet", {"width": 32, "depth": 1}), 2, 1, (8, 8))
@@ -57,3 +46,34 @@ def test_finer_wavelet_formula():
     u = torch.sin(wf * torch.complex((z2.real.abs() + 1) * z2.real, (z2.imag.abs() + 1) * z2.imag))
     torch.testing.assert_close(m.features(x), gab(u))
     assert m.first.weight.abs().max() <= 1 / 2 and m.layers[0].weight.real.abs().max() <= math.sqrt(6 / 22) / (wf * w0)
+
+
+# ---- FINER++ (liuzhen0212/FINERplusplus HEAD: models.py GF/WF, run.sh) -----------------------------------------
+
+
+def test_finer_gauss_is_official_gf_with_run_sh_settings():
+    """GFLayer.forward = exp(-(scale sin(omega (|z|+1) z))^2), run.sh --scale 3 --omega 10 --fbs 1, sine init with omega."""
+    torch.manual_seed(0)
+    m = build_model(model_config("finer_gauss", {"depth": 1}), 2, 3, (8, 8))
+    W1, b1 = m.first.weight, m.first.bias
+    assert W1.abs().max() <= 1 / 2  # first layer U(+-1/in)
+    assert b1.abs().max() <= 1.0 and b1.abs().max() > 0.95  # fbs 1: U(-1, 1) over 256 neurons
+    assert m.layers[0].weight.abs().max() <= math.sqrt(6 / 256) / 10 < m.layers[0].weight.abs().max() * 1.05
+    assert m.last.weight.abs().max() <= math.sqrt(6 / 256) / 10
+    assert m.layers[0].bias.abs().max() <= 1 / math.sqrt(256)  # hidden bias: PyTorch default
+    gf = lambda z: torch.exp(-((3.0 * torch.sin(10.0 * (z.abs() + 1) * z)) ** 2))
+    x = random_coords().double()
+    m = m.double()
+    h = gf(gf(x @ W1.double().T + b1.double()) @ m.layers[0].weight.T + m.layers[0].bias)
+    torch.testing.assert_close(m.features(x), h, atol=1e-9, rtol=0)
+    # not the linear network of the first commit: the activation changes the output
+    assert (m.features(x) - (x @ W1.double().T + b1.double()) @ m.layers[0].weight.T).abs().max() > 0.1
+
+
+def test_finer_wavelet_first_layer_bias_is_fbs_1():
+    torch.manual_seed(0)
+    m = build_model(model_config("finer_wavelet"), 2, 3, (8, 8))
+    b = m.first.bias
+    assert b.dtype == torch.float32 and m.first.out_features == int(256 / math.sqrt(2)) == 181
+    assert b.abs().max() <= 1.0 and b.abs().max() > 0.95  # run.sh --fbs 1: U(-1, 1), not PyTorch's U(+-1/sqrt(2))
+    assert m.layers[0].weight.real.abs().max() <= math.sqrt(6 / 181) / (5.0 * 4.0)  # sine init with omega * omega_w

@@ -79,3 +79,39 @@ def test_fresh_backbones_finer_and_rff():
         m.setup(obs, grid_coords((10, 10)))
         assert m.param == param and m.chosen in vals
         assert m(random_coords(3)).shape == (3, 2)
+
+
+# ---- FreSh (gmum/FreSh: src/models.py Siren with configs/siren_base.yaml) -----------------------------------------
+
+
+def _fresh_after_setup(backbone, candidates, **options):
+    obs = Observation(np.random.default_rng(0).random((12, 12, 2)).astype(np.float32), np.ones((12, 12, 2), bool))
+    cfg = model_config("fresh", {"backbone": backbone, "candidates": candidates, "inits": 1, "bins": 4,
+                                  "backbone_options": options})
+    m = build_model(cfg, 2, 2, (12, 12))
+    m.setup(obs, grid_coords((12, 12)))
+    return m
+
+
+def test_fresh_siren_searches_only_the_first_omega_and_keeps_the_bias_outside():
+    m = _fresh_after_setup("siren", [60.0], width=16, depth=2)
+    b = m.backbone
+    assert m.param == "first_omega0" and m.chosen == 60.0
+    assert float(b.first.omega) == 60.0 and [float(l.omega) for l in b.layers] == [30.0, 30.0]  # hidden stays 30
+    # official SineLayer(boost_bias=False): sin(linear(omega x)) = sin(omega W x + b); last layer with
+    # apply_omega_when_linear: linear(omega x) = omega W h + b, W ~ U(+-sqrt(6/in)/omega)
+    assert b.last.weight.abs().max() <= math.sqrt(6 / 16) / 30
+    b = b.double()
+    x = random_coords().double()
+    lin = lambda layer, h, w: (w * h) @ layer.weight.T + layer.bias
+    h = torch.sin(lin(b.first.linear, x, 60.0))
+    for layer in b.layers:
+        h = torch.sin(lin(layer.linear, h, 30.0))
+    torch.testing.assert_close(b(x), lin(b.last, h, 30.0), atol=1e-10, rtol=0)
+
+
+def test_fresh_rff_backbone_is_fourier_features_mlp():
+    """FourierFeaturesMLP: GaussianEncoding(encoded_size=width/2) then 3 x (Linear, ReLU) then Linear."""
+    m = _fresh_after_setup("pemlp", [4.0], width=16)
+    b = m.backbone
+    assert b.encoding == "rff" and b.B.shape == (8, 2) and b.first.in_features == 16 and len(b.layers) == 2

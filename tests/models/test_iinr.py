@@ -7,7 +7,7 @@ import torch
 from inr_recover.grid import grid_coords
 from inr_recover.models.iinr import IINR
 
-from conftest import random_observation
+from conftest import random_coords, random_observation
 
 
 def test_iinr_noising_formula():
@@ -72,3 +72,20 @@ def test_iinr_unknown_backbone_is_one_line_error():
     with pytest.raises(UserError, match="needs a backbone with features/head; 'sinr'"):
         IINR(2, 3, (8, 8), backbone="sinr")
     assert IINR(2, 3, (8, 8), backbone="scone", backbone_overrides={"width": 8}).predict(torch.zeros(4, 2)).shape == (4, 3)
+
+
+# ---- I-INR (seed paper summary: f = FuseNet(concat(f, b)) * b) -----------------------------------------------------
+
+
+def test_iinr_fuse_sees_feedback_and_backbone_features_and_multiplies_them():
+    torch.manual_seed(0)
+    m = IINR(2, 3, (8, 8), backbone="siren", backbone_overrides={"width": 12, "depth": 1})
+    x, g, t = random_coords(10), torch.randn(10, 3), torch.full((10, 1), 0.5)
+    h = m.backbone.features(x)
+    torch.testing.assert_close(m.refine(h, g, x, t), m.backbone(x))  # identity at init (last layer 0, bias 1)
+    torch.nn.init.normal_(m.fuse[-1].weight)
+    e = m.feedback(torch.cat([g, x, t], -1))
+    V1, V2 = m.fuse[0], m.fuse[2]
+    fused = torch.relu(torch.cat([e, h], -1) @ V1.weight.T + V1.bias) @ V2.weight.T + V2.bias
+    assert V1.in_features == 30 + 12
+    torch.testing.assert_close(m.refine(h, g, x, t), m.backbone.last(fused * h))

@@ -10,6 +10,7 @@ import torch
 from scipy import ndimage
 
 from inr_recover.grid import grid_coords
+from inr_recover.models.base import model_config
 from inr_recover.models.sinr import SINR
 from inr_recover.models.superpixels import overlap_members, superpixels
 
@@ -83,5 +84,17 @@ def test_sinr_init_bounds_per_network():
     m._build(40, "cpu")
     assert m.w_in.shape == (40, 2, 35) and m.w_in.abs().max() <= 0.5
     assert m.w_hid.abs().max() <= math.sqrt(6 / 35) / 30 and m.w_out.abs().max() <= math.sqrt(6 / 35) / 150
-    assert m.se_down[0].shape == (40, 35, 8) and m.se_down[-1].shape == (40, 120, 30)
+    assert m.se_down[0].shape == (40, 35, 4) and m.se_down[-1].shape == (40, 120, 4)  # official SE_Block(ch, int(ch / 4))
     assert not torch.allclose(m.w_in[0], m.w_in[1])  # independent networks
+
+
+# ---- S-INR (paper Sec. 3.1; jiayili11/S-INR master models.py Inr_block_se) ------------------------------------------
+
+
+@pytest.mark.parametrize("channels, atoms, se_out", [(3, 15, 5), (31, 124, 4)])
+def test_sinr_dictionary_is_a_multiple_of_the_channels(channels, atoms, se_out):
+    m = SINR(2, channels, (8, 8), **{k: v for k, v in model_config("sinr").items() if k not in ("_target_", "name", "lr")})
+    assert m.atoms == atoms and m.dictionary.weight.shape == (channels, atoms)  # 5 C for RGB, 4 C for HSI
+    # official SE_Block(ch, int(ch / 4)): bottleneck ch // int(ch / 4)
+    assert m.se_down[0].shape[-1] == 35 // int(35 / 4) == 4 and m.se_down[-1].shape[-1] == atoms // int(atoms / 4) == se_out
+    assert SINR(2, 31, (8, 8), atoms=120).se_down[-1].shape[-1] == 120 // 30 == 4  # the official scripts' r = 120

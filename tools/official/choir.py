@@ -5,7 +5,6 @@ Width 128, first PSC layer + 8 ReZero blocks, sigmoid output; Adam lr 3e-3, weig
 entries), grad-norm clip 1.0; data in [0, 1]; ``choir_core.get_mgrid`` coordinates. The scripts early-stop on
 the PSNR against the truth and report the best; the driver runs all iterations and reports the final iterate.
 """
-import torch
 
 from common import Run, import_repo, parse_args, predict
 

@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from inr_recover.grid import grid_coords
-from inr_recover.models.tensor.common import mode_index
 from inr_recover.models.tensor.crnl import CRNL, fill_missing
 
-from conftest import LOWRANK_BAR, complete_lowrank, full_observation
+from conftest import LOWRANK_BAR, complete_lowrank
 
 
 def test_fill_missing_keeps_observed_and_fills_holes():

@@ -1,14 +1,11 @@
 """DRO-TFF (inr_recover/models/tensor/dro_tff.py): the deep rank-one formula and low-rank completion."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from inr_recover.grid import grid_coords
-from inr_recover.models.tensor.common import mode_index
 from inr_recover.models.tensor.dro_tff import DROTFF
 
-from conftest import LOWRANK_BAR, complete_lowrank
+from conftest import complete_lowrank
 
 
 def test_dro_tff_completes_lowrank_tensor():
