@@ -27,8 +27,8 @@ from inr_recover.data import Signal
 from inr_recover.data.io import write_array
 from inr_recover.errors import UserError
 from inr_recover.files import save_arrays, write_json
-from inr_recover.fit import FitResult, fit
-from inr_recover.models.base import INR, build_model
+from inr_recover.fit import FitResult, fit, solve
+from inr_recover.models.base import INR, Solver, build_model
 from inr_recover.observation import Observation
 from inr_recover.optim import Optim
 from inr_recover.outputs import save_curves, save_figure, save_mask, write_native
@@ -88,7 +88,7 @@ def _finished(out_dir: Path, config_sha: str) -> dict | None:
 
 
 def n_params(model) -> int:
-    return sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters()) if isinstance(model, INR) else 0
 
 
 class Oracle:
@@ -147,7 +147,7 @@ class Experiment:
         self.obs = obs
         return obs
 
-    def build(self) -> INR:
+    def build(self) -> INR | Solver:
         torch.manual_seed(int(self.cfg.seed))  # model init does not depend on how much randomness loading used
         self.model = build_model(self.cfg.model, len(self.obs.grid), self.obs.channels, self.obs.grid)
         log.info("model %s: %d parameters, device %s", self.cfg.model.name, n_params(self.model), self.device)
@@ -168,6 +168,10 @@ class Experiment:
         of the selected prediction."""
         cfg, obs, task = self.cfg, self.obs, self.task
         self.oracle = Oracle(self.truth, self.signal, task, obs)
+        if isinstance(self.model, Solver):
+            self.result = solve(self.model, obs)
+            self.recon = task.output(self.result.prediction, obs.values, obs.known).astype(np.float32)
+            return self.result
         selector = instantiate(cfg.select)(task=task, obs=obs, seed=int(cfg.seed))
         self.result = fit(self.model, obs, task, Optim.from_config(cfg), selector, device=self.device, seed=int(cfg.seed),
                           eval_every=int(cfg.eval_every), batch_size=cfg.batch_size, eval_chunk=cfg.eval_chunk,

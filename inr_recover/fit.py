@@ -32,6 +32,9 @@ from inr_recover.select import Selector
 from inr_recover.tasks import Task
 
 
+HISTORY = ("iteration", "seconds", "loss", "lr", "holdout")  # the columns recorded at each evaluation point
+
+
 @dataclass
 class FitResult:
     prediction: np.ndarray  # (*grid, C) model output at the selected iteration
@@ -60,14 +63,14 @@ class Trainer:
         self.target = rows(obs.values, self.device)
         self.weight = rows(selector.train_mask.astype(np.float32), self.device)  # held-out entries never train
         model.to(self.device).train()
-        model.setup(obs, self.coords)
+        model.setup(obs.restricted(selector.train_mask), self.coords)  # held-out entries stay unseen
         self.updater = optim.build(model.parameters())
         if batch_size is not None and batch_size <= 0:
             raise UserError(f"batch_size must be positive, got {batch_size}")
         self.batch_size = batch_size if batch_size is not None and batch_size < self.coords.shape[0] else None
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
         self.eval_every, self.eval_chunk, self.on_eval, self.checkpoint = eval_every, eval_chunk, on_eval, checkpoint
-        self.history = {"iteration": [], "seconds": [], "loss": [], "lr": [], "holdout": []}
+        self.history = {k: [] for k in HISTORY}
         self.pending = []  # training losses since the last evaluation point
         self.done, self.elapsed, self.interrupted = 0, 0.0, False
         self.t0 = time.perf_counter()
@@ -186,6 +189,16 @@ class Trainer:
         return FitResult(prediction=final, selected_iteration=selected, iterations=self.done, train_seconds=train_seconds,
                          selection=self.selector.record(selected), history=self.history, interrupted=self.interrupted,
                          holdout=self.selector.holdout)
+
+
+def solve(solver, obs: Observation) -> FitResult:
+    """A method without a training loop (:class:`~inr_recover.models.base.Solver`): its prediction, timed, recorded
+    as iteration 0 (there is nothing to select from)."""
+    t0 = time.perf_counter()
+    prediction = np.asarray(solver.solve(obs), dtype=np.float32).reshape(*obs.grid, obs.channels)
+    return FitResult(prediction=prediction, selected_iteration=0, iterations=0, train_seconds=time.perf_counter() - t0,
+                     selection={"method": "final", "iteration": 0, "note": "no training loop: nothing to select"},
+                     history={k: [] for k in HISTORY})
 
 
 def fit(model, obs: Observation, task: Task, optim: Optim, selector: Selector, *, device="cpu", seed: int = 0,

@@ -24,6 +24,11 @@ class Observation(OnGrid):
         if self.known.dtype != np.bool_:
             raise ValueError("the known-entries mask must be boolean")
 
+    def restricted(self, keep: np.ndarray) -> "Observation":
+        """The observation with only the entries in ``keep`` known (e.g. without those held out for selection)."""
+        known = self.known & keep
+        return Observation(values=np.where(known, self.values, 0.0).astype(np.float32), known=known)
+
     @property
     def observed_fraction(self) -> float:
         return float(self.known.mean())

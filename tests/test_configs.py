@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 
 from inr_recover.config import instantiate
 from inr_recover.errors import UserError
-from inr_recover.models.base import INR, build_model
+from inr_recover.models.base import INR, Solver, build_model
+from inr_recover.observation import Observation
 
 from conftest import CONF, SHARED, compose_config
 
@@ -40,6 +42,11 @@ def test_every_model_instantiates_and_runs(option):
     cfg = compose_config(f"model={option}")
     for grid, channels in (((8, 8), 3), ((6, 7, 3), 2)):
         model = build_model(cfg.model, len(grid), channels, grid)
+        if isinstance(model, Solver):  # no network: it maps an observation to the grid
+            values = np.random.default_rng(0).random((*grid, channels)).astype(np.float32)
+            out = model.solve(Observation(values, np.random.default_rng(1).random(values.shape) < 0.5))
+            assert out.shape == values.shape and np.isfinite(out).all()
+            continue
         assert isinstance(model, INR)
         out = model.predict(torch.rand(10, len(grid)) * 2 - 1)
         assert out.shape == (10, channels) and out.dtype == torch.float32

@@ -67,6 +67,17 @@ def test_holdout_selection_is_reported_and_excluded_from_loss():
     assert len(r.history["holdout"]) == 3
 
 
+def test_setup_never_sees_held_out_entries():
+    """A model's data-dependent setup (FreSh's spectrum, S-INR's segmentation, CRNL's groups) gets the training
+    entries only: the held-out ones are neither known nor carry their values."""
+    sig, obs, model = _setup()
+    seen = {}
+    model.setup = lambda o, coords: seen.update(known=o.known.copy(), values=o.values.copy())
+    r = fit(model, obs, Task("complete"), optim(2), holdout(obs, 0.2), eval_every=1)
+    np.testing.assert_array_equal(seen["known"], obs.known & ~r.holdout)
+    assert (seen["values"][r.holdout] == 0).all() and (obs.values[r.holdout] != 0).any()
+
+
 def test_minibatch_and_seed_reproducible():
     outs = []
     for _ in range(2):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -54,7 +55,23 @@ class INR(nn.Module):
         return {}
 
 
-def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, grid: tuple) -> INR:
+class Solver:
+    """A method without a training loop (the classical baselines): the reconstruction from the observation alone.
+
+    Constructors take ``in_features``, ``out_features`` and ``grid`` like an :class:`INR`, plus their own options;
+    :meth:`solve` maps an observation to the prediction on its grid, ``(*grid, C)``."""
+
+    def __init__(self, in_features: int, out_features: int, grid: tuple):
+        self.in_features, self.out_features, self.grid = in_features, out_features, tuple(grid)
+
+    def solve(self, observation) -> np.ndarray:
+        raise NotImplementedError
+
+    def report(self) -> dict:
+        return {}
+
+
+def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, grid: tuple) -> INR | Solver:
     """Instantiate a model config (its ``_target_``), handing it the data's dimensions."""
     cfg = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     cfg.pop("name", None)
@@ -62,8 +79,8 @@ def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, gri
     if "_target_" not in cfg:
         raise UserError("the model config has no _target_; pick one with model=<name> (see conf/model/)")
     model = instantiate(cfg, in_features=in_features, out_features=out_features, grid=tuple(grid), _convert_="all")
-    if not isinstance(model, INR):
-        raise UserError(f"model _target_ {cfg['_target_']} is not an inr_recover INR")
+    if not isinstance(model, (INR, Solver)):
+        raise UserError(f"model _target_ {cfg['_target_']} is not an inr_recover INR or Solver")
     return model
 
 

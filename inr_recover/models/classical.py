@@ -1,4 +1,5 @@
-"""Classical (non-neural) completion baselines: the algorithms only, on arrays; no training loop.
+"""Classical (non-neural) completion baselines, ``model=interp`` and ``model=halrtc``: no training loop
+(:class:`~inr_recover.models.base.Solver`).
 
 - :func:`interpolate`: per band (and frame), the observed entries of the 2-D image interpolated over the grid
   (scipy's Delaunay-based linear / Clough-Tocher cubic, or nearest neighbour), the rest of the plane outside the
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from inr_recover.errors import UserError
+from inr_recover.models.base import Solver
 
 METHODS = ("linear", "cubic", "nearest")
 
@@ -142,3 +144,30 @@ def halrtc(values, known, alpha=None, rho: float = 1e-2, growth: float = 1.05, i
         if started and float(torch.linalg.vector_norm(x - last)) / norm_t < tol:
             break
     return x.numpy()
+
+
+class Interp(Solver):
+    """``model=interp``: per-band interpolation of the observed entries (:func:`interpolate`)."""
+
+    def __init__(self, in_features: int, out_features: int, grid: tuple, method: str = "linear"):
+        super().__init__(in_features, out_features, grid)
+        if method not in METHODS:
+            raise UserError(f"model.method='{method}' is not one of {', '.join(METHODS)}")
+        if len(self.grid) < 2:
+            raise UserError("model=interp interpolates over an H x W grid; this data has a 1-D grid")
+        self.method = method
+
+    def solve(self, observation) -> np.ndarray:
+        return interpolate(observation.values, observation.known, self.method)
+
+
+class HaLRTC(Solver):
+    """``model=halrtc``: HaLRTC low-rank tensor completion over every mode of ``(*grid, C)`` (:func:`halrtc`)."""
+
+    def __init__(self, in_features: int, out_features: int, grid: tuple, rho: float = 1e-2, growth: float = 1.05,
+                 iterations: int = 500, tol: float = 1e-5, alpha: list | None = None):
+        super().__init__(in_features, out_features, grid)
+        self.options = dict(rho=rho, growth=growth, iterations=iterations, tol=tol, alpha=alpha)
+
+    def solve(self, observation) -> np.ndarray:
+        return halrtc(observation.values, observation.known, **self.options)
