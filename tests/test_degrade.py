@@ -2,10 +2,13 @@
 import numpy as np
 import pytest
 
+from inr_recover.config import instantiate
 from inr_recover.data.io import write_array
 from inr_recover.data.prepare import prepare
 from inr_recover.degrade import FromFile, Gaussian, RandomMissing, SaltPepper, Stripes, TubeMissing, degrade, record
 from inr_recover.errors import UserError
+
+from conftest import compose_config
 
 
 @pytest.fixture
@@ -75,13 +78,56 @@ def test_stripes_rows_and_columns_in_every_band(clean):
     assert np.all(obs.values[dead] == 0)
 
 
-def test_composition_is_ordered_scene3(clean):
-    ops = [Gaussian(0.2), SaltPepper(0.1, known=False), Stripes(0.03)]
-    obs = degrade(clean, ops, seed=0)
-    dead = ~obs.known
-    assert dead.any() and np.all(obs.values[dead] == 0)
-    # stripes come last: the dead lines are zero even where noise or impulses hit first
-    assert np.isclose(obs.known.mean(), 1 - dead.mean())
+# ---------------------------------------------------------------- Scenes 2 and 3 as configured (conf/degrade/)
+
+GREY = np.full((100, 60, 31), 0.5, np.float32)  # mid-grey: noise of sigma 0.2 never reaches 0 or 1 unclipped
+
+
+def scene(name: str, *overrides: str):
+    """The observation ``degrade=name`` makes of GREY, with the config's own operators, order and seed."""
+    cfg = compose_config(f"degrade={name}", *overrides).degrade
+    return degrade(GREY, [instantiate(op) for op in cfg.ops], seed=int(cfg.seed))
+
+
+def test_scene2_noise_then_exact_impulses():
+    """Unclipped noise on mid-grey data is never exactly 0 or 1, so the entries that are hold the impulses: exactly
+    round(0.1 N), half salt (the odd one pepper), none of them noisy (impulses come after the noise); the rest
+    carry N(0, 0.2^2) noise. Blind: every entry is known."""
+    obs = scene("scene2", "degrade.ops.0.clip=false")
+    n = round(0.1 * GREY.size)
+    salt, pepper = obs.values == 1, obs.values == 0
+    assert salt.sum() == n // 2 and pepper.sum() == n - n // 2
+    assert obs.known.all()
+    noise = obs.values[~(salt | pepper)].astype(np.float64) - 0.5
+    assert abs(noise.std() - 0.2) < 0.0015 and abs(noise.mean()) < 0.0015  # standard errors 0.0003 and 0.0005
+
+
+def test_scene3_is_scene2_then_whole_dead_lines():
+    """round(0.03 H) rows and round(0.03 W) columns, the same in every band and nothing else, are marked missing and
+    zero (stripes come last: no noise or impulse survives on them); elsewhere Scene 3 is Scene 2 of the same seed."""
+    s2, s3 = scene("scene2"), scene("scene3")
+    dead = ~s3.known
+    rows, cols = np.flatnonzero(dead.all(axis=(1, 2))), np.flatnonzero(dead.all(axis=(0, 2)))
+    assert len(rows) == 3 and len(cols) == 2  # round(0.03 * 100), round(0.03 * 60) = round(1.8)
+    lines = np.zeros(GREY.shape[:2], bool)
+    lines[rows] = True
+    lines[:, cols] = True
+    np.testing.assert_array_equal(dead, np.broadcast_to(lines[..., None], GREY.shape))
+    assert (s3.values[dead] == 0).all()
+    np.testing.assert_array_equal(s3.values[~dead], s2.values[~dead])
+
+
+@pytest.mark.parametrize("name", ["scene2", "scene3"])
+def test_known_impulses_are_masked_blind_ones_are_not(name):
+    """degrade.ops.1.known=true (the official code) marks exactly the entries the blind impulses hit as missing, and
+    zero; every other entry keeps its value."""
+    blind = scene(name, "degrade.ops.0.clip=false")
+    known = scene(name, "degrade.ops.0.clip=false", "degrade.ops.1.known=true")
+    impulses = ((blind.values == 0) | (blind.values == 1)) & blind.known
+    assert impulses.sum() > 0.09 * GREY.size
+    np.testing.assert_array_equal(~known.known, impulses | ~blind.known)
+    assert (known.values[impulses] == 0).all()
+    np.testing.assert_array_equal(known.values[known.known], blind.values[known.known])
 
 
 def test_rate_out_of_range(clean):

@@ -16,7 +16,7 @@ from inr_recover.models.choir import CHOIR
 from inr_recover.select import Discrepancy, Final, Holdout, auto, discrepancy_reached, holdout_error, noise_level
 from inr_recover.tasks import Task
 
-from conftest import compose_config, make_optim, shared_file
+from conftest import compose_config, full_observation, make_optim, shared_file
 
 
 def optim(iterations):
@@ -113,21 +113,42 @@ def test_selector_keeps_the_state_of_the_best_point():
     assert math.isinf(Final(Task("complete"), obs, 0).score)
 
 
-def test_select_every_scores_between_evaluation_points():
-    """With eval_every=20 and select.every=5 the holdout is scored at 5, 10, 15 and 20; the reported prediction is
-    the model state at the best of them (its holdout error is the minimum over those points)."""
-    _, obs, model = _noisy()
+class Scored(Holdout):
+    """The holdout rule, remembering the score of every point it was asked to score."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.scores = {}
+
+    def __call__(self, iteration, pred, target, model):
+        self.scores[iteration] = super().__call__(iteration, pred, target, model)
+        return self.scores[iteration]
+
+
+@pytest.mark.parametrize("every,scored", [(5, [5, 10, 15, 20, 25, 30, 35, 40]), (0, [40])])
+def test_select_every_scores_between_evaluation_points(every, scored):
+    """With eval_every=40 and select.every=5 the holdout is scored every 5 iterations (only at 40 with every=0); the
+    history logs the evaluation point only; the reported prediction is the model state at the best scored point.
+    On pure noise about mid-grey the best estimate is the mean and fitting the noise makes the holdout worse, so the
+    best point lies between evaluation points (measured: iteration 25, 1.3% below iteration 40's error)."""
+    obs = full_observation(np.float32(0.5) + np.random.default_rng(0).normal(0, 0.1, (16, 16, 4)).astype(np.float32))
+    torch.manual_seed(0)
+    model = CHOIR(2, 4, obs.grid, width=32, depth=2)
     seen = {}
     task = Task("restore", data_consistency=False)
-    sel = Holdout(task, obs, 0, fraction=0.1, error="l1", trim=0.1, every=5)
-    r = fit(model, obs, task, optim(20), sel, eval_every=20, on_eval=lambda i, p: seen.setdefault(i, p))
-    assert list(seen) == [20] and len(r.history["holdout"]) == 1
-    assert r.selected_iteration in (5, 10, 15, 20)
+    sel = Scored(task, obs, 0, fraction=0.1, error="l1", trim=0.1, every=every)
+    adam = make_optim("optim.lr=1e-2", "optim.weight_decay=0", "optim.iterations=40", "optim.grad_clip=1.0")
+    r = fit(model, obs, task, adam, sel, eval_every=40, on_eval=lambda i, p: seen.setdefault(i, p))
+    assert list(seen) == [40] and list(sel.scores) == scored and r.history["holdout"] == [sel.scores[40]]
+    assert r.selected_iteration == min(sel.scores, key=sel.scores.get)
+    assert (r.selected_iteration != 40) == bool(every)
     err = np.abs(r.prediction - obs.values)[r.holdout].mean()
-    assert err <= r.history["holdout"][0] + 1e-6
-    if r.selected_iteration != 20:
-        assert err < r.history["holdout"][0]
-    with pytest.raises(UserError):
+    assert err == pytest.approx(min(sel.scores.values()), rel=1e-5)
+
+
+def test_select_every_must_not_be_negative():
+    _, obs, _ = _noisy()
+    with pytest.raises(UserError, match="select.every must be >= 0"):
         Holdout(Task("restore"), obs, 0, fraction=0.05, error="trimmed", trim=0.1, every=-1)
 
 
