@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import scipy.io
 
-from conftest import TINY, read_results, run_cli, run_pipeline, shared_file
+from inr_recover.experiment import fingerprint
+
+from conftest import TINY, compose_config, read_results, run_cli, run_pipeline, shared_file
 
 
 def _curves(run_dir):
@@ -154,3 +156,18 @@ def test_shared_cave_cloth_completion(tmp_path):
     r = run_pipeline(tmp_path, "progress=false", "save.figures=false", "data=cave_cloth", "data.crop=[96,96,64,64]",
                      "degrade=random_0.1", "optim.iterations=200", "metrics=fast")
     assert r["data"]["channels"] == 31 and r["metrics"]["psnr"] > 20.5  # measured 22.37 dB (200 it, seed 0)
+
+
+# ---------------------------------------------------------------- the config's fingerprint (results.json config_sha)
+
+
+@pytest.mark.parametrize("override", ["progress=true", "checkpoint.every=7", "checkpoint.resume=false", "device=cpu",
+                                      "device=cuda"])
+def test_fingerprint_ignores_what_cannot_change_the_numbers(override):
+    assert fingerprint(compose_config(*TINY, override)) == fingerprint(compose_config(*TINY))
+
+
+@pytest.mark.parametrize("override", ["seed=1", "model.width=17", "degrade.seed=1", "optim.lr=0.0123", "model=siren",
+                                      "eval_every=3", "select=holdout", "data.shape=[32,32,9]"])
+def test_fingerprint_changes_with_what_can_change_the_numbers(override):
+    assert fingerprint(compose_config(*TINY, override)) != fingerprint(compose_config(*TINY))

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from inr_recover import metrics as M
 
@@ -57,3 +58,29 @@ def test_lpips_without_weights_is_null_with_warning(monkeypatch, tmp_path):
         out = M.compute(np.zeros((1, 16, 16, 3)), np.zeros((1, 16, 16, 3)), names=("psnr", "lpips"))
     assert out["lpips"] is None
     M._LPIPS.pop(False, None)
+
+
+@pytest.mark.parametrize("channels,bands", [(1, [0, 0, 0]), (3, [0, 1, 2]), (5, [0, 2, 4]), (31, [0, 15, 30]),
+                                            (102, [0, 51, 101])])
+def test_lpips_channel_mapping(channels, bands):
+    """The bands that reach the (random-backbone) network, per frame, as R, G, B scaled to [-1, 1]: one channel
+    repeated, three as they are, more: bands [0, C//2, C-1]. Every band holds its own constant plus its frame index,
+    so the inputs name the bands and frames they came from."""
+    net = M.lpips_model(random_backbone=True)
+    seen = []
+
+    def recording(a, b):
+        seen.append((a.clone(), b.clone()))
+        return net(a, b)
+
+    T, H, W = 2, 32, 32  # AlexNet pools a 16x16 input to nothing
+    level = (np.arange(channels) + 1) / (channels + 2)  # band c holds (c + 1) / (C + 2) ...
+    truth = np.broadcast_to(level, (T, H, W, channels)) + np.arange(T)[:, None, None, None] / (4 * (channels + 2))
+    recon = truth[..., ::-1].copy()  # ... and the reconstruction holds the bands in reverse order
+    M.lpips_distance(truth, recon, recording)
+    assert len(seen) == T
+    for f, (a, b) in enumerate(seen):
+        assert a.shape == b.shape == (1, 3, H, W)
+        for k, c in enumerate(bands):
+            torch.testing.assert_close(a[0, k], torch.full((H, W), float(truth[f, 0, 0, c]) * 2 - 1))
+            torch.testing.assert_close(b[0, k], torch.full((H, W), float(recon[f, 0, 0, c]) * 2 - 1))
