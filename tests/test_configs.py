@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
+import imageio.v3 as imageio
 import numpy as np
 import pytest
+import scipy.io
 import torch
 from omegaconf import OmegaConf
 
@@ -14,7 +17,7 @@ from inr_recover.errors import UserError
 from inr_recover.models.base import INR, Solver, build_model
 from inr_recover.observation import Observation
 
-from conftest import CONF, SHARED, compose_config
+from conftest import CONF, SHARED, compose_config, shared_file
 
 GROUPS = ["model", "data", "degrade", "task", "optim", "scheduler", "select", "metrics", "logger"]
 PRESETS = ["smoke", "table2", "table3", "table4", "fig1"]
@@ -75,13 +78,76 @@ def test_every_data_config_loads_or_says_where_its_file_goes(option, tmp_path, m
             instantiate(cfg.data)
         return
     if cfg.data.get("file") and not Path(cfg.data.root, cfg.data.file).is_file():
+        # a paper's user-supplied file; a config of the shared folder must find its file when the folder is here
+        assert not (SHARED.is_dir() and Path(cfg.data.root) == SHARED), f"{cfg.data.file} is not in {SHARED}"
         with pytest.raises(UserError, match="file not found") as e:
             instantiate(cfg.data)
         assert "data.root" in str(e.value) and "\n" not in str(e.value)
         return
     sig = instantiate(cfg.data)
-    assert sig.values.ndim >= 3 and 0.0 <= sig.values.min() and sig.values.max() <= 1.0
-    assert sig.values.dtype == "float32"
+    assert sig.values.dtype == "float32" and sig.values.ndim == len(sig.grid) + 1
+    assert (sig.values.min(), sig.values.max()) == (0.0, 1.0)  # min-max normalised
+
+
+# ---------------------------------------------------------------- the shared real data (../shared/data/README.md)
+
+
+def _mat(key):
+    return lambda p: scipy.io.loadmat(p)[key]
+
+
+def _mat_v73(key):
+    """h5py reads MATLAB's axes reversed: transposed back, as the shared data's README says."""
+    def read(p):
+        with h5py.File(p, "r") as f:
+            return np.asarray(f[key][()]).T
+    return read
+
+
+# config: (file as the README lists it, reader, raw -> (T, H, W, C) frames, grid, channels, frames)
+SHARED_CONFIGS = {
+    "cave_cloth": ("msi/cave_cloth_256x256x31.mat", _mat("Omsi"), lambda a: a[None], (256, 256), 31, 1),
+    "cave_chart_toy": ("msi/cave_chart_and_stuffed_toy_256x256x31.mat", _mat("NRD"), lambda a: a[None], (256, 256), 31, 1),
+    "pavia_centre_crop": ("hsi/pavia_centre_crop_100x100x102_v73.mat", _mat_v73("data"), lambda a: a[None], (100, 100), 102, 1),
+    "news_qcif": ("video/news_qcif_rgb_144x176x3x10.mat", _mat("X"), lambda a: np.moveaxis(a, 3, 0), (144, 176), 30, 10),
+    "shoppingmall": ("video/shoppingmall_gray_144x176x50.mat", _mat("D"), lambda a: np.moveaxis(a, 2, 0)[..., None],
+                     (144, 176), 50, 50),
+    "kodim23": ("rgb/kodim23_bird.png", None, None, (256, 256), 3, 1),  # resized from 512x768 (the paper's size)
+    "kodim08": ("rgb/kodim08.png", imageio.imread, lambda a: a[None], (512, 768), 3, 1),
+    "house_usc": ("rgb/house_usc_4.1.05.png", imageio.imread, lambda a: a[None], (256, 256), 3, 1),
+}
+
+
+@pytest.mark.parametrize("option", sorted(SHARED_CONFIGS))
+def test_shared_data_config_loads_its_documented_tensor(option):
+    """Each shared-data config loads its README file with the documented grid, channels and frames; where it does
+    not resize, its frames are the file's own array (read here with scipy / h5py / imageio, not the package's
+    reader) min-max normalised, entry for entry."""
+    file, read, frames, grid, channels, T = SHARED_CONFIGS[option]
+    path = shared_file(file)
+    cfg = compose_config(f"data={option}")
+    assert Path(cfg.data.root, cfg.data.file) == path
+    sig = instantiate(cfg.data)
+    assert sig.grid == grid and sig.channels == channels and sig.values.dtype == np.float32
+    view = sig.frames_view(sig.values)
+    assert view.shape == (T, *grid, channels // T)
+    assert (view.min(), view.max()) == (0.0, 1.0)
+    if read is not None:
+        raw = frames(read(path)).astype(np.float64)
+        np.testing.assert_allclose(view, (raw - raw.min()) / (raw.max() - raw.min()), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("option", sorted(SHARED_CONFIGS))
+def test_shared_data_config_with_a_misspelt_file_names_the_path(option):
+    """A copy of the config pointing to a misspelt file fails with the one-line "file not found" error naming the
+    path it looked at."""
+    shared_file(SHARED_CONFIGS[option][0])
+    cfg = compose_config(f"data={option}")
+    typo = Path(cfg.data.file).with_name("typo_" + Path(cfg.data.file).name).as_posix()
+    cfg = compose_config(f"data={option}", f"data.file={typo}")
+    with pytest.raises(UserError, match="file not found") as e:
+        instantiate(cfg.data)
+    assert str(Path(cfg.data.root, typo)) in str(e.value) and "\n" not in str(e.value)
 
 
 def test_recover_preset_and_truth_rules():
