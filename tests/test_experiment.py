@@ -171,3 +171,25 @@ def test_fingerprint_ignores_what_cannot_change_the_numbers(override):
                                       "eval_every=3", "select=holdout", "data.shape=[32,32,9]"])
 def test_fingerprint_changes_with_what_can_change_the_numbers(override):
     assert fingerprint(compose_config(*TINY, override)) != fingerprint(compose_config(*TINY))
+
+
+# ---------------------------------------------------------------- degrade.seed alone decides the observation
+
+
+@pytest.mark.parametrize("scene", [["degrade=tube_0.3"], ["degrade=scene3", "task=restore"]])
+def test_degrade_seed_alone_decides_the_observation(tiny, scene):
+    """The same degrade.seed gives the same mask and observed values (noise, impulses, dead lines) whatever the model
+    and the training seed; another degrade.seed gives another mask."""
+    def observation(*overrides):
+        _, out = tiny(*scene, "optim.iterations=1", "eval_every=1", *overrides)
+        z = np.load(out / "reconstruction.npz")
+        return z["known"], z["observed"]
+
+    known, observed = observation()
+    assert 0 < known.mean() < 1
+    for other in (["seed=1"], ["model=siren", "seed=5"], ["model=pemlp"]):
+        k, o = observation(*other)
+        np.testing.assert_array_equal(k, known, err_msg=str(other))
+        np.testing.assert_array_equal(o, observed, err_msg=str(other))
+    k, o = observation("degrade.seed=1")
+    assert (k != known).mean() > 0.01 and not np.array_equal(o, observed)
