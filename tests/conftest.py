@@ -103,6 +103,16 @@ def make_optim(*overrides: str):
     return Optim.from_config(compose_config(*overrides))
 
 
+def write_mat_v73(path, name, arr):
+    """A MATLAB v7.3 file as MATLAB writes it: HDF5 with a 512-byte header, axes stored reversed."""
+    import h5py
+
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f.create_dataset(name, data=np.ascontiguousarray(arr.transpose(tuple(range(arr.ndim))[::-1])))
+    with open(path, "r+b") as f:
+        f.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: test HDF5 schema 1.00 .".ljust(116, b" "))
+
+
 def random_observation(grid, channels, rate=0.3, seed=0):
     """Uniform random values, each entry observed with probability ``rate``."""
     from inr_recover.observation import Observation

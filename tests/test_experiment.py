@@ -10,7 +10,7 @@ import scipy.io
 
 from inr_recover.experiment import fingerprint
 
-from conftest import TINY, compose_config, read_results, run_cli, run_pipeline, shared_file
+from conftest import TINY, compose_config, read_results, run_cli, run_pipeline, shared_file, write_mat_v73
 
 
 def _curves(run_dir):
@@ -145,6 +145,24 @@ def test_recover_sentinel_and_mask_file_in_native_units(tiny, tmp_path):
     lo, hi = np.load(out / "reconstruction.npz")["norm"]
     assert (lo, hi) == pytest.approx((img[known].min(), img[known].max()), rel=1e-6)  # not set by the saturated line
     np.testing.assert_array_equal(np.load(out / "mask.npz")["mask"], known)
+
+
+def test_recover_v73_non_square_keeps_its_orientation(tiny, tmp_path):
+    """A MATLAB v7.3 file (HDF5, axes stored reversed) of a 24 x 40 x 3 observation with NaN holes: the repaired
+    file (MATLAB v5, the same name) reads back 24 x 40 x 3 in MATLAB's orientation, with the observed entries in
+    place."""
+    from skimage import data
+
+    holed = data.astronaut()[100:124, 200:240].astype(np.float64)
+    holed[np.random.default_rng(0).random(holed.shape) < 0.3] = np.nan
+    write_mat_v73(tmp_path / "scene.mat", "cube", holed)
+    r, out = tiny("task=recover", "data=file", f"data.path={tmp_path}/scene.mat")
+    assert r["data"]["grid"] == [24, 40] and r["data"]["channels"] == 3
+    mat = scipy.io.loadmat(r["output"])
+    assert [k for k in mat if not k.startswith("__")] == ["cube"]
+    rec, obs = mat["cube"], np.isfinite(holed)
+    assert rec.shape == (24, 40, 3) and np.isfinite(rec).all()
+    np.testing.assert_allclose(rec[obs], holed[obs], rtol=0, atol=1e-6 * 255)
 
 
 # ---------------------------------------------------------------- real data

@@ -6,17 +6,7 @@ from inr_recover.data import load_file
 from inr_recover.data.io import read_array, write_array
 from inr_recover.errors import UserError
 
-from conftest import shared_file
-
-
-def write_mat_v73(path, name, arr):
-    """A MATLAB v7.3 file as MATLAB writes it: HDF5 with a 512-byte header, axes stored reversed."""
-    import h5py
-
-    with h5py.File(path, "w", userblock_size=512) as f:
-        f.create_dataset(name, data=np.ascontiguousarray(arr.transpose(tuple(range(arr.ndim))[::-1])))
-    with open(path, "r+b") as f:
-        f.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: test HDF5 schema 1.00 .".ljust(116, b" "))
+from conftest import shared_file, write_mat_v73
 
 
 @pytest.fixture
