@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY, cli_command, make_optim, read_results
+from conftest import TINY, cli_command, make_optim, read_results, run_cli, run_pipeline
 from inr_recover.checkpoint import Checkpoint
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import RandomMissing, degrade
@@ -115,15 +115,93 @@ def test_killed_sweep_relaunch_skips_finished_and_resumes_interrupted(tmp_path):
     np.testing.assert_array_equal(np.load(job1 / "reconstruction.npz")["prediction"], np.load(ref_out / "reconstruction.npz")["prediction"])
 
 
-@pytest.mark.slow
-def test_relaunch_of_a_different_config_in_the_same_dir_is_refused(cli, tmp_path):
-    TINY4 = [*SWEEP, "optim.iterations=4"]
-    _, out = cli(*TINY4)
-    before = (out / "results.json").read_bytes()
-    proc, _ = cli(*TINY4, "optim.lr=1e-3", check=False)
-    assert proc.returncode == 2 and "different configuration" in proc.stderr
-    assert (out / "results.json").read_bytes() == before
-    proc, _ = cli(*TINY4)  # same config: skipped, nothing rewritten
-    assert "skipped" in proc.stdout + proc.stderr and (out / "results.json").read_bytes() == before
-    cli(*TINY4, "optim.lr=1e-3", "checkpoint.resume=false")
-    assert json.loads((out / "results.json").read_text())["config_sha"] != json.loads(before)["config_sha"]
+def _files(run_dir):
+    """Every file of a run dir with its bytes and mtime."""
+    return {p.relative_to(run_dir): (p.read_bytes(), p.stat().st_mtime_ns) for p in run_dir.rglob("*") if p.is_file()}
+
+
+def test_cli_relaunch_skips_a_finished_dir_and_refuses_another_config(tmp_path):
+    """Relaunching the CLI into a dir holding complete results of the same config skips it (every file keeps its
+    bytes and mtime); another config there is refused with one line and exit code 2, and nothing is rewritten;
+    checkpoint.resume=false overwrites."""
+    _, _, out = cli_command(tmp_path)
+    first = run_pipeline(out, *TINY)
+    files = _files(out)
+    proc, _ = run_cli(tmp_path, *TINY)
+    assert "skipped" in proc.stdout + proc.stderr and _files(out).items() >= files.items()
+    proc, _ = run_cli(tmp_path, *TINY, "optim.lr=1e-3", check=False)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(err) == 1 and "different configuration" in err[0] and str(out) in err[0]
+    assert _files(out).items() >= files.items()
+    again = run_pipeline(out, *TINY, "optim.lr=1e-3", "checkpoint.resume=false")
+    assert again["config_sha"] != first["config_sha"] and read_results(out)["config_sha"] == again["config_sha"]
+
+
+LONG = [*TINY, "data.shape=[16,16,4]", "optim.iterations=200", "eval_every=50", "checkpoint.every=0"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """results and prediction of LONG run start to end in this process."""
+    out = tmp_path_factory.mktemp("uninterrupted")
+    return run_pipeline(out, *LONG), np.load(out / "reconstruction.npz")["prediction"]
+
+
+# The CLI, but the process signals itself from inside its first oracle evaluation (iteration 50 of LONG): a real
+# signal, delivered while training, at a known iteration.
+SIGNAL_AT_FIRST_EVAL = """
+import os, sys
+import inr_recover.metrics as M
+psnr = M.psnr
+def psnr_then_signal(*args):
+    M.psnr = psnr
+    os.kill(os.getpid(), int(os.environ["SIGNAL_AT_FIRST_EVAL"]))
+    return psnr(*args)
+M.psnr = psnr_then_signal
+sys.argv[0] = "inr-recover"
+from inr_recover.cli import main
+main()
+"""
+
+
+def _signal_cli_in_training(tmp_path, signum):
+    """Run the CLI on LONG, signalled with ``signum`` at iteration 50; returns (process, run dir)."""
+    cmd, env, out = cli_command(tmp_path, *LONG, env={"SIGNAL_AT_FIRST_EVAL": str(int(signum))})
+    assert cmd[1:3] == ["-m", "inr_recover.cli"]
+    proc = subprocess.run([cmd[0], "-c", SIGNAL_AT_FIRST_EVAL, *cmd[3:]], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=600)
+    proc.log = proc.stdout + proc.stderr
+    return proc, out
+
+
+def _same_as_uninterrupted(out, uninterrupted):
+    ref, prediction = uninterrupted
+    r = read_results(out)
+    assert r["status"] == "complete" and r["iterations"] == 200 and not (out / "checkpoint.pt").exists()
+    assert r["metrics"] == ref["metrics"] and r["config_sha"] == ref["config_sha"]
+    np.testing.assert_array_equal(np.load(out / "reconstruction.npz")["prediction"], prediction)
+
+
+def test_sigterm_exits_143_with_a_checkpoint_and_the_relaunch_resumes(tmp_path, uninterrupted):
+    """SIGTERM (SLURM preemption) during training: exit code 143, a checkpoint and no results; the relaunched CLI
+    resumes from the checkpoint and ends with the uninterrupted run's numbers, bit for bit."""
+    proc, out = _signal_cli_in_training(tmp_path, signal.SIGTERM)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.log
+    assert not (out / "results.json").exists()
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["iteration"] == 50
+    again, _ = run_cli(tmp_path, *LONG)
+    assert "resuming from" in again.stdout + again.stderr
+    _same_as_uninterrupted(out, uninterrupted)
+
+
+def test_ctrl_c_writes_interrupted_results_and_a_checkpoint_and_a_rerun_completes(tmp_path, uninterrupted):
+    """Ctrl-C (SIGINT) during training: the run ends normally with results.json ``status: interrupted`` at the
+    iteration reached, beside a checkpoint of that iteration; a rerun resumes and completes with the uninterrupted
+    run's numbers."""
+    proc, out = _signal_cli_in_training(tmp_path, signal.SIGINT)
+    assert proc.returncode == 0, proc.log
+    r = read_results(out)
+    assert r["status"] == "interrupted" and r["iterations"] == 50
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["iteration"] == 50
+    run_pipeline(out, *LONG)
+    _same_as_uninterrupted(out, uninterrupted)
