@@ -1,5 +1,6 @@
-"""Resumable fits and sweeps (inr_recover/checkpoint.py): checkpoint contents, SIGTERM, relaunching a killed sweep,
-refusing another config's results (the last two in subprocesses: they are about the process)."""
+"""Resumable fits and runs (inr_recover/checkpoint.py): checkpoint contents, SIGTERM and Ctrl-C at a known iteration,
+relaunching into a finished, another config's or an interrupted run dir, and a killed sweep (the CLI in subprocesses
+where the behaviour is about the process: exit codes, signals, stderr)."""
 from __future__ import annotations
 
 import json
