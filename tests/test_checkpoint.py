@@ -3,7 +3,7 @@ relaunching into a finished, another config's or an interrupted run dir, and a k
 where the behaviour is about the process: exit codes, signals, stderr)."""
 from __future__ import annotations
 
-import json
+import csv
 import os
 import signal
 import subprocess
@@ -175,8 +175,16 @@ def _signal_cli_in_training(tmp_path, signum):
     return proc, out
 
 
-def _same_as_uninterrupted(out, uninterrupted):
+def _curve_iterations(out):
+    return [int(row["iteration"]) for row in csv.DictReader((out / "curves.csv").open())]
+
+
+def _resumed_and_same_as_uninterrupted(out, saved, uninterrupted):
+    """The run in ``out`` continued from the checkpoint ``saved`` (its curves keep the saved evaluation's training
+    time, which a restart from scratch would measure anew) and ends with the uninterrupted run's numbers."""
     ref, prediction = uninterrupted
+    rows = list(csv.DictReader((out / "curves.csv").open()))
+    assert [float(row["seconds"]) for row in rows[:1]] == saved["history"]["seconds"]
     r = read_results(out)
     assert r["status"] == "complete" and r["iterations"] == 200 and not (out / "checkpoint.pt").exists()
     assert r["metrics"] == ref["metrics"] and r["config_sha"] == ref["config_sha"]
@@ -189,10 +197,12 @@ def test_sigterm_exits_143_with_a_checkpoint_and_the_relaunch_resumes(tmp_path, 
     proc, out = _signal_cli_in_training(tmp_path, signal.SIGTERM)
     assert proc.returncode == 128 + signal.SIGTERM, proc.log
     assert not (out / "results.json").exists()
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["iteration"] == 50
+    saved = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert saved["iteration"] == 50
     again, _ = run_cli(tmp_path, *LONG)
     assert "resuming from" in again.stdout + again.stderr
-    _same_as_uninterrupted(out, uninterrupted)
+    _resumed_and_same_as_uninterrupted(out, saved, uninterrupted)
+    assert _curve_iterations(out) == [50, 100, 150, 200]
 
 
 def test_ctrl_c_writes_interrupted_results_and_a_checkpoint_and_a_rerun_completes(tmp_path, uninterrupted):
@@ -203,6 +213,10 @@ def test_ctrl_c_writes_interrupted_results_and_a_checkpoint_and_a_rerun_complete
     assert proc.returncode == 0, proc.log
     r = read_results(out)
     assert r["status"] == "interrupted" and r["iterations"] == 50
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["iteration"] == 50
+    saved = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert saved["iteration"] == 50
     run_pipeline(out, *LONG)
-    _same_as_uninterrupted(out, uninterrupted)
+    _resumed_and_same_as_uninterrupted(out, saved, uninterrupted)
+    if _curve_iterations(out) != [50, 100, 150, 200]:
+        pytest.xfail("known bug: Ctrl-C inside an evaluation point's on_eval leaves the oracle curve one point short; "
+                     "curves.csv (zip of unequal columns) then drops the last row and shifts oracle_psnr by one row")
