@@ -39,20 +39,21 @@ def unbatchable(cls: type) -> str | None:
     return None
 
 
-def check(models: list) -> None:
-    """Refuse (one-line :class:`UserError`) models that cannot be one vmapped model: not one batchable class, or
-    parameters and buffers of different names or shapes."""
+def refusal(models: list) -> str | None:
+    """Why ``models`` cannot be one vmapped model (None: they can): not one batchable class, or parameters and
+    buffers of different names or shapes."""
     if not models:
-        raise UserError("a batched group needs at least one member")
+        return "a batched group needs at least one member"
     kinds = {type(m) for m in models}
     if len(kinds) != 1:
-        raise UserError(f"a batched group stacks copies of one method, got {sorted(k.__name__ for k in kinds)}")
+        return f"a batched group stacks copies of one method, got {', '.join(sorted(k.__name__ for k in kinds))}"
     reason = unbatchable(kinds.pop())
     if reason is not None:
-        raise UserError(f"{reason}: run its members as separate jobs (batch=none)")
+        return reason
     shapes = {tuple((n, tuple(t.shape)) for n, t in (*m.named_parameters(), *m.named_buffers())) for m in models}
     if len(shapes) != 1:
-        raise UserError("the members' models differ in their parameters' shapes: run them as separate jobs (batch=none)")
+        return "the members' models differ in their parameters' shapes"
+    return None
 
 
 def _stacked(members: list[Trainer], named: str) -> dict:
@@ -65,7 +66,9 @@ class Group:
     """The members' shared update (:meth:`step`) and the loop that runs them (:meth:`run`)."""
 
     def __init__(self, trainers: list[Trainer]):
-        check([t.model for t in trainers])
+        reason = refusal([t.model for t in trainers])
+        if reason is not None:
+            raise UserError(f"{reason}: run the members as separate jobs (batch=none)")
         if len({t.obs.grid for t in trainers}) != 1:
             raise UserError("the members of a batched group must share one sample grid")
         self.trainers = trainers

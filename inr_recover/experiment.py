@@ -318,16 +318,20 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
 def run_group(cfgs: list[DictConfig], out_dirs: list, key: str) -> list[dict]:
     """Runs whose configs differ only in ``key`` (``seed``, ``optim.lr``), trained together as one vmapped model
     (:func:`inr_recover.batched.fit_group`); each member's results and files as :func:`run` writes them alone.
-    Members already complete are skipped; interrupted ones resume from their own checkpoint. A member whose fit
-    failed writes no results (as a failed run); its error is raised once the others' results are written."""
+    Members already complete are skipped; interrupted ones resume from their own checkpoint. Members that cannot
+    share a model (:func:`inr_recover.batched.refusal`) run one after another, with a one-line notice. A member whose
+    fit failed writes no results (as a failed run); its error is raised once the others' results are written."""
     runs = [prepare(cfg, out_dir) for cfg, out_dir in zip(cfgs, out_dirs)]
     todo = [exp for exp in runs if isinstance(exp, Experiment)]
-    if not todo:
-        return runs
-    batched.check([exp.model for exp in todo])
+    if len(todo) < 2:
+        return [run(cfg, out_dir) if isinstance(exp, Experiment) else exp for exp, cfg, out_dir in zip(runs, cfgs, out_dirs)]
+    reason = batched.refusal([exp.model for exp in todo])
+    if reason is not None:
+        log.warning("batch: %s; the %d members run one after another", reason, len(todo))
+        return [run(cfg, out_dir) for cfg, out_dir in zip(cfgs, out_dirs)]
     fits = iter(batched.fit_group([exp.trainer() for exp in todo], progress(todo[0].cfg)))
-    record = {"batch": {"key": key, "members": len(todo), "note": "trained with the other members as one vmapped model "
-                        "in one process: train_seconds, it_per_s and peak_memory_mb are the group's"}}
+    record = {"batch": {"key": key, "members": len(todo), "note": "trained with the other members as one vmapped "
+                        "model in one process: train_seconds, it_per_s and peak_memory_mb are the group's"}}
     results, errors = [], []
     for exp in runs:
         fit = next(fits) if isinstance(exp, Experiment) else None
@@ -335,8 +339,9 @@ def run_group(cfgs: list[DictConfig], out_dirs: list, key: str) -> list[dict]:
             errors.append(f"{exp.out_dir}: {fit}")
         elif fit is not None:
             exp.fitted(fit)
-            exp = conclude(exp, **record)
-        results.append(exp)
+            results.append(conclude(exp, **record))
+        else:
+            results.append(exp)
     if errors:
         raise UserError("; ".join(errors))
     return results
