@@ -22,7 +22,7 @@ from inr_recover.models.fresh import FreSh
 from inr_recover.select import Final, Holdout
 from inr_recover.tasks import Task
 
-from conftest import TINY, compose_config, make_optim, read_results, run_pipeline
+from conftest import TINY, compose_config, make_optim, read_results, run_cli, run_pipeline
 
 OPTIM = make_optim("optim.lr=3e-3", "optim.weight_decay=1e-5", "optim.iterations=25", "scheduler.eta_min=1e-6", "optim.grad_clip=0.05")
 TASK = Task("complete")
@@ -137,3 +137,41 @@ def test_run_group_skips_complete_members_and_falls_back_when_models_differ(tmp_
         mixed = run_group([compose_config(*FIT, f"model.width={w}") for w in (8, 16)], [tmp_path / "w8", tmp_path / "w16"], "model.width")
     assert "batch: the members' models differ in their parameters' shapes; the 2 members run one after another" in caplog.text
     assert [r["status"] for r in mixed] == ["complete", "complete"] and all("batch" not in r for r in mixed)
+
+
+def test_cli_batch_seeds_runs_five_seeds_as_one_job_with_five_complete_runs(tmp_path):
+    """The issue's command on the tiny config: one process fits the 5 seeds; each seed's run directory is the one it
+    has without batch= (same name, its own overrides.yaml, complete results.json); the summary's mean +- std is over
+    the 5; relaunching skips them all."""
+    proc, out = run_cli(tmp_path, *TINY, "seed=0,1,2,3,4", "batch=seeds", multirun=True)
+    assert "batch: jobs 0-4 (seed=0,1,2,3,4) run as one vmapped model" in proc.stdout + proc.stderr
+    assert "Launching 1 jobs locally" in proc.stdout + proc.stderr
+    runs = [out / f"{s}_choir_synthetic_random_0.1_s{s}" for s in range(5)]
+    results = [read_results(d) for d in runs]
+    assert [(r["status"], r["seed"], r["batch"]["members"]) for r in results] == [("complete", s, 5) for s in range(5)]
+    assert len({r["process"]["pid"] for r in results}) == 1
+    for s, d in enumerate(runs):
+        overrides = (d / ".hydra" / "overrides.yaml").read_text()
+        assert f"- seed={s}\n" in overrides and "batch.members" not in overrides and "- batch=seeds\n" in overrides
+        assert {"mask.npz", "reconstruction.npz", "curves.csv"} <= {p.name for p in d.iterdir()}
+    psnr = [r["metrics"]["psnr"] for r in results]
+    assert f"**{np.mean(psnr):.2f} ± {np.std(psnr):.2f}**" in (out / "summary.md").read_text()
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [*(d.name for d in runs), "batch"]
+
+    run_cli(tmp_path, *TINY, "seed=0,1,2,3,4", "batch=seeds", multirun=True)
+    assert [read_results(d)["process"] for d in runs] == [r["process"] for r in results]  # complete: not refitted
+
+
+def test_cli_batch_falls_back_to_separate_jobs_for_a_method_without_a_training_loop(tmp_path):
+    """CHOIR's seeds are one job; interp's two run as separate jobs with a one-line notice, each in the run directory
+    it has without batch= (job numbers 2 and 3, though they are launched second and third)."""
+    common = ["data=synthetic", "optim.iterations=2", "eval_every=2", "metrics=fast", "save.figures=false"]
+    proc, out = run_cli(tmp_path, *common, "model=choir,interp", "seed=0,1", "batch=seeds", multirun=True)
+    log = proc.stdout + proc.stderr
+    assert "batch: Interp has no training loop; its 2 jobs (seed=0,1) run as separate processes" in log
+    assert "Launching 3 jobs locally" in log
+    names = ["0_choir_synthetic_random_0.1_s0", "1_choir_synthetic_random_0.1_s1",
+             "2_interp_synthetic_random_0.1_s0", "3_interp_synthetic_random_0.1_s1"]
+    results = [read_results(out / n) for n in names]
+    assert [r["status"] for r in results] == ["complete"] * 4
+    assert ["batch" in r for r in results] == [True, True, False, False]
