@@ -89,6 +89,13 @@ class Group:
             t.updater.apply()
         return losses
 
+    @staticmethod
+    def takes_part(member: Trainer, iteration: int) -> bool:
+        """Whether ``member`` takes the update of ``iteration``: not once its fit is past it (resumed from a later
+        checkpoint, or done). A rule that ends a member early (its selector) ends it here; its prediction stays at its
+        selected state (:meth:`Trainer.finish`)."""
+        return member.done < iteration
+
     def run(self, progress: bool | None = None) -> list[FitResult | UserError]:
         """Each member restores its checkpoint; then iterations until every member is done, each iteration one
         :meth:`step` of the members not yet done, each recording its own loss and evaluation points
@@ -112,7 +119,7 @@ class Group:
         failed = {}
         try:
             for it in range(start + 1, iterations + 1):
-                members = [t for t in trainers if t.done < it and t not in failed]
+                members = [t for t in trainers if self.takes_part(t, it) and t not in failed]
                 if not members:
                     break
                 for t, loss in zip(members, self.step(members)):

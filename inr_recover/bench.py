@@ -7,7 +7,8 @@ Prints median [min, max] over repeats and the plain/fast ratio, and writes every
 
 ``--batched 1,5,20``: instead, K seeds of each method trained ``separate`` (one after another, as K jobs) vs
 ``batched`` (one vmapped group, :class:`inr_recover.batched.Group`, as ``batch=seeds`` runs them): seconds per
-iteration of all K, peak memory, and the batched/separate ratio of each repeat, the two modes interleaved.
+iteration of all K (wall clock, and the process's CPU time, steadier on a shared machine), peak memory, and the
+batched/separate ratio of each repeat, the two modes interleaved.
 """
 from __future__ import annotations
 
@@ -100,25 +101,25 @@ def group_worker(args) -> dict:
             steps = [lambda: group.step(trainers)]
         else:
             steps = [t.step for t in trainers]
-        seconds = 0.0
+        seconds = cpu = 0.0
         for step in steps:
             for _ in range(args.warmup):
                 step()
             sync()
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             for _ in range(args.steps):
                 step()
             sync()
-            seconds += time.perf_counter() - t
+            seconds, cpu = seconds + time.perf_counter() - t, cpu + time.process_time() - c
     mem = peak_memory_mb(device)
-    return {"iteration_seconds": seconds / args.steps, "params": sum(p.numel() for p in trainers[0].model.parameters()),
+    return {"iteration_seconds": seconds / args.steps, "iteration_cpu_seconds": cpu / args.steps, "params": sum(p.numel() for p in trainers[0].model.parameters()),
             "peak_rss_mb": mem.get("host"), **({"peak_cuda_mb": mem["cuda"]} if "cuda" in mem else {})}
 
 
 def compare_batched(args) -> list[dict]:
     """``--batched``: separate vs batched for each K (module doc); prints one line per method x shape x K."""
     rows = []
-    print(f"{'method':<10} {'shape':<14} {'K':>3} {'separate s/it':>14} {'batched s/it':>13} {'batched/separate (median [min, max])':>38}")
+    print(f"{'method':<10} {'shape':<14} {'K':>3} {'separate s/it':>14} {'batched s/it':>13} {'batched/separate wall (median [min, max])':>38} {'cpu time':>16}")
     for method in args.methods.split(","):
         for shape in args.shapes.split(","):
             for k in map(int, args.batched.split(",")):
@@ -136,10 +137,12 @@ def compare_batched(args) -> list[dict]:
                 for mode, rs in runs.items():
                     row[mode] = {"iteration": summarise([r["iteration_seconds"] for r in rs]), "params": rs[0]["params"],
                                  **{m: max(r[m] for r in rs) for m in ("peak_rss_mb", "peak_cuda_mb") if m in rs[0]}}
-                ratio = summarise([b["iteration_seconds"] / s["iteration_seconds"] for s, b in zip(runs["separate"], runs["batched"])])
-                row["ratio_batched_over_separate"] = ratio
+                for clock in ("iteration_seconds", "iteration_cpu_seconds"):
+                    row[f"ratio_{clock}"] = summarise([b[clock] / s[clock] for s, b in zip(runs["separate"], runs["batched"])])
+                ratio, cpu = row["ratio_iteration_seconds"], row["ratio_iteration_cpu_seconds"]
                 print(f"{method:<10} {shape:<14} {k:>3} {row['separate']['iteration']['median']:>14.4f} "
-                      f"{row['batched']['iteration']['median']:>13.4f} {ratio['median']:>17.2f} [{ratio['min']:.2f}, {ratio['max']:.2f}]")
+                      f"{row['batched']['iteration']['median']:>13.4f} {ratio['median']:>17.2f} [{ratio['min']:.2f}, {ratio['max']:.2f}]"
+                      f" {cpu['median']:>9.2f} [{cpu['min']:.2f}, {cpu['max']:.2f}]")
                 rows.append(row)
     return rows
 

@@ -38,6 +38,21 @@ def test_ray_gpu_gives_each_concurrent_job_its_own_device(tmp_path):
     assert overlapping >= 1  # the jobs did run concurrently, two at a time
 
 
+@pytest.mark.slow
+def test_ray_gpu_jobs_per_gpu_shares_a_device_never_beyond_the_setting(tmp_path):
+    """hydra.launcher.jobs_per_gpu=2 on 2 fake GPUs, 8 jobs, 8 logical CPUs (so only the GPUs limit them): each job sees
+    one device, and at no job's start does its device hold more than 2 running jobs; some device does hold 2."""
+    _need("hydra_plugins.hydra_ray_launcher", "ray")
+    _need("ray", "ray")
+    proc, out = run_cli(tmp_path, "experiment=smoke", "hydra/launcher=ray_gpu", "hydra.launcher.jobs_per_gpu=2",
+                        "hydra.launcher.ray.init.num_gpus=2", "+hydra.launcher.ray.init.num_cpus=8", multirun=True)
+    jobs = [json.loads(p.read_text())["process"] for p in sorted(out.glob("*/results.json"))]
+    assert len(jobs) == 8 and {j["cuda_visible_devices"] for j in jobs} <= {"0", "1"}
+    held = [sum(o["cuda_visible_devices"] == j["cuda_visible_devices"] and o["started_unix"] <= j["started_unix"] < o["finished_unix"]
+                for o in jobs) for j in jobs]
+    assert max(held) == 2, held
+
+
 FAKE_SBATCH = """#!/bin/sh
 # stands in for SLURM's sbatch: keeps the job script submitit generated, then refuses (no cluster here)
 cp "$1" "$FAKE_SBATCH_OUT"
