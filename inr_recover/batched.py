@@ -1,73 +1,152 @@
-"""K copies of one method (K seeds, or K initialisations) trained as one batched model in one process.
+"""K fits of one method (K seeds, or K learning rates) trained as one vmapped model in one process.
 
-The K models' parameters are stacked (``torch.func.stack_module_state``) and evaluated with
-``vmap(functional_call)``, so one forward/backward serves all K. Training is the same as K separate
-:func:`inr_recover.fit.fit` runs with ``select=final`` and full batches: the loss is the sum of the K losses (so
-model k's gradient is that of its own loss), Adam/AdamW and the cosine schedule act elementwise (the same
-update as K optimisers, built by the same :class:`~inr_recover.optim.Optim`), and gradient clipping uses each
-model's own norm, as ``clip_grad_norm_`` on it alone.
-Results equal separate runs up to floating-point summation order (batched matmuls).
+Each member is an ordinary :class:`~inr_recover.fit.Trainer`: its own model, selection rule (its own holdout from
+its own seed), optimiser, schedule, gradient clipping, checkpoint, history and oracle diagnostic. Only the update is
+shared (:meth:`Group.step`): the members' parameters are stacked and evaluated with ``vmap(functional_call)``, so
+one forward and one backward serve all K; member k's loss is its own data term (:meth:`Trainer.data_term`, the
+single-model loss) on its slice of the output; the group minimises the sum, so each member's gradient is that of its
+own loss; then each member's :class:`~inr_recover.optim.Updater` clips and applies its own update. Results equal K
+separate fits up to floating-point summation order (batched matmuls).
 
-Scope: models with a pure forward (no ``setup``/``training_forward``/``regularization``/``predict`` hooks),
-full-batch training, final-iteration selection. It is a library function; the CLI runs seeds as separate jobs.
+A member leaves the group when its fit is done (a member resumed from a later checkpoint waits until the group
+reaches it); the group ends when all have. Which methods: an INR whose training is its plain forward
+(:func:`unbatchable`: no ``setup``, ``training_forward``, ``regularization`` or ``predict`` hook).
 """
 from __future__ import annotations
 
 import copy
 
-import numpy as np
 import torch
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import functional_call, vmap
 
+from inr_recover import checkpoint as ckpt
 from inr_recover.errors import UserError
-from inr_recover.grid import grid_coords, rows
+from inr_recover.fit import FitResult, Trainer
 from inr_recover.models.base import INR
-from inr_recover.observation import Observation
-from inr_recover.optim import Optim
-from inr_recover.tasks import Task
 
 HOOKS = ("setup", "training_forward", "regularization", "predict")
 
 
-def _check(models) -> None:
-    if not models:
-        raise UserError("fit_batched needs at least one model")
-    kinds = {type(m) for m in models}
-    if len(kinds) != 1:
-        raise UserError(f"fit_batched stacks copies of one method, got {sorted(k.__name__ for k in kinds)}")
-    cls = kinds.pop()
+def unbatchable(cls: type) -> str | None:
+    """Why members of class ``cls`` cannot share a vmapped model (None: they can): a method without a training loop,
+    or one whose fit goes beyond its forward (a hook of :class:`~inr_recover.models.base.INR`: data-dependent setup,
+    a training-only forward, a regulariser, its own inference)."""
+    if not (isinstance(cls, type) and issubclass(cls, INR)):
+        return f"{getattr(cls, '__name__', cls)} has no training loop"
     hooked = [h for h in HOOKS if getattr(cls, h) is not getattr(INR, h)]
     if hooked:
-        raise UserError(f"{cls.__name__} overrides {', '.join(hooked)}; run its seeds as separate jobs (seed=0,1,...)")
+        return f"{cls.__name__} overrides {', '.join(hooked)}"
+    return None
 
 
-def clip_per_model_(grads: list[torch.Tensor], max_norm: float) -> torch.Tensor:
-    """Scale each model's gradients (dim 0 indexes the model) as ``clip_grad_norm_(max_norm)`` would on that model
-    alone: ``g *= min(1, max_norm / (||g||_2 + 1e-6))``. Returns the K norms before clipping."""
-    norms = torch.stack([g.reshape(g.shape[0], -1).norm(dim=1) for g in grads], 1).norm(dim=1)
-    coef = torch.clamp(max_norm / (norms + 1e-6), max=1.0)
-    for g in grads:
-        g.mul_(coef.view(-1, *([1] * (g.ndim - 1))))
-    return norms
+def refusal(models: list) -> str | None:
+    """Why ``models`` cannot be one vmapped model (None: they can): not one batchable class, or parameters and
+    buffers of different names or shapes."""
+    if not models:
+        return "a batched group needs at least one member"
+    kinds = {type(m) for m in models}
+    if len(kinds) != 1:
+        return f"a batched group stacks copies of one method, got {', '.join(sorted(k.__name__ for k in kinds))}"
+    reason = unbatchable(kinds.pop())
+    if reason is not None:
+        return reason
+    shapes = {tuple((n, tuple(t.shape)) for n, t in (*m.named_parameters(), *m.named_buffers())) for m in models}
+    if len(shapes) != 1:
+        return "the members' models differ in their parameters' shapes"
+    return None
 
 
-def fit_batched(models: list[INR], obs: Observation, task: Task, optim: Optim, *, device="cpu",
-                eval_chunk: int | None = 262144) -> np.ndarray:
-    """Train the K ``models`` on ``obs`` together; returns their final predictions, ``(K, *grid, C)``."""
-    _check(models)
-    device = torch.device(device)
-    coords = grid_coords(obs.grid, device)
-    target = rows(obs.values, device)
-    weight = rows(obs.known.astype(np.float32), device)
+def _stacked(members: list[Trainer], named: str) -> dict:
+    """The members' parameters (``named="named_parameters"``) or buffers, each name stacked along a new dim 0."""
+    per = [dict(getattr(t.model, named)()) for t in members]
+    return {n: torch.stack([d[n] for d in per]) for n in per[0]}
 
-    params, buffers = stack_module_state([m.to(device) for m in models])
-    base = copy.deepcopy(models[0])  # a shell: functional_call swaps in the stacked tensors
-    forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), in_dims=(0, 0, None))
-    updater = optim.build(params.values(), clip=lambda ps, c: clip_per_model_([p.grad for p in ps if p.grad is not None], float(c)))
-    for _ in range(optim.iterations):
-        pred = forward(params, buffers, coords)
-        updater.step(torch.stack([task.loss_fn(p, target, weight) for p in pred]).sum())
-    with torch.no_grad():
-        chunk = eval_chunk or coords.shape[0]
-        out = torch.cat([forward(params, buffers, coords[i : i + chunk]) for i in range(0, coords.shape[0], chunk)], 1)
-    return out.reshape(len(models), *obs.grid, obs.channels).cpu().numpy()
+
+class Group:
+    """The members' shared update (:meth:`step`) and the loop that runs them (:meth:`run`)."""
+
+    def __init__(self, trainers: list[Trainer]):
+        reason = refusal([t.model for t in trainers])
+        if reason is not None:
+            raise UserError(f"{reason}: run the members as separate jobs (batch=none)")
+        if len({t.obs.grid for t in trainers}) != 1:
+            raise UserError("the members of a batched group must share one sample grid")
+        self.trainers = trainers
+        self.base = copy.deepcopy(trainers[0].model)  # a shell: functional_call swaps in the stacked tensors
+
+    def step(self, members: list[Trainer]) -> list[torch.Tensor]:
+        """One update of each of ``members`` on its own batch (:meth:`Trainer.batch`); returns their losses."""
+        batches = [t.batch() for t in members]
+        shared = members[0].batch_size is None  # full batch: every member's coordinates are the grid's
+        coords = batches[0][0] if shared else torch.stack([b[0] for b in batches])
+        forward = vmap(lambda p, b, x: functional_call(self.base, (p, b), (x,)), in_dims=(0, 0, None if shared else 0))
+        out = forward(_stacked(members, "named_parameters"), _stacked(members, "named_buffers"), coords)
+        losses = [t.data_term(o, target, weight) for t, o, (_, target, weight) in zip(members, out, batches)]
+        for t in members:
+            t.updater.optimizer.zero_grad(set_to_none=True)
+        torch.stack(losses).sum().backward()
+        for t in members:
+            t.updater.apply()
+        return losses
+
+    @staticmethod
+    def takes_part(member: Trainer, iteration: int) -> bool:
+        """Whether ``member`` takes the update of ``iteration``: not once its fit is past it (resumed from a later
+        checkpoint, or done). A rule that ends a member early (its selector) ends it here; its prediction stays at its
+        selected state (:meth:`Trainer.finish`)."""
+        return member.done < iteration
+
+    def run(self, progress: bool | None = None) -> list[FitResult | UserError]:
+        """Each member restores its checkpoint; then iterations until every member is done, each iteration one
+        :meth:`step` of the members not yet done, each recording its own loss and evaluation points
+        (:meth:`Trainer.record`); checkpoints of every member every ``checkpoint.every`` iterations, on Ctrl-C and on
+        SIGTERM (then exit 143), as :meth:`Trainer.run`; then each member's :meth:`Trainer.finish`. A member whose
+        fit fails (its loss became non-finite: a learning rate too high) leaves the group and gets its error in
+        place of a result; the others go on."""
+        from tqdm.auto import tqdm
+
+        trainers = self.trainers
+        for t in trainers:
+            t.restore()
+            t.bar = tqdm(disable=True)  # the group's bar below shows the progress
+        iterations = trainers[0].optim.iterations
+        start = min(t.done for t in trainers)
+        bar = tqdm(total=iterations, initial=start, disable=(not progress) if progress is not None else None,
+                   desc=f"fit x{len(trainers)}", leave=False, dynamic_ncols=True)
+        saving = [t for t in trainers if t.checkpoint]
+        every = saving[0].checkpoint.every if saving else 0
+        stop = ckpt.StopOnSigterm().install() if saving else None
+        failed = {}
+        try:
+            for it in range(start + 1, iterations + 1):
+                members = [t for t in trainers if self.takes_part(t, it) and t not in failed]
+                if not members:
+                    break
+                for t, loss in zip(members, self.step(members)):
+                    try:
+                        t.record(it, loss)
+                    except UserError as e:
+                        failed[t] = e
+                bar.update(1)
+                if stop is not None and ((every and it % every == 0) or stop.signum is not None):
+                    for t in saving:
+                        if t not in failed:
+                            t.save_checkpoint()
+                    if stop.signum is not None:
+                        raise SystemExit(128 + stop.signum)
+        except KeyboardInterrupt:
+            for t in trainers:
+                t.interrupted = True
+                if t.checkpoint and t not in failed:
+                    t.save_checkpoint()
+        finally:
+            bar.close()
+            if stop is not None:
+                stop.restore()
+        return [failed[t] if t in failed else t.finish() for t in trainers]
+
+
+def fit_group(trainers: list[Trainer], progress: bool | None = None) -> list[FitResult | UserError]:
+    """Train the members together (module doc); returns each member's :class:`FitResult` as its own fit would (or
+    the error that ended it)."""
+    return Group(trainers).run(progress)

@@ -4,6 +4,11 @@ Every measurement runs in a fresh worker process (so allocator settings and cach
 them): ``plain`` is eager PyTorch with the allocator as the OS sets it, ``fast`` is what ``inr-recover``
 runs (glibc allocator tuned, see :mod:`inr_recover.runtime`; ``--compile`` adds ``torch.compile``).
 Prints median [min, max] over repeats and the plain/fast ratio, and writes everything as JSON.
+
+``--batched 1,5,20``: instead, K seeds of each method trained ``separate`` (one after another, as K jobs) vs
+``batched`` (one vmapped group, :class:`inr_recover.batched.Group`, as ``batch=seeds`` runs them): seconds per
+iteration of all K (wall clock, and the process's CPU time, steadier on a shared machine), peak memory, and the
+batched/separate ratio of each repeat, the two modes interleaved.
 """
 from __future__ import annotations
 
@@ -71,9 +76,81 @@ def worker(args) -> dict:
             "channels": obs.channels, "peak_rss_mb": mem.get("host"), **({"peak_cuda_mb": mem["cuda"]} if "cuda" in mem else {})}
 
 
-def run_worker(method, shape, mode, args) -> dict:
+def group_worker(args) -> dict:
+    """One process: K = ``members`` seeds built as ``batch=seeds`` builds them (:func:`inr_recover.experiment.prepare`,
+    :meth:`Experiment.trainer`), then ``steps`` iterations of all K after ``warmup``: ``separate`` steps each member
+    alone, one member after another; ``batched`` steps them together (:meth:`inr_recover.batched.Group.step`)."""
+    import tempfile
+
+    import torch
+
+    from inr_recover.batched import Group
+    from inr_recover.experiment import prepare
+    from inr_recover.runtime import peak_memory_mb, tune_allocator
+
+    tune_allocator()
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = [f"model={args.method}", *SHAPES[args.shape][0], *args.override, f"device={args.device}",
+                     "checkpoint.resume=false", "select=final"]
+        exps = [prepare(_compose([*overrides, f"seed={k}"]), Path(tmp) / str(k)) for k in range(args.members)]
+        trainers = [exp.trainer() for exp in exps]
+        device = trainers[0].device
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        if args.mode == "batched":
+            group = Group(trainers)
+            steps = [lambda: group.step(trainers)]
+        else:
+            steps = [t.step for t in trainers]
+        seconds = cpu = 0.0
+        for step in steps:
+            for _ in range(args.warmup):
+                step()
+            sync()
+            t, c = time.perf_counter(), time.process_time()
+            for _ in range(args.steps):
+                step()
+            sync()
+            seconds, cpu = seconds + time.perf_counter() - t, cpu + time.process_time() - c
+    mem = peak_memory_mb(device)
+    return {"iteration_seconds": seconds / args.steps, "iteration_cpu_seconds": cpu / args.steps, "params": sum(p.numel() for p in trainers[0].model.parameters()),
+            "peak_rss_mb": mem.get("host"), **({"peak_cuda_mb": mem["cuda"]} if "cuda" in mem else {})}
+
+
+def compare_batched(args) -> list[dict]:
+    """``--batched``: separate vs batched for each K (module doc); prints one line per method x shape x K."""
+    rows = []
+    print(f"{'method':<10} {'shape':<14} {'K':>3} {'separate s/it':>14} {'batched s/it':>13} {'batched/separate wall (median [min, max])':>38} {'cpu time':>16}")
+    for method in args.methods.split(","):
+        for shape in args.shapes.split(","):
+            for k in map(int, args.batched.split(",")):
+                runs = {"separate": [], "batched": []}
+                for _ in range(args.repeats):  # interleaved: a load change on the machine hits both modes
+                    for mode in runs:
+                        runs[mode].append(run_worker(method, shape, mode, args, members=k))
+                errs = [r["error"] for rs in runs.values() for r in rs if "error" in r]
+                row = {"method": method, "shape": shape, "members": k, "description": SHAPES[shape][1]}
+                if errs:
+                    row["error"] = errs[0]
+                    print(f"{method:<10} {shape:<14} {k:>3} error: {errs[0]}")
+                    rows.append(row)
+                    continue
+                for mode, rs in runs.items():
+                    row[mode] = {"iteration": summarise([r["iteration_seconds"] for r in rs]), "params": rs[0]["params"],
+                                 **{m: max(r[m] for r in rs) for m in ("peak_rss_mb", "peak_cuda_mb") if m in rs[0]}}
+                for clock in ("iteration_seconds", "iteration_cpu_seconds"):
+                    row[f"ratio_{clock}"] = summarise([b[clock] / s[clock] for s, b in zip(runs["separate"], runs["batched"])])
+                ratio, cpu = row["ratio_iteration_seconds"], row["ratio_iteration_cpu_seconds"]
+                print(f"{method:<10} {shape:<14} {k:>3} {row['separate']['iteration']['median']:>14.4f} "
+                      f"{row['batched']['iteration']['median']:>13.4f} {ratio['median']:>17.2f} [{ratio['min']:.2f}, {ratio['max']:.2f}]"
+                      f" {cpu['median']:>9.2f} [{cpu['min']:.2f}, {cpu['max']:.2f}]")
+                rows.append(row)
+    return rows
+
+
+def run_worker(method, shape, mode, args, members: int | None = None) -> dict:
     cmd = [sys.executable, "-m", "inr_recover.bench", "--worker", "--method", method, "--shape", shape, "--mode", mode,
            "--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device]
+    cmd += ["--members", str(members)] if members else []
     cmd += (["--compile"] if args.compile else []) + [a for o in args.override for a in ("--override", o)]
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -100,14 +177,16 @@ def main(argv=None) -> int:
     p.add_argument("--compile", action="store_true", help="fast mode also wraps the forward in torch.compile")
     p.add_argument("--override", action="append", default=[], help="extra Hydra override, e.g. model.width=64 (repeatable)")
     p.add_argument("--smoke", action="store_true", help="tiny CI mode: synthetic-64, 1 step, 1 repeat")
+    p.add_argument("--batched", default=None, help="comma-separated K (e.g. 1,5,20): K seeds separate vs batched instead")
     p.add_argument("--out", default="bench.json", help="JSON results file")
+    p.add_argument("--members", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--method", help=argparse.SUPPRESS)
     p.add_argument("--shape", help=argparse.SUPPRESS)
     p.add_argument("--mode", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args)))
+        print(json.dumps(group_worker(args) if args.members else worker(args)))
         return 0
     if args.smoke:
         args.shapes, args.steps, args.warmup, args.repeats = "synthetic-64", 1, 1, 1
@@ -121,6 +200,13 @@ def main(argv=None) -> int:
     report = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
                           "device": args.device, "threads": torch.get_num_threads()},
               "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "method", "shape", "mode")}, "results": []}
+    if args.batched:
+        report["results"] = compare_batched(args)
+        from inr_recover.files import write_json
+
+        write_json(Path(args.out), report)
+        print(f"wrote {args.out}")
+        return 0 if all("error" not in r for r in report["results"]) else 1
     modes = args.modes.split(",")
     print(f"{'method':<10} {'shape':<14} {'mode':<6} {'step s (median [min, max])':<30} {'plain/fast':>10}")
     for method in args.methods.split(","):

@@ -20,14 +20,14 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from inr_recover import __version__, degrade as degradation, metrics as M
+from inr_recover import __version__, batched, degrade as degradation, metrics as M
 from inr_recover.checkpoint import Checkpoint
 from inr_recover.config import instantiate
 from inr_recover.data import Signal
 from inr_recover.data.io import write_array
 from inr_recover.errors import UserError
 from inr_recover.files import save_arrays, write_json
-from inr_recover.fit import FitResult, fit, solve
+from inr_recover.fit import FitResult, Trainer, solve
 from inr_recover.models.base import INR, Solver, build_model
 from inr_recover.observation import Observation
 from inr_recover.optim import Optim
@@ -68,8 +68,9 @@ def _container(cfg):
 
 
 def fingerprint(cfg) -> str:
-    """Hash of the resolved config minus what cannot change the numbers (progress bar, checkpointing, device)."""
-    c = {k: v for k, v in _container(cfg).items() if k not in ("progress", "checkpoint", "device")}
+    """Hash of the resolved config minus what cannot change the numbers (progress bar, checkpointing, device, batching
+    with other runs)."""
+    c = {k: v for k, v in _container(cfg).items() if k not in ("progress", "checkpoint", "device", "batch")}
     return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -122,6 +123,7 @@ class Experiment:
         """``out_dir`` and ``config_sha`` (the checkpoint's key) are needed from :meth:`fit` on."""
         self.cfg, self.device, self.out_dir, self.config_sha = cfg, device, out_dir, config_sha
         self.task = instantiate(cfg.task)
+        self.started = (time.perf_counter(), time.time())  # the run's wall clock and start time (results.json)
 
     def load(self) -> Signal:
         """The data as a normalised signal. A task that scores nothing against a truth (recover) reads the file as
@@ -163,22 +165,28 @@ class Experiment:
             log.info("resuming from %s", path.resolve())
         return Checkpoint(path, int(self.cfg.checkpoint.every), self.config_sha, self.oracle.curve)
 
-    def fit(self) -> FitResult:
-        """Train with the configured optimiser, schedule and selection rule; the reconstruction is the task's output
-        of the selected prediction."""
+    def trainer(self) -> Trainer | None:
+        """The oracle diagnostic and, for an INR, its fit ready to run with the configured optimiser, schedule,
+        selection rule and checkpoint; None for a Solver (nothing to train)."""
         cfg, obs, task = self.cfg, self.obs, self.task
         self.oracle = Oracle(self.truth, self.signal, task, obs)
         if isinstance(self.model, Solver):
-            self.result = solve(self.model, obs)
-            self.recon = task.output(self.result.prediction, obs.values, obs.known).astype(np.float32)
-            return self.result
+            return None
         selector = instantiate(cfg.select)(task=task, obs=obs, seed=int(cfg.seed))
-        self.result = fit(self.model, obs, task, Optim.from_config(cfg), selector, device=self.device, seed=int(cfg.seed),
-                          eval_every=int(cfg.eval_every), batch_size=cfg.batch_size, eval_chunk=cfg.eval_chunk,
-                          progress=None if cfg.progress == "auto" else bool(cfg.progress), on_eval=self.oracle,
-                          checkpoint=self.checkpoint())
-        self.recon = task.output(self.result.prediction, obs.values, obs.known).astype(np.float32)
-        return self.result
+        return Trainer(self.model, obs, task, Optim.from_config(cfg), selector, device=self.device, seed=int(cfg.seed),
+                       eval_every=int(cfg.eval_every), batch_size=cfg.batch_size, eval_chunk=cfg.eval_chunk,
+                       on_eval=self.oracle, checkpoint=self.checkpoint())
+
+    def fit(self) -> FitResult:
+        """Train (:meth:`trainer`), or solve for a Solver; then :meth:`fitted`."""
+        trainer = self.trainer()
+        return self.fitted(solve(self.model, self.obs) if trainer is None else trainer.run(progress(self.cfg)))
+
+    def fitted(self, result: FitResult) -> FitResult:
+        """Keep the fit's result; the reconstruction is the task's output of the selected prediction."""
+        self.result = result
+        self.recon = self.task.output(result.prediction, self.obs.values, self.obs.known).astype(np.float32)
+        return result
 
     def observed(self) -> dict:
         """How closely the prediction fits the observed entries it trained on, and those held out (if any)."""
@@ -259,12 +267,14 @@ class Experiment:
             save_curves(self.out_dir / "curves.png", hist, self.oracle.curve)
 
 
-def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
-    """Run one experiment described by a composed config; write everything under ``out_dir``; return results.
+def progress(cfg) -> bool | None:
+    """The ``progress`` setting as the fit takes it (None: a bar only on a terminal)."""
+    return None if cfg.progress == "auto" else bool(cfg.progress)
 
-    With ``checkpoint.resume`` (default) a run whose ``out_dir`` already holds complete results of the same
-    config returns them untouched, and an interrupted one continues from ``out_dir/checkpoint.pt``."""
-    t_start, started = time.perf_counter(), time.time()
+
+def prepare(cfg: DictConfig, out_dir: str | os.PathLike) -> Experiment | dict:
+    """The stages before the fit (load, degrade, build) of the run writing under ``out_dir``; with
+    ``checkpoint.resume``, the results instead when ``out_dir`` already holds complete results of this config."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_sha = fingerprint(cfg)
@@ -276,15 +286,64 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
     exp.load()
     exp.degrade()
     exp.build()
-    result = exp.fit()
-    results = exp.evaluate()
+    return exp
+
+
+def conclude(exp: Experiment, **record) -> dict:
+    """The stages after the fit: evaluate (plus ``record``), write, ``results.json`` last, the checkpoint removed
+    unless the fit was interrupted, the report."""
+    results = {**exp.evaluate(), **record}
     exp.write(results)
-    results["wall_seconds"] = time.perf_counter() - t_start
-    results["process"] = process_record(started)
-    write_json(out_dir / "results.json", results)  # last: its presence means the run finished
-    if not result.interrupted:
-        (out_dir / "checkpoint.pt").unlink(missing_ok=True)
-    report(results, out_dir)
+    results["wall_seconds"] = time.perf_counter() - exp.started[0]
+    results["process"] = process_record(exp.started[1])
+    write_json(exp.out_dir / "results.json", results)  # last: its presence means the run finished
+    if not exp.result.interrupted:
+        (exp.out_dir / "checkpoint.pt").unlink(missing_ok=True)
+    report(results, exp.out_dir)
+    return results
+
+
+def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
+    """Run one experiment described by a composed config; write everything under ``out_dir``; return results.
+
+    With ``checkpoint.resume`` (default) a run whose ``out_dir`` already holds complete results of the same
+    config returns them untouched, and an interrupted one continues from ``out_dir/checkpoint.pt``."""
+    exp = prepare(cfg, out_dir)
+    if not isinstance(exp, Experiment):
+        return exp
+    exp.fit()
+    return conclude(exp)
+
+
+def run_group(cfgs: list[DictConfig], out_dirs: list, key: str) -> list[dict]:
+    """Runs whose configs differ only in ``key`` (``seed``, ``optim.lr``), trained together as one vmapped model
+    (:func:`inr_recover.batched.fit_group`); each member's results and files as :func:`run` writes them alone.
+    Members already complete are skipped; interrupted ones resume from their own checkpoint. Members that cannot
+    share a model (:func:`inr_recover.batched.refusal`) run one after another, with a one-line notice. A member whose
+    fit failed writes no results (as a failed run); its error is raised once the others' results are written."""
+    runs = [prepare(cfg, out_dir) for cfg, out_dir in zip(cfgs, out_dirs)]
+    todo = [exp for exp in runs if isinstance(exp, Experiment)]
+    if len(todo) < 2:
+        return [run(cfg, out_dir) if isinstance(exp, Experiment) else exp for exp, cfg, out_dir in zip(runs, cfgs, out_dirs)]
+    reason = batched.refusal([exp.model for exp in todo])
+    if reason is not None:
+        log.warning("batch: %s; the %d members run one after another", reason, len(todo))
+        return [run(cfg, out_dir) for cfg, out_dir in zip(cfgs, out_dirs)]
+    fits = iter(batched.fit_group([exp.trainer() for exp in todo], progress(todo[0].cfg)))
+    record = {"batch": {"key": key, "members": len(todo), "note": "trained with the other members as one vmapped "
+                        "model in one process: train_seconds, it_per_s and peak_memory_mb are the group's"}}
+    results, errors = [], []
+    for exp in runs:
+        fit = next(fits) if isinstance(exp, Experiment) else None
+        if isinstance(fit, UserError):
+            errors.append(f"{exp.out_dir}: {fit}")
+        elif fit is not None:
+            exp.fitted(fit)
+            results.append(conclude(exp, **record))
+        else:
+            results.append(exp)
+    if errors:
+        raise UserError("; ".join(errors))
     return results
 
 

@@ -104,10 +104,15 @@ class Trainer:
         idx = torch.randint(0, self.coords.shape[0], (self.batch_size,), generator=self.gen).to(self.device)
         return self.coords[idx], self.target[idx], self.weight[idx]
 
+    def data_term(self, output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The task's data term on the model's output, ``sum(w * rho(f(x) - y)) / numel`` (a batched group computes
+        each member's loss with it too)."""
+        return self.task.loss_fn(output, target, weight)
+
     def loss(self, coords: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """``L = sum(w * rho(f(x) - y)) / numel + R``: the task's data term on the model's output, plus the model's
         regulariser."""
-        loss = self.task.loss_fn(self.model.training_forward(coords, target), target, weight)
+        loss = self.data_term(self.model.training_forward(coords, target), target, weight)
         reg = self.model.regularization()
         if not isinstance(reg, float) or reg != 0.0:
             loss = loss + reg
@@ -144,6 +149,16 @@ class Trainer:
         if not math.isfinite(losses[-1]):
             raise UserError(f"the loss became {losses[-1]} at iteration {iteration}; lower optim.lr or enable optim.grad_clip")
 
+    def record(self, iteration: int, loss: torch.Tensor) -> None:
+        """After the update of ``iteration``: its loss into the pending history, then an evaluation point every
+        ``eval_every`` (and at the end), else a selection-only scoring point every ``selector.every``."""
+        self.done = iteration
+        self.pending.append(loss.detach())
+        if iteration % self.eval_every == 0 or iteration == self.optim.iterations:
+            self.evaluate(iteration)
+        elif self.selector.every and iteration % self.selector.every == 0:
+            self.score(iteration)
+
     def run(self, progress: bool | None = None) -> FitResult:
         """restore, then step to ``optim.iterations`` with evaluation points every ``eval_every`` (and at the end),
         selection-only scoring points every ``selector.every``, checkpoints every ``checkpoint.every``; then finish."""
@@ -156,14 +171,8 @@ class Trainer:
         stop = ckpt.StopOnSigterm().install() if self.checkpoint else None
         try:
             for it in range(self.done + 1, iterations + 1):
-                loss = self.step()
-                self.done = it
-                self.pending.append(loss.detach())
+                self.record(it, self.step())
                 self.bar.update(1)
-                if it % self.eval_every == 0 or it == iterations:
-                    self.evaluate(it)
-                elif self.selector.every and it % self.selector.every == 0:
-                    self.score(it)
                 if stop is not None and ((self.checkpoint.every and it % self.checkpoint.every == 0) or stop.signum is not None):
                     self.save_checkpoint()
                     if stop.signum is not None:

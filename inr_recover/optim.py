@@ -55,6 +55,10 @@ class Updater:
     def step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.apply()
+
+    def apply(self) -> None:
+        """The update from the gradients already in the parameters: clipping, the optimiser, the schedule."""
         if self.grad_clip:
             self.clip(self.params, self.grad_clip)
         self.optimizer.step()

@@ -38,6 +38,24 @@ def test_ray_gpu_gives_each_concurrent_job_its_own_device(tmp_path):
     assert overlapping >= 1  # the jobs did run concurrently, two at a time
 
 
+@pytest.mark.slow
+def test_ray_gpu_jobs_per_gpu_shares_a_device_never_beyond_the_setting(tmp_path):
+    """hydra.launcher.jobs_per_gpu=2 on 2 fake GPUs, 8 logical CPUs (so only the GPUs limit the jobs), the smoke grid
+    with batch=seeds: 4 group jobs (2 seeds each) through Ray, each in its own process on one device; at no job's start
+    does its device hold more than 2 running jobs, and some device does hold 2."""
+    _need("hydra_plugins.hydra_ray_launcher", "ray")
+    _need("ray", "ray")
+    proc, out = run_cli(tmp_path, "experiment=smoke", "batch=seeds", "hydra/launcher=ray_gpu", "hydra.launcher.jobs_per_gpu=2",
+                        "hydra.launcher.ray.init.num_gpus=2", "+hydra.launcher.ray.init.num_cpus=8", multirun=True)
+    results = [json.loads(p.read_text()) for p in sorted(out.glob("*/results.json"))]
+    assert len(results) == 8 and all(r["status"] == "complete" and r["batch"]["members"] == 2 for r in results)
+    jobs = list({r["process"]["pid"]: r["process"] for r in results}.values())  # one process per group
+    assert len(jobs) == 4 and {j["cuda_visible_devices"] for j in jobs} <= {"0", "1"}
+    held = [sum(o["cuda_visible_devices"] == j["cuda_visible_devices"] and o["started_unix"] <= j["started_unix"] < o["finished_unix"]
+                for o in jobs) for j in jobs]
+    assert max(held) == 2, held
+
+
 FAKE_SBATCH = """#!/bin/sh
 # stands in for SLURM's sbatch: keeps the job script submitit generated, then refuses (no cluster here)
 cp "$1" "$FAKE_SBATCH_OUT"

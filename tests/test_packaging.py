@@ -11,7 +11,8 @@ from conftest import ROOT
 
 def test_every_package_directory_is_listed():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "inr_recover").rglob("__init__.py")}
+    found = {".".join(p.parent.relative_to(ROOT).parts) for top in ("inr_recover", "hydra_plugins")
+             for p in (ROOT / top).rglob("__init__.py")}
     assert found | {"inr_recover.conf"} == listed
 
 
