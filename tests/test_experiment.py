@@ -267,3 +267,11 @@ def test_sinr_on_point_data_clusters_the_points(tiny, sst_root):
     """S-INR's generalized superpixels on scattered points (its point-data scripts: k-means, no overlap)."""
     res, _ = tiny("data=sst", sst_root, "degrade=random_0.3", "model=sinr_points", "model.superpixels=2")
     assert res["metrics"]["nrmse"] > 0 and res["model"]["name"] == "sinr"
+
+
+def test_poisson_denoising_run_records_the_peak(tiny):
+    res, out = tiny("degrade=poisson_30", "task=restore")
+    assert res["degrade"]["ops"] == [{"op": "Poisson", "peak": 30}] and res["selection"]["method"] == "holdout"
+    saved = np.load(out / "reconstruction.npz")
+    counts = saved["observed"] * 30  # y * peak are integer photon counts
+    assert np.allclose(counts, np.round(counts), atol=1e-4) and saved["known"].all()
