@@ -275,3 +275,11 @@ def test_poisson_denoising_run_records_the_peak(tiny):
     saved = np.load(out / "reconstruction.npz")
     counts = saved["observed"] * 30  # y * peak are integer photon counts
     assert np.allclose(counts, np.round(counts), atol=1e-4) and saved["known"].all()
+
+
+def test_super_resolution_of_a_video_with_time_coordinates(tiny):
+    """layout=nd: (x, y, t) coordinates; every frame downsampled in H and W, T untouched."""
+    res, out = tiny(*SR, "data.shape=[16,16,2,3]", "data.layout=nd")
+    saved = np.load(out / "reconstruction.npz")
+    assert saved["observed"].shape == (8, 8, 3, 2) and saved["reconstruction"].shape == (16, 16, 3, 2)
+    assert res["metrics"]["psnr"] > 0
