@@ -301,23 +301,21 @@ class Experiment:
         """``figure.png`` (truth / observed / reconstruction / error, middle frame; the low-resolution input drawn
         at full size when the observation is downsampled; a map of the points for point data) and ``curves.png``."""
         signal, obs, truth, hist = self.signal, self.obs, self.truth, self.result.history
-        if signal.scattered:
-            self.point_figure(m)
-        else:
-            f = len(signal.frames_view(self.recon)) // 2
-            shown, label = np.where(obs.known, obs.values, 0.0), f"observed ({100 * obs.observed_fraction:.1f}% known)"
-            if self.ops_forward is not None:
-                shown = self.ops_forward.spread(shown)
-                label = f"low-resolution input (x{self.ops_forward.factor}, {self.ops_forward.kernel})"
-            obs_frame = signal.frames_view(shown)[f]
-            rec_frame = signal.frames_view(self.recon)[f]
-            title = "reconstruction" + (f"\nPSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}" if m else "")
-            panels = ([("ground truth", truth[f])] if truth is not None else []) + [(label, obs_frame), (title, rec_frame)]
-            err = np.sqrt(np.mean((truth[f] - np.clip(rec_frame, 0, 1)) ** 2, -1)) if truth is not None else None
-            save_figure(self.out_dir / "figure.png", panels, err, signal.rgb_bands)
         if hist["iteration"]:
             save_curves(self.out_dir / "curves.png", hist, self.oracle.curve)
-
+        if signal.scattered:
+            return self.point_figure(m)
+        f = len(signal.frames_view(self.recon)) // 2
+        shown, label = np.where(obs.known, obs.values, 0.0), f"observed ({100 * obs.observed_fraction:.1f}% known)"
+        if self.ops_forward is not None:
+            shown = self.ops_forward.spread(shown)
+            label = f"low-resolution input (x{self.ops_forward.factor}, {self.ops_forward.kernel})"
+        obs_frame = signal.frames_view(shown)[f]
+        rec_frame = signal.frames_view(self.recon)[f]
+        title = "reconstruction" + (f"\nPSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}" if m else "")
+        panels = ([("ground truth", truth[f])] if truth is not None else []) + [(label, obs_frame), (title, rec_frame)]
+        err = np.sqrt(np.mean((truth[f] - np.clip(rec_frame, 0, 1)) ** 2, -1)) if truth is not None else None
+        save_figure(self.out_dir / "figure.png", panels, err, signal.rgb_bands)
 
     def point_figure(self, m: dict) -> None:
         """``figure.png`` for point data: truth, observed points, reconstruction and absolute error of the first
@@ -325,7 +323,7 @@ class Experiment:
         signal, obs = self.signal, self.obs
         at = np.ones(signal.values.shape[0], bool) if signal.time_index is None else signal.time_index == signal.time_index.min()
         seen = obs.known[at, 0]
-        title = "reconstruction" + (f"\nNRMSE {m['nrmse']:.4f}, R² {m['r2']:.4f} (unobserved points)" if m else "")
+        title = "reconstruction" + (f"\nNRMSE {m['nrmse']:.4f}, R² {m['r2']:.4f} (unobserved points)" if m.get("nrmse") is not None else "")
         panels = [("ground truth", signal.values[at, 0], None), (f"observed ({100 * obs.observed_fraction:.1f}% of points)",
                   signal.values[at, 0], seen), (title, self.recon[at, 0], None)]
         error = np.abs(self.recon[at, 0] - signal.values[at, 0])

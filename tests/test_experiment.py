@@ -266,7 +266,7 @@ def test_grid_only_degradations_refuse_point_data(tiny, sst_root, degrade):
 def test_sinr_on_point_data_clusters_the_points(tiny, sst_root):
     """S-INR's generalized superpixels on scattered points (its point-data scripts: k-means, no overlap)."""
     res, _ = tiny("data=sst", sst_root, "degrade=random_0.3", "model=sinr_points", "model.superpixels=2")
-    assert res["metrics"]["nrmse"] > 0 and res["model"]["name"] == "sinr"
+    assert res["metrics"]["nrmse"] > 0 and res["model"]["name"] == "sinr_points"
 
 
 def test_poisson_denoising_run_records_the_peak(tiny):

@@ -64,7 +64,8 @@ class Regressor(Solver):
             if not rows.any():
                 raise UserError(f"model={self.kind}: channel {chans[0]} has no observed sample to fit")
             try:
-                model = regressor(self.kind, self.options, self.seed).fit(x[rows], values[rows][:, chans])
+                target = values[rows][:, chans]
+                model = regressor(self.kind, self.options, self.seed).fit(x[rows], target if len(chans) > 1 else target[:, 0])
             except ValueError as e:  # e.g. fewer observed samples than neighbours
                 raise UserError(f"model={self.kind}: {' '.join(str(e).split())}") from None
             out[:, chans] = np.asarray(model.predict(x)).reshape(x.shape[0], len(chans))
