@@ -1,8 +1,12 @@
 """Seeded degradation operators and their ordered composition.
 
 Each operator maps ``(values, known, rng) -> (values, known)`` on arrays shaped ``(*grid, C)`` in [0, 1].
-An operator that reads files laid out like the input (:class:`FromFile`) also has ``bind(signal)``, called by
-:func:`build_ops` before use, to map them onto the data's grid and units.
+An operator that depends on the data (:class:`FromFile` reads files laid out like the input; :class:`Downsample`
+needs its grid; :class:`RandomMissing` samples whole points of point data) also has ``bind(signal)``, called by
+:func:`build_ops` before use.
+A *forward* operator (:class:`Downsample`, with ``forward``) maps the grid to another space: the observation is
+``y = A(f)`` and the operator travels with it (:attr:`Observation.operator`), so the loss compares ``A(model output)``
+with ``y``. It comes first in the composition (masks and noise then act on ``y``).
 ``known`` marks the entries the fitting code is told are observed; an operator with ``known=False`` corrupts
 values without telling the model where (blind). Counts are exact: a rate ``r`` of ``N`` items selects
 ``round(r * N)`` of them. Every operator describes itself for ``results.json`` (:meth:`Operator.record`).
@@ -12,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 import numpy as np
+import torch
 
 from inr_recover.config import instantiate
 from inr_recover.data.io import read_array
@@ -26,6 +31,20 @@ def _count(rate: float, n: int, what: str) -> int:
     return int(round(rate * n))
 
 
+def _keep(shape: tuple, lead: int, rate: float, rng, what: str) -> np.ndarray:
+    """Exactly ``round(rate * n)`` of the ``n = prod(shape[:lead])`` units kept (True), each unit broadcast over the
+    remaining axes of ``shape``."""
+    n = int(np.prod(shape[:lead]))
+    keep = np.zeros(n, dtype=bool)
+    keep[rng.choice(n, _count(rate, n, what), replace=False)] = True
+    return np.broadcast_to(keep.reshape(*shape[:lead], *([1] * (len(shape) - lead))), shape)
+
+
+def _needs_grid(signal, what: str) -> None:
+    if getattr(signal, "scattered", False):
+        raise UserError(f"{what} needs an H x W grid; data={signal.name} is scattered points (use degrade=random_R)")
+
+
 class Operator:
     """Base of the operators (dataclasses): ``(values, known, rng) -> (values, known)``."""
 
@@ -38,16 +57,22 @@ class Operator:
 
 @dataclass
 class RandomMissing(Operator):
-    """Random missing entries: keep exactly ``round(rate * N)`` of the N entries observed (``rate`` = observed fraction)."""
+    """Random missing entries: keep exactly ``round(rate * N)`` of the N entries observed (``rate`` = observed fraction).
+    On point data (``bind`` to a scattered signal) the N units are the points, each observed in every channel (a
+    station reports all its variables; S-INR's point-data protocol samples points)."""
 
     rate: float
+    per_point: bool = field(default=False, init=False)
+
+    def bind(self, signal) -> None:
+        self.per_point = bool(getattr(signal, "scattered", False))
 
     def __call__(self, values, known, rng):
-        n = values.size
-        keep = np.zeros(n, dtype=bool)
-        keep[rng.choice(n, _count(self.rate, n, "random missing"), replace=False)] = True
-        keep = keep.reshape(values.shape)
+        keep = _keep(values.shape, 1 if self.per_point else values.ndim, self.rate, rng, "random missing")
         return np.where(keep, values, 0.0).astype(np.float32), known & keep
+
+    def record(self) -> dict:
+        return {**super().record(), **({"per": "point"} if self.per_point else {})}
 
 
 @dataclass
@@ -56,11 +81,11 @@ class TubeMissing(Operator):
 
     rate: float
 
+    def bind(self, signal) -> None:
+        _needs_grid(signal, "tube missing")
+
     def __call__(self, values, known, rng):
-        h, w = values.shape[:2]
-        keep = np.zeros(h * w, dtype=bool)
-        keep[rng.choice(h * w, _count(self.rate, h * w, "tube missing"), replace=False)] = True
-        keep = np.broadcast_to(keep.reshape(h, w, *([1] * (values.ndim - 2))), values.shape)
+        keep = _keep(values.shape, 2, self.rate, rng, "tube missing")
         return np.where(keep, values, 0.0).astype(np.float32), known & keep
 
 
@@ -119,6 +144,9 @@ class Stripes(Operator):
     rate: float
     known: bool = True
 
+    def bind(self, signal) -> None:
+        _needs_grid(signal, "stripes")
+
     def __call__(self, values, known, rng):
         h, w = values.shape[:2]
         rows = rng.choice(h, _count(self.rate, h, "stripes"), replace=False)
@@ -129,6 +157,80 @@ class Stripes(Operator):
         dead = np.broadcast_to(dead.reshape(h, w, *([1] * (values.ndim - 2))), values.shape)
         out = np.where(dead, 0.0, values).astype(np.float32)
         return out, (known & ~dead) if self.known else known
+
+
+@dataclass
+class Poisson(Operator):
+    """Photon (shot) noise with ``peak`` expected counts at value 1: ``y = Poisson(peak * x) / peak`` (mean ``x``,
+    variance ``x / peak``), not clipped (counts have no ceiling). I-INR's Poisson denoising; WIRE's ``utils.measure``
+    without its readout noise."""
+
+    peak: float
+
+    def __call__(self, values, known, rng):
+        if not self.peak > 0:
+            raise UserError(f"poisson peak must be > 0, got {self.peak}")
+        noisy = rng.poisson(self.peak * values.astype(np.float64)) / self.peak
+        return np.where(known, noisy, 0.0).astype(np.float32), known
+
+
+KERNELS = ("area", "bicubic")
+
+
+@dataclass
+class Downsample(Operator):
+    """Spatial downsampling by an integer ``factor`` over H and W, in every band and frame: a forward operator
+    ``y = A(f)`` (module doc). ``area``: the mean of each ``factor x factor`` block (WIRE's super-resolution code,
+    ``AvgPool2d``); ``bicubic``: antialiased bicubic resampling, Keys' kernel with ``a = -0.5`` widened by the factor
+    (PIL's ``BICUBIC`` and MATLAB's ``imresize``, the SR benchmarks' degradation; ``torch.nn.functional.interpolate``
+    with ``antialias=True``). H and W must be multiples of ``factor``."""
+
+    factor: int
+    kernel: str = "area"
+    grid: tuple | None = field(default=None, init=False, repr=False)  # the grid it downsamples (bind / on)
+
+    def bind(self, signal) -> None:
+        _needs_grid(signal, f"downsampling by {self.factor}")
+        self.on(signal.grid)
+
+    def on(self, grid: tuple) -> "Downsample":
+        """Set the grid it downsamples (checked); returns itself."""
+        f = self.factor
+        if self.kernel not in KERNELS:
+            raise UserError(f"downsampling kernel '{self.kernel}' is not one of {', '.join(KERNELS)}")
+        if not isinstance(f, int) or f < 2:
+            raise UserError(f"downsampling factor must be an integer >= 2, got {f}")
+        if len(grid) < 2 or grid[0] % f or grid[1] % f:
+            raise UserError(f"downsampling by {f} needs H and W multiples of {f}; the grid is {'x'.join(map(str, grid))} "
+                            f"(set data.resize or data.crop)")
+        self.grid = tuple(grid)
+        return self
+
+    @property
+    def out_grid(self) -> tuple:
+        return (self.grid[0] // self.factor, self.grid[1] // self.factor, *self.grid[2:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(*grid, C)`` -> ``(*out_grid, C)``, differentiable."""
+        h, w = x.shape[:2]
+        planes = x.reshape(h, w, -1).permute(2, 0, 1)[None]
+        if self.kernel == "area":
+            out = torch.nn.functional.avg_pool2d(planes, self.factor)
+        else:
+            out = torch.nn.functional.interpolate(planes, size=(h // self.factor, w // self.factor), mode="bicubic",
+                                                  antialias=True, align_corners=False)
+        return out[0].permute(1, 2, 0).reshape(*self.out_grid[:2], *x.shape[2:])
+
+    def spread(self, y: np.ndarray) -> np.ndarray:
+        """``y`` drawn on the grid (figures): each low-resolution pixel repeated over its block."""
+        return np.repeat(np.repeat(y, self.factor, 0), self.factor, 1)
+
+    def __call__(self, values, known, rng):
+        if not known.all():
+            raise UserError("downsampling acts on the whole grid: put it first in degrade.ops (before masks and noise), "
+                            "on data without missing entries")
+        y = self.forward(torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))).numpy()
+        return y.astype(np.float32), np.ones(y.shape, dtype=bool)
 
 
 MASK_MEANS = ("observed", "missing")
@@ -205,16 +307,23 @@ def build_ops(cfg_ops, signal) -> list:
     return ops
 
 
-def degrade(values: np.ndarray, ops, seed: int, missing: np.ndarray | None = None) -> Observation:
-    """Apply ``ops`` in order with one seeded generator. ``missing`` marks entries the input itself lacks."""
+def degrade(values: np.ndarray, ops, seed: int, missing: np.ndarray | None = None,
+            coords: np.ndarray | None = None) -> Observation:
+    """Apply ``ops`` in order with one seeded generator. ``missing`` marks entries the input itself lacks; ``coords``
+    are the coordinates of point data (the observation's). A forward operator among ``ops`` becomes the
+    observation's ``operator``."""
     rng = np.random.default_rng(seed)
     known = np.ones(values.shape, dtype=bool) if missing is None else ~missing
     out = np.where(known, values, 0.0).astype(np.float32)
+    forward = [op for op in ops or [] if hasattr(op, "forward")]
+    if len(forward) > 1:
+        raise UserError(f"the degradation has {len(forward)} forward operators (downsampling); at most one is supported")
     for op in ops or []:
         out, known = op(out, known, rng)
     if not known.any():
         raise UserError("the degradation leaves no observed entry; raise the observed rate")
-    return Observation(values=np.ascontiguousarray(out, dtype=np.float32), known=np.ascontiguousarray(known))
+    return Observation(values=np.ascontiguousarray(out, dtype=np.float32), known=np.ascontiguousarray(known),
+                       operator=forward[0] if forward else None, coords=coords)
 
 
 def record(name: str, seed: int, ops) -> dict:

@@ -3,6 +3,10 @@
 Data flows one way. ``fit`` gets the :class:`Observation` only; the clean signal stays here and is used by
 the evaluation (headline metrics of the selected reconstruction, and the oracle diagnostic curve). Each stage is a
 method of :class:`Experiment`; :func:`run` calls them in order.
+
+The observation may see the signal through a forward operator (``y = A(f)``, super-resolution) and the signal may
+be scattered points (point data): the reconstruction is always the model on the signal's own samples, scored
+against the truth there (:meth:`Experiment.score`).
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import platform
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +33,11 @@ from inr_recover.data.io import write_array
 from inr_recover.errors import UserError
 from inr_recover.files import save_arrays, write_json
 from inr_recover.fit import FitResult, Trainer, solve
-from inr_recover.models.base import INR, Solver, build_model
+from inr_recover.grid import predict, refine_coords
+from inr_recover.models.base import INR, Solver, build_model, check_support, model_class
 from inr_recover.observation import Observation
 from inr_recover.optim import Optim
-from inr_recover.outputs import save_curves, save_figure, save_mask, write_native
+from inr_recover.outputs import save_curves, save_figure, save_map, save_mask, write_native
 from inr_recover.runtime import peak_memory_mb
 
 log = logging.getLogger("inr_recover")
@@ -124,6 +130,7 @@ class Experiment:
         self.cfg, self.device, self.out_dir, self.config_sha = cfg, device, out_dir, config_sha
         self.task = instantiate(cfg.task)
         self.started = (time.perf_counter(), time.time())  # the run's wall clock and start time (results.json)
+        self.eval_coords = None  # where the model is queried for the reconstruction when not where it trained (zero_shot)
 
     def load(self) -> Signal:
         """The data as a normalised signal. A task that scores nothing against a truth (recover) reads the file as
@@ -141,7 +148,11 @@ class Experiment:
         self.ops = degradation.build_ops(cfg.degrade.ops, signal)
         if not task.allows_degradation and self.ops:
             raise UserError(f"task={task.name} measures representation quality and takes degrade=none (got degrade={cfg.degrade.name})")
-        obs = degradation.degrade(signal.values, self.ops, seed=int(cfg.degrade.seed), missing=signal.missing)
+        obs = degradation.degrade(signal.values, self.ops, seed=int(cfg.degrade.seed), missing=signal.missing,
+                                  coords=signal.coords if signal.scattered else None)
+        if task.downsampled != (obs.operator is not None):
+            raise UserError(f"task={task.name} needs a downsampled observation (degrade=downsample_2, downsample_3, downsample_4)"
+                            if task.downsampled else f"degrade={cfg.degrade.name} observes a downsampled image: use task=super_resolve")
         if not signal.has_truth:
             obs = Observation(values=signal.renormalize(obs.values, obs.known), known=obs.known)
         log.info("data %s: grid %s x %d channels, observed %.2f%% (degrade=%s, task=%s)", signal.name,
@@ -149,9 +160,27 @@ class Experiment:
         self.obs = obs
         return obs
 
+    def zero_shot(self) -> None:
+        """``task.train_factor`` (zero-shot super-resolution, README "Super-resolution"): a trained model explains
+        ``y`` through a downsampling by ``train_factor`` from a grid ``train_factor`` times ``y``'s, and is then
+        queried on the signal's grid, that grid refined ``factor / train_factor`` times (:func:`refine_coords`);
+        ``train_factor=1`` fits ``y`` on its own grid. A :class:`Solver` has no training: it maps ``y`` at the
+        degradation's own factor."""
+        self.eval_coords, f, op = None, self.task.train_factor, self.obs.operator
+        if f is None or f == op.factor or not issubclass(model_class(self.cfg.model), INR):
+            return
+        if op.factor % f:
+            raise UserError(f"task.train_factor={f} does not divide the degradation's factor {op.factor}")
+        train_grid = (op.out_grid[0] * f, op.out_grid[1] * f, *op.out_grid[2:])
+        self.obs = replace(self.obs, operator=degradation.Downsample(f, op.kernel).on(train_grid) if f > 1 else None)
+        self.eval_coords = refine_coords(train_grid, op.factor // f, self.device)
+        log.info("zero-shot: trained at x%d on a %s grid, queried at x%d on %s", f, "x".join(map(str, train_grid)),
+                 op.factor, "x".join(map(str, self.signal.grid)))
+
     def build(self) -> INR | Solver:
         torch.manual_seed(int(self.cfg.seed))  # model init does not depend on how much randomness loading used
-        self.model = build_model(self.cfg.model, len(self.obs.grid), self.obs.channels, self.obs.grid)
+        check_support(self.cfg.model, self.obs)
+        self.model = build_model(self.cfg.model, self.obs.in_features, self.obs.channels, self.obs.grid)
         log.info("model %s: %d parameters, device %s", self.cfg.model.name, n_params(self.model), self.device)
         return self.model
 
@@ -169,7 +198,7 @@ class Experiment:
         """The oracle diagnostic and, for an INR, its fit ready to run with the configured optimiser, schedule,
         selection rule and checkpoint; None for a Solver (nothing to train)."""
         cfg, obs, task = self.cfg, self.obs, self.task
-        self.oracle = Oracle(self.truth, self.signal, task, obs)
+        self.oracle = Oracle(self.truth if self.eval_coords is None else None, self.signal, task, obs)  # zero-shot: none
         if isinstance(self.model, Solver):
             return None
         selector = instantiate(cfg.select)(task=task, obs=obs, seed=int(cfg.seed))
@@ -185,16 +214,25 @@ class Experiment:
     def fitted(self, result: FitResult) -> FitResult:
         """Keep the fit's result; the reconstruction is the task's output of the selected prediction."""
         self.result = result
-        self.recon = self.task.output(result.prediction, self.obs.values, self.obs.known).astype(np.float32)
+        self.recon = self.task.output(self.rendered(), self.obs.values, self.obs.known).astype(np.float32)
         return result
+
+    def rendered(self) -> np.ndarray:
+        """The selected model on the signal's samples: its prediction where it was queried in training, or (zero-shot)
+        the model queried at ``eval_coords``."""
+        if self.eval_coords is None:
+            return self.result.prediction
+        out = predict(self.model, self.eval_coords, self.cfg.eval_chunk)
+        return out.reshape(*self.signal.grid, self.signal.channels).cpu().numpy()
 
     def observed(self) -> dict:
         """How closely the prediction fits the observed entries it trained on, and those held out (if any)."""
         obs, result = self.obs, self.result
         train = obs.known if result.holdout is None else obs.known & ~result.holdout
-        rec = {"fraction": obs.observed_fraction, "psnr_fit": M.psnr(np.clip(result.prediction[train], 0, 1), obs.values[train])}
+        fitted = obs.observe(result.prediction)  # A(f): on the observed entries' own grid
+        rec = {"fraction": obs.observed_fraction, "psnr_fit": M.psnr(np.clip(fitted[train], 0, 1), obs.values[train])}
         if result.holdout is not None:
-            rec["psnr_holdout"] = M.psnr(np.clip(result.prediction[result.holdout], 0, 1), obs.values[result.holdout])
+            rec["psnr_holdout"] = M.psnr(np.clip(fitted[result.holdout], 0, 1), obs.values[result.holdout])
         return rec
 
     def evaluate(self) -> dict:
@@ -202,9 +240,7 @@ class Experiment:
         of every part of the run."""
         cfg, result, device = self.cfg, self.result, self.device
         observed = self.observed()
-        headline = {}
-        if self.truth is not None:
-            headline = M.compute(self.truth, self.signal.frames_view(self.recon), names=tuple(cfg.metrics.names))
+        headline = self.score() if self.truth is not None else {}
         results = {
             "status": "interrupted" if result.interrupted else "complete",
             "metrics": headline,
@@ -227,7 +263,23 @@ class Experiment:
         oracle = self.oracle.record(result.history["seconds"], headline)
         if oracle is not None:
             results["oracle"] = oracle
+        if self.eval_coords is not None:
+            results["zero_shot"] = {"train_factor": self.task.train_factor, "factor": self.ops_forward.factor,
+                                    "query": "the training grid refined at its sub-pixel centres (README)"}
         return results
+
+    @property
+    def ops_forward(self):
+        """The degradation's forward operator (the one that made ``y`` from the truth), or None."""
+        return next((op for op in self.ops if hasattr(op, "forward")), None)
+
+    def score(self) -> dict:
+        """The headline metrics against the truth: ``cfg.metrics`` on a grid; on point data NRMSE and R-squared over
+        the points the observation does not hold (S-INR's Table 4 protocol: scored on the unobserved points)."""
+        if self.signal.scattered:
+            test = ~self.obs.known.any(-1)
+            return M.point_scores(self.signal.values[test], self.recon[test])
+        return M.compute(self.truth, self.signal.frames_view(self.recon), names=tuple(self.cfg.metrics.names))
 
     def curves(self) -> dict:
         """The logger's columns: the history's recorded columns, then the oracle PSNR diagnostic."""
@@ -241,7 +293,8 @@ class Experiment:
         cfg, out_dir, signal, obs, result = self.cfg, self.out_dir, self.signal, self.obs, self.result
         save_arrays(out_dir / "reconstruction.npz", reconstruction=self.recon, prediction=result.prediction,
                     observed=obs.values, known=obs.known, holdout=result.holdout, norm=np.array([signal.lo, signal.hi]))
-        save_mask(out_dir, signal, obs)  # mask.npz (+ observed.npz if noisy): degrade=from_file input
+        if obs.operator is None and self.ops_forward is None:
+            save_mask(out_dir, signal, obs)  # mask.npz (+ observed.npz if noisy): degrade=from_file input
         if cfg.save.mat:
             write_array(out_dir / "reconstruction.mat", signal.to_raw(self.recon), key=signal.key or "reconstruction")
         if not signal.has_truth:  # the product of a recover run: the repaired data, as the input was stored
@@ -253,18 +306,36 @@ class Experiment:
             self.figures(results["metrics"])
 
     def figures(self, m: dict) -> None:
-        """``figure.png`` (truth / observed / reconstruction / error, middle frame) and ``curves.png``."""
+        """``figure.png`` (truth / observed / reconstruction / error, middle frame; the low-resolution input drawn
+        at full size when the observation is downsampled; a map of the points for point data) and ``curves.png``."""
         signal, obs, truth, hist = self.signal, self.obs, self.truth, self.result.history
-        f = len(signal.frames_view(self.recon)) // 2
-        obs_frame = signal.frames_view(np.where(obs.known, obs.values, 0.0))[f]
-        rec_frame = signal.frames_view(self.recon)[f]
-        title = "reconstruction" + (f"\nPSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}" if m else "")
-        panels = ([("ground truth", truth[f])] if truth is not None else []) + [
-            (f"observed ({100 * obs.observed_fraction:.1f}% known)", obs_frame), (title, rec_frame)]
-        err = np.sqrt(np.mean((truth[f] - np.clip(rec_frame, 0, 1)) ** 2, -1)) if truth is not None else None
-        save_figure(self.out_dir / "figure.png", panels, err, signal.rgb_bands)
         if hist["iteration"]:
             save_curves(self.out_dir / "curves.png", hist, self.oracle.curve)
+        if signal.scattered:
+            return self.point_figure(m)
+        f = len(signal.frames_view(self.recon)) // 2
+        shown, label = np.where(obs.known, obs.values, 0.0), f"observed ({100 * obs.observed_fraction:.1f}% known)"
+        if self.ops_forward is not None:
+            shown = self.ops_forward.spread(shown)
+            label = f"low-resolution input (x{self.ops_forward.factor}, {self.ops_forward.kernel})"
+        obs_frame = signal.frames_view(shown)[f]
+        rec_frame = signal.frames_view(self.recon)[f]
+        title = "reconstruction" + (f"\nPSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}" if m else "")
+        panels = ([("ground truth", truth[f])] if truth is not None else []) + [(label, obs_frame), (title, rec_frame)]
+        err = np.sqrt(np.mean((truth[f] - np.clip(rec_frame, 0, 1)) ** 2, -1)) if truth is not None else None
+        save_figure(self.out_dir / "figure.png", panels, err, signal.rgb_bands)
+
+    def point_figure(self, m: dict) -> None:
+        """``figure.png`` for point data: truth, observed points, reconstruction and absolute error of the first
+        channel (at the first time step with ``time: coordinate``) on a longitude-latitude map."""
+        signal, obs = self.signal, self.obs
+        at = np.ones(signal.values.shape[0], bool) if signal.time_index is None else signal.time_index == signal.time_index.min()
+        seen = obs.known[at, 0]
+        title = "reconstruction" + (f"\nNRMSE {m['nrmse']:.4f}, R² {m['r2']:.4f} (unobserved points)" if m.get("nrmse") is not None else "")
+        panels = [("ground truth", signal.values[at, 0], None), (f"observed ({100 * obs.observed_fraction:.1f}% of points)",
+                  signal.values[at, 0], seen), (title, self.recon[at, 0], None)]
+        error = np.abs(self.recon[at, 0] - signal.values[at, 0])
+        save_map(self.out_dir / "figure.png", signal.lon[at], signal.lat[at], panels, error, signal.channel_names[0])
 
 
 def progress(cfg) -> bool | None:
@@ -285,6 +356,7 @@ def prepare(cfg: DictConfig, out_dir: str | os.PathLike) -> Experiment | dict:
     exp = Experiment(cfg, resolve_device(str(cfg.device)), out_dir, config_sha)
     exp.load()
     exp.degrade()
+    exp.zero_shot()
     exp.build()
     return exp
 
@@ -356,7 +428,11 @@ def process_record(started: float) -> dict:
 def report(results: dict, out_dir: Path) -> None:
     m = results["metrics"]
     fmt = lambda v, p: "n/a" if v is None else f"{v:.{p}f}"  # noqa: E731
-    if m:
+    if "nrmse" in m:
+        log.info("%s | NRMSE %s | R² %s (unobserved points) | selection=%s @ %d | %d it in %.1f s", results["status"],
+                 fmt(m["nrmse"], 4), fmt(m["r2"], 4), results["selection"]["method"], results["selection"]["iteration"],
+                 results["iterations"], results["train_seconds"])
+    elif m:
         log.info("%s | PSNR %s dB | SSIM %s | LPIPS %s%s | selection=%s @ %d | %d it in %.1f s",
                  results["status"], fmt(m.get("psnr"), 2), fmt(m.get("ssim"), 4), fmt(m.get("lpips"), 4),
                  f" | SAM {fmt(m.get('sam'), 2)}" if m.get("sam") is not None else "",

@@ -5,8 +5,9 @@ entries) and never the clean tensor. What it reports is chosen from data the mod
 rule it is handed (:mod:`inr_recover.select`): the last iteration, or the scoring point with the lowest error on
 observed entries kept out of the loss (the rule's ``train_mask``).
 
-Each step minimises the task's data term on the model's output plus the model's regulariser,
-``L = sum(w * rho(f(x) - y)) / numel + R`` (:meth:`Trainer.loss`), with the optimiser and schedule of
+Each step minimises the task's data term on the model's output seen through the observation's forward operator
+plus the model's regulariser, ``L = sum(w * rho(A(f(x)) - y)) / numel + R`` (:meth:`Trainer.loss`; ``A`` the identity
+unless the observation is e.g. downsampled), with the optimiser and schedule of
 :class:`~inr_recover.optim.Optim`. ``on_eval`` lets the caller look at intermediate predictions (training curves,
 the oracle diagnostic); its return value is ignored, so nothing it computes can steer the fit.
 
@@ -25,7 +26,7 @@ import torch
 
 from inr_recover import checkpoint as ckpt
 from inr_recover.errors import UserError
-from inr_recover.grid import grid_coords, predict, rows
+from inr_recover.grid import predict, rows
 from inr_recover.observation import Observation
 from inr_recover.optim import Optim
 from inr_recover.select import Selector
@@ -59,7 +60,7 @@ class Trainer:
             raise TypeError("fit() takes an Observation")
         self.model, self.obs, self.task, self.optim, self.selector = model, obs, task, optim, selector
         self.device = torch.device(device)
-        self.coords = grid_coords(obs.grid, self.device)
+        self.coords = obs.coordinates(self.device)
         self.target = rows(obs.values, self.device)
         self.weight = rows(selector.train_mask.astype(np.float32), self.device)  # held-out entries never train
         model.to(self.device).train()
@@ -67,6 +68,9 @@ class Trainer:
         self.updater = optim.build(model.parameters())
         if batch_size is not None and batch_size <= 0:
             raise UserError(f"batch_size must be positive, got {batch_size}")
+        if batch_size is not None and obs.operator is not None:
+            raise UserError("this observation is a downsampled image: its operator needs the whole grid at every step, "
+                            "so batch_size must be null")
         self.batch_size = batch_size if batch_size is not None and batch_size < self.coords.shape[0] else None
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
         self.eval_every, self.eval_chunk, self.on_eval, self.checkpoint = eval_every, eval_chunk, on_eval, checkpoint
@@ -105,12 +109,13 @@ class Trainer:
         return self.coords[idx], self.target[idx], self.weight[idx]
 
     def data_term(self, output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """The task's data term on the model's output, ``sum(w * rho(f(x) - y)) / numel`` (a batched group computes
-        each member's loss with it too)."""
-        return self.task.loss_fn(output, target, weight)
+        """The task's data term on the model's output seen through the observation's operator ``A``,
+        ``sum(w * rho(A(f(x)) - y)) / numel`` (:meth:`Observation.observe`; the identity returns the output itself);
+        a batched group computes each member's loss with it too."""
+        return self.task.loss_fn(self.obs.observe(output), target, weight)
 
     def loss(self, coords: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """``L = sum(w * rho(f(x) - y)) / numel + R``: the task's data term on the model's output, plus the model's
+        """``L = sum(w * rho(A(f(x)) - y)) / numel + R``: :meth:`data_term` on the model's output, plus the model's
         regulariser."""
         loss = self.data_term(self.model.training_forward(coords, target), target, weight)
         reg = self.model.regularization()
@@ -125,10 +130,10 @@ class Trainer:
         return loss
 
     def score(self, iteration: int) -> tuple:
-        """A scoring point: the selection rule scores the prediction and keeps the model state it selects.
-        Returns (flat prediction, score)."""
+        """A scoring point: the selection rule scores the prediction as observed (``A(f)`` against ``y``) and keeps the
+        model state it selects. Returns (flat prediction, score)."""
         pred = predict(self.model, self.coords, self.eval_chunk)
-        return pred, self.selector(iteration, pred, self.target, self.model)
+        return pred, self.selector(iteration, self.obs.observe(pred), self.target, self.model)
 
     def evaluate(self, iteration: int) -> None:
         """An evaluation point: mean training loss since the previous one, time and learning rate into the history,

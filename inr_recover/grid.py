@@ -30,6 +30,25 @@ def grid_coords(grid: tuple, device=None) -> torch.Tensor:
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(grid))
 
 
+def refine_coords(grid: tuple, factor: int, device=None) -> torch.Tensor:
+    """Coordinates of ``grid`` refined ``factor`` times along its first two axes (H, W), 'ij' order.
+
+    Sample ``x`` of an axis of ``n`` samples (spacing ``s = 2 / (n - 1)``, :func:`grid_coords`) becomes ``factor``
+    samples at the centres of ``factor`` equal parts of its cell, ``x + s (2k + 1 - factor) / (2 factor)`` for
+    ``k = 0 .. factor-1``: their mean is ``x``, so a block of the refined grid averages back onto the sample it
+    refines (area downsampling). The refined axis spans ``[-1 - e, 1 + e]``, ``e = s (factor - 1) / (2 factor)``
+    (the outer half-cells reach past the coarse grid's end samples). Other axes are as in :func:`grid_coords`."""
+    axes = []
+    for k, n in enumerate(grid):
+        base = torch.linspace(-1.0, 1.0, n, device=device) if n > 1 else torch.zeros(1, device=device)
+        if k < 2:
+            step = 2.0 / (n - 1) if n > 1 else 2.0
+            offsets = step * (2 * torch.arange(factor, device=device) + 1 - factor) / (2 * factor)
+            base = (base[:, None] + offsets[None, :]).reshape(-1)
+        axes.append(base)
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(grid))
+
+
 def grid_index(coords: torch.Tensor, grid: tuple) -> torch.Tensor:
     """Flat ('ij' order) index of the grid point nearest to each coordinate ``(N, d)`` in [-1, 1].
 

@@ -10,6 +10,12 @@
 - ``sam``: mean spectral angle in degrees over pixels (spectral data, more than 3 channels).
 
 The reconstruction is clipped to [0, 1] before every metric.
+
+Point data (S-INR's Table 4, :func:`point_scores`, on the points the observation does not hold, unclipped as the
+official ``test_swi.py``): ``nrmse``, per channel the RMSE over the range (max - min) of the truth, averaged over
+channels; ``r2``, per channel ``1 - sum (y - f)^2 / sum (y - mean y)^2``, averaged (``sklearn.metrics.r2_score``'s
+uniform average; a constant channel scores 1 if fitted exactly, else 0, as its ``force_finite``). Both are unchanged
+by an affine rescaling of a channel, so they are the same in the data's units and in the normalised ones.
 """
 from __future__ import annotations
 
@@ -109,6 +115,28 @@ def lpips_distance(truth: np.ndarray, recon: np.ndarray, model) -> float | None:
             b = torch.from_numpy(np.ascontiguousarray(recon[f][..., idx])).permute(2, 0, 1)[None].float() * 2 - 1
             vals.append(float(model(a, b).item()))
     return float(np.mean(vals))
+
+
+def nrmse(truth: np.ndarray, recon: np.ndarray) -> float:
+    """Mean over channels (last axis) of ``RMSE_c / (max_c - min_c)`` of the truth ``(N, C)``."""
+    t, r = np.asarray(truth, np.float64), np.asarray(recon, np.float64)
+    rmse = np.sqrt(np.mean((r - t) ** 2, 0))
+    span = t.max(0) - t.min(0)
+    return float(np.mean(np.where(span > 0, rmse / np.where(span > 0, span, 1.0), np.nan)))
+
+
+def r2(truth: np.ndarray, recon: np.ndarray) -> float:
+    """Mean over channels of the coefficient of determination ``1 - SS_res / SS_tot`` of ``(N, C)`` arrays."""
+    t, r = np.asarray(truth, np.float64), np.asarray(recon, np.float64)
+    res, tot = ((t - r) ** 2).sum(0), ((t - t.mean(0)) ** 2).sum(0)
+    return float(np.mean(np.where(tot > 0, 1.0 - res / np.where(tot > 0, tot, 1.0), (res == 0).astype(float))))
+
+
+def point_scores(truth: np.ndarray, recon: np.ndarray) -> dict:
+    """NRMSE and R-squared of point data ``(N, C)`` (module doc)."""
+    if truth.shape[0] == 0:
+        return {"nrmse": None, "r2": None}
+    return {"nrmse": nrmse(truth, recon), "r2": r2(truth, recon)}
 
 
 def compute(truth: np.ndarray, recon: np.ndarray, names=("psnr", "psnr_band", "ssim", "lpips", "sam"), lpips_net="auto") -> dict:

@@ -61,6 +61,42 @@ def save_figure(path, panels: list[tuple[str, np.ndarray]], error: np.ndarray | 
     return Path(path)
 
 
+def save_map(path, lon: np.ndarray, lat: np.ndarray, panels: list, error: np.ndarray, label: str) -> Path:
+    """Point data on a longitude-latitude map, one row: each (title, values ``(N,)``, shown ``(N,)`` bool or None for
+    all) as coloured points on a common colour scale, then the absolute error; ``label`` names the channel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lon = np.asarray(lon, np.float64)
+    east = np.where(lon > 180.0, lon - 360.0, lon)  # -180..180: the narrower span keeps a region in one piece
+    lon = east if np.ptp(east) < np.ptp(lon) else lon
+    lo, hi = float(np.min(panels[0][1])), float(np.max(panels[0][1]))
+    n = len(panels) + 1
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.4))
+    size = max(1.0, 4000.0 / len(lon))
+    for ax, (title, values, shown) in zip(axes, panels):
+        keep = np.ones(len(lon), bool) if shown is None else shown
+        if shown is not None:
+            ax.scatter(lon, lat, s=size, c="0.85", linewidths=0)
+        im = ax.scatter(lon[keep], lat[keep], s=size, c=values[keep], cmap="viridis", vmin=lo, vmax=hi, linewidths=0)
+        ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=axes[len(panels) - 1], fraction=0.046, pad=0.04, label=f"{label} (normalised)")
+    im = axes[-1].scatter(lon, lat, s=size, c=error, cmap="magma", linewidths=0)
+    axes[-1].set_title("absolute error", fontsize=10)
+    fig.colorbar(im, ax=axes[-1], fraction=0.046, pad=0.04)
+    for ax in axes:
+        ax.set_xlabel("longitude")
+        ax.set_ylabel("latitude")
+        ax.set_aspect("equal")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
 def save_curves(path, history: dict, oracle: dict | None) -> Path:
     """Training loss, holdout error (if any) and the oracle PSNR diagnostic against iterations."""
     import matplotlib

@@ -1,8 +1,9 @@
 """``inr-recover-summary DIR``: every job's ``results.json`` under DIR -> CSV, a paper-style Markdown table, a plot.
 
 Layout of the table (as the paper's Tables 2-4): one row per method, one column group per dataset x degradation,
-each with PSNR / SSIM / LPIPS as ``mean ± std`` over the seeds (population std, ``numpy.std``; the number of
-seeds is in ``summary.csv``), the best value of each column in bold (highest PSNR/SSIM, lowest LPIPS).
+each with PSNR / SSIM / LPIPS (NRMSE / R² for point data) as ``mean ± std`` over the seeds (population std,
+``numpy.std``; the number of seeds is in ``summary.csv``), the best value of each column in bold (highest
+PSNR/SSIM/R², lowest LPIPS/NRMSE).
 
 A *method* is the model name plus every override that varies across the sweep other than data, degradation and
 seed (e.g. ``choir (model.chs=false, model.gamma=0.25)`` in the ablation), so a grid over hyper-parameters gets
@@ -30,7 +31,8 @@ from inr_recover.files import atomic_path
 
 log = logging.getLogger("inr_recover")
 
-METRICS = {"psnr": ("PSNR", 2, max), "ssim": ("SSIM", 4, max), "lpips": ("LPIPS", 4, min)}
+METRICS = {"psnr": ("PSNR", 2, max), "ssim": ("SSIM", 4, max), "lpips": ("LPIPS", 4, min),
+           "nrmse": ("NRMSE", 4, min), "r2": ("R²", 4, max)}  # point data: nrmse, r2
 NOT_METHOD = ("data", "degrade", "seed", "hydra", "progress", "device", "checkpoint")
 HEATMAP_PAIRS = [("model.depth", "optim.lr")]  # preferred (rows, columns) when swept
 

@@ -5,6 +5,10 @@
 - ``restore``: loss on the entries not known to be missing; no data consistency (the observed entries are noisy).
 - ``fit``: no degradation; loss on every entry (representation quality).
 - ``recover``: a real observation without ground truth (see ``data.has_truth``); like ``complete``.
+- ``super_resolve``: the observation is a downsampled image (``degrade=downsample_N``); loss on ``A(f)`` against it
+  (:meth:`inr_recover.fit.Trainer.loss`), no data consistency (``y`` is not on the output grid). ``train_factor``
+  (zero-shot) trains the model as a ``train_factor`` problem on a coarser grid and queries it on the full one
+  (:func:`inr_recover.grid.refine_coords`; README, "Super-resolution").
 
 Losses are reduced as ``sum(w * rho(f - y)) / numel`` (the CHOIR code's masked-mean convention, which
 also fixes the scale that gradient clipping sees).
@@ -29,10 +33,14 @@ class Task:
     allows_degradation: bool = True
     select: str = "final"  # what `select=auto` means for this task (inr_recover/select.py)
     needs_truth: bool = True  # false: the data file is the observation itself, nothing to score against (recover)
+    downsampled: bool = False  # true: the observation is a downsampled image (super_resolve), not entries of the grid
+    train_factor: int | None = None  # super_resolve: train at this factor, query at the degradation's (zero-shot)
 
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise UserError(f"task.loss='{self.loss}' is not one of {', '.join(LOSSES)}")
+        if self.train_factor is not None and not (self.downsampled and isinstance(self.train_factor, int) and self.train_factor >= 1):
+            raise UserError(f"task.train_factor={self.train_factor!r}: a positive integer, with task=super_resolve only")
 
     def penalty(self, residual: torch.Tensor) -> torch.Tensor:
         if self.loss == "l1":

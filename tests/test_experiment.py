@@ -246,3 +246,132 @@ def test_video_nd_layout_end_to_end(tmp_path):
     ssim = [structural_similarity(truth[t, ..., c], recon[t, ..., c], data_range=1.0) for t in range(4) for c in range(3)]
     assert r["metrics"]["ssim"] == pytest.approx(np.mean(ssim), abs=1e-5)
     assert mse.std() > 0.05 * mse.mean()  # the frames and channels differ: a per-frame mix-up would show
+
+
+# --- observations through a forward operator: super-resolution, point data ----------------------------------------
+
+SR = ["task=super_resolve", "degrade=downsample_2"]
+NO_TRAINING = [o for o in TINY if not o.startswith("model.")]  # TINY for any model (no width/depth overrides)
+
+
+def solver(tmp_path, *overrides):
+    """A run of a model without TINY's network size (baselines, grid-only methods)."""
+    return run_pipeline(tmp_path / "run", *NO_TRAINING, *overrides), tmp_path / "run"
+
+
+def test_super_resolution_end_to_end(tiny):
+    """y is the 2x area-downsampled image; the model is scored on the full grid; the figure shows the input."""
+    res, out = tiny(*SR, "save.figures=true")
+    assert res["degrade"]["ops"][0] == {"op": "Downsample", "factor": 2, "kernel": "area"}
+    assert res["data"]["grid"] == [32, 32] and 0 < res["metrics"]["psnr"] < 60
+    saved = np.load(out / "reconstruction.npz")
+    assert saved["observed"].shape == (16, 16, 8) and saved["reconstruction"].shape == (32, 32, 8)
+    assert (out / "figure.png").is_file() and not (out / "mask.npz").exists()
+    assert "zero_shot" not in res
+
+
+def test_bicubic_baseline_is_bicubic_upsampling_of_y(tmp_path):
+    from inr_recover.models.classical import bicubic_upsample
+
+    res, out = solver(tmp_path, *SR, "model=bicubic", "degrade.ops.0.kernel=bicubic")
+    saved = np.load(out / "reconstruction.npz")
+    assert np.allclose(saved["reconstruction"], bicubic_upsample(saved["observed"], 2))
+    assert res["degrade"]["ops"][0]["kernel"] == "bicubic" and res["metrics"]["psnr"] > 25
+
+
+def test_zero_shot_trains_at_2x_and_queries_the_full_grid(tiny):
+    """train_factor=2 on a 4x observation: trained on an 16x16 grid (y 8x8, A = 2x area), queried at 32x32."""
+    res, out = tiny("task=super_resolve", "degrade=downsample_4", "task.train_factor=2")
+    assert res["zero_shot"]["train_factor"] == 2 and res["zero_shot"]["factor"] == 4
+    saved = np.load(out / "reconstruction.npz")
+    assert saved["observed"].shape == (8, 8, 8) and saved["prediction"].shape == (16, 16, 8)
+    assert saved["reconstruction"].shape == (32, 32, 8) and res["metrics"]["psnr"] > 0
+
+
+def test_super_resolution_holdout_is_low_resolution_pixels(tiny):
+    res, out = tiny(*SR, "select=holdout", "select.fraction=0.25")
+    held = np.load(out / "reconstruction.npz")["holdout"]
+    assert held.shape == (16, 16, 8) and held.all(-1).sum() == 64 and np.array_equal(held.all(-1), held.any(-1))
+    assert res["observed"]["psnr_holdout"] > 0
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["task=super_resolve"], "needs a downsampled observation"),
+    (["degrade=downsample_2"], "use task=super_resolve"),
+    ([*SR, "batch_size=64"], "batch_size must be null"),
+    ([*SR, "model=interp"], "model=interp reads the observation entry by entry"),
+    ([*SR, "model=sinr"], "model=sinr reads the observation entry by entry"),
+    (["task=super_resolve", "degrade=downsample_4", "task.train_factor=3"], "does not divide"),
+])
+def test_super_resolution_refusals(tmp_path, overrides, message):
+    from inr_recover.errors import UserError
+
+    with pytest.raises(UserError, match=message):
+        solver(tmp_path, *overrides)
+
+
+@pytest.fixture
+def sst_root(tmp_path):
+    from data.test_points import write_sst
+
+    folder = tmp_path / "points"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    write_sst(folder, rng.random((2, 3, 4)) * 4 - 2)
+    return f"data.root={folder}"
+
+
+def test_point_data_end_to_end(tiny, sst_root):
+    """data=sst on a tiny file: the model is queried at the points' sphere coordinates, NRMSE/R^2 on unobserved
+    points, a map figure."""
+    from inr_recover import metrics as M
+
+    res, out = tiny("data=sst", sst_root, "degrade=random_0.3", "model=siren", "save.figures=true")
+    assert set(res["metrics"]) == {"nrmse", "r2"} and res["degrade"]["ops"][0]["per"] == "point"
+    saved = np.load(out / "reconstruction.npz")
+    known = saved["known"]
+    assert known.shape == (11, 2) and np.array_equal(known.all(-1), known.any(-1)) and known.all(-1).sum() == 3
+    from inr_recover.data.points import sst
+
+    truth = sst(root=sst_root.split("=", 1)[1]).values
+    test = ~known.any(-1)
+    assert res["metrics"]["nrmse"] == pytest.approx(M.nrmse(truth[test], saved["reconstruction"][test]))
+    assert (out / "figure.png").is_file()
+
+
+@pytest.mark.parametrize("model", ["interp", "halrtc", "lrtfr", "fresh", "iinr", "bicubic"])
+def test_grid_only_methods_refuse_point_data(tmp_path, sst_root, model):
+    from inr_recover.errors import UserError
+
+    with pytest.raises(UserError, match=f"model={model} needs samples on a regular grid"):
+        solver(tmp_path, "data=sst", sst_root, "degrade=random_0.3", f"model={model}")
+
+
+@pytest.mark.parametrize("degrade", ["tube_0.1", "stripes_0.03", "downsample_2"])
+def test_grid_only_degradations_refuse_point_data(tiny, sst_root, degrade):
+    from inr_recover.errors import UserError
+
+    with pytest.raises(UserError, match="needs an H x W grid"):
+        tiny("data=sst", sst_root, f"degrade={degrade}")
+
+
+def test_sinr_on_point_data_clusters_the_points(tiny, sst_root):
+    """S-INR's generalized superpixels on scattered points (its point-data scripts: k-means, no overlap)."""
+    res, _ = tiny("data=sst", sst_root, "degrade=random_0.3", "model=sinr_points", "model.superpixels=2")
+    assert res["metrics"]["nrmse"] > 0 and res["model"]["name"] == "sinr_points"
+
+
+def test_poisson_denoising_run_records_the_peak(tiny):
+    res, out = tiny("degrade=poisson_30", "task=restore")
+    assert res["degrade"]["ops"] == [{"op": "Poisson", "peak": 30}] and res["selection"]["method"] == "holdout"
+    saved = np.load(out / "reconstruction.npz")
+    counts = saved["observed"] * 30  # y * peak are integer photon counts
+    assert np.allclose(counts, np.round(counts), atol=1e-4) and saved["known"].all()
+
+
+def test_super_resolution_of_a_video_with_time_coordinates(tiny):
+    """layout=nd: (x, y, t) coordinates; every frame downsampled in H and W, T untouched."""
+    res, out = tiny(*SR, "data.shape=[16,16,2,3]", "data.layout=nd")
+    saved = np.load(out / "reconstruction.npz")
+    assert saved["observed"].shape == (8, 8, 3, 2) and saved["reconstruction"].shape == (16, 16, 3, 2)
+    assert res["metrics"]["psnr"] > 0

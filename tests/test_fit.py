@@ -4,9 +4,11 @@ import inspect
 import numpy as np
 import pytest
 import torch
+from conftest import make_optim
 
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import RandomMissing, TubeMissing, degrade
+from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.base import build_model, model_config
 from inr_recover.models.choir import CHOIR
@@ -14,8 +16,6 @@ from inr_recover.models.iinr import IINR
 from inr_recover.observation import Observation
 from inr_recover.select import Final, Holdout, holdout_error, holdout_mask
 from inr_recover.tasks import Task
-
-from conftest import make_optim
 
 
 def optim(iterations=30):
@@ -156,3 +156,23 @@ def test_loss_reduction_is_masked_sum_over_numel():
     w = torch.tensor([[1.0, 0, 0], [1, 1, 0]])
     assert t.loss_fn(pred, y, w).item() == pytest.approx(3 / 6)
     assert Task("x", loss="l2").loss_fn(2 * pred, y, w).item() == pytest.approx(12 / 6)
+
+
+def test_loss_is_on_the_downsampled_model_output():
+    """The data term compares A(f(x)) with y (A = area downsampling by 2): L = mean((avgpool(f) - y)^2)."""
+    from inr_recover.degrade import Downsample
+    from inr_recover.fit import Trainer
+    from inr_recover.grid import grid_coords
+
+    sig = synthetic("s", shape=[8, 8, 3], kind="smooth")
+    obs = degrade(sig.values, [Downsample(2).on((8, 8))], seed=0)
+    torch.manual_seed(0)
+    model = CHOIR(2, 3, obs.grid, width=8, depth=1, gamma=1.0)
+    trainer = Trainer(model, obs, Task("super_resolve", loss="l2", downsampled=True), OPTIM, Final(Task("x"), obs, 0))
+    assert trainer.coords.shape == (64, 2) and trainer.target.shape == (16, 3)
+    with torch.no_grad():
+        loss = trainer.loss(trainer.coords, trainer.target, trainer.weight).item()
+        f = model(grid_coords((8, 8))).reshape(4, 2, 4, 2, 3).mean((1, 3))
+    assert loss == pytest.approx(((f - torch.from_numpy(obs.values)) ** 2).mean().item(), rel=1e-5)
+    with pytest.raises(UserError, match="batch_size must be null"):
+        Trainer(model, obs, Task("super_resolve", downsampled=True), OPTIM, Final(Task("x"), obs, 0), batch_size=8)

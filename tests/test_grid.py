@@ -4,7 +4,7 @@ import warnings
 import pytest
 import torch
 
-from inr_recover.grid import grid_coords, grid_index, predict
+from inr_recover.grid import grid_coords, grid_index, predict, refine_coords
 from inr_recover.models.base import INR, build_model
 
 from conftest import CONF, compose_config
@@ -41,3 +41,16 @@ def test_chunked_predict_equals_one_pass(name):
     scale = float(whole.abs().max())
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-4 * scale)
     assert not torch.equal(whole[:10], whole[10:20])  # the rows differ: a repeated or misplaced chunk would show
+
+
+def test_refined_coordinates_average_back_onto_the_coarse_grid():
+    """``refine_coords(grid, f)``: f sub-pixel centres per sample along H and W, whose f x f block mean is the sample
+    (area downsampling of the refined grid's coordinates gives the coarse grid's); the outer ones reach past +-1."""
+    grid, f = (4, 6, 3), 2
+    fine = refine_coords(grid, f).reshape(8, 12, 3, 3)
+    assert torch.allclose(fine.reshape(4, 2, 6, 2, 3, 3).mean((1, 3)), grid_coords(grid).reshape(4, 6, 3, 3), atol=1e-6)
+    step_h = 2.0 / 3
+    assert fine[0, 0, 0, 0].item() == pytest.approx(-1 - step_h / 4)
+    assert fine[1, 0, 0, 0].item() == pytest.approx(-1 + step_h / 4)
+    assert torch.equal(fine[0, 0, :, 2], torch.linspace(-1, 1, 3))  # a third axis is not refined
+    assert torch.equal(refine_coords((5, 7), 1), grid_coords((5, 7)))

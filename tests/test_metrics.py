@@ -84,3 +84,15 @@ def test_lpips_channel_mapping(channels, bands):
         for k, c in enumerate(bands):
             torch.testing.assert_close(a[0, k], torch.full((H, W), float(truth[f, 0, 0, c]) * 2 - 1))
             torch.testing.assert_close(b[0, k], torch.full((H, W), float(recon[f, 0, 0, c]) * 2 - 1))
+
+
+def test_point_scores_nrmse_and_r2_by_hand():
+    """NRMSE = mean_c RMSE_c / (max_c - min_c) of the truth; R^2 = mean_c 1 - SS_res / SS_tot (S-INR Table 4)."""
+    truth = np.array([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0], [3.0, 40.0]])
+    recon = np.array([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0], [5.0, 40.0]])  # channel 0: one error of 2
+    # channel 0: RMSE sqrt(4/4) = 1 over range 3; SS_res 4, SS_tot 5 -> R^2 0.2. Channel 1 exact: 0 and 1.
+    assert M.nrmse(truth, recon) == pytest.approx((1 / 3 + 0) / 2)
+    assert M.r2(truth, recon) == pytest.approx((0.2 + 1.0) / 2)
+    scaled = M.point_scores(truth * 7 + 3, recon * 7 + 3)  # unchanged by an affine rescaling
+    assert scaled["nrmse"] == pytest.approx((1 / 3) / 2) and scaled["r2"] == pytest.approx(0.6)
+    assert M.r2(np.ones((3, 1)), np.ones((3, 1))) == 1.0 and M.r2(np.ones((3, 1)), np.zeros((3, 1))) == 0.0

@@ -1,7 +1,9 @@
 """Array readers and writers by file format.
 
 MATLAB v5 via scipy.io, MATLAB v7.3 via h5py (HDF5 stores MATLAB arrays with the axes reversed; they are
-transposed back so a (H, W, B) MATLAB array reads as (H, W, B)), .npy/.npz, .h5/.hdf5, TIFF and PNG/JPEG.
+transposed back so a (H, W, B) MATLAB array reads as (H, W, B)), .npy/.npz, .h5/.hdf5, TIFF, PNG/JPEG, and netCDF
+(.nc: netCDF4 is HDF5, read with h5py; netCDF3 with scipy.io.netcdf_file), whose variables are unpacked as CF says
+(``scale_factor``, ``add_offset``) with ``_FillValue`` / ``missing_value`` entries as NaN.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from inr_recover.files import atomic_path
 
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp"}
 TIFF_EXT = {".tif", ".tiff"}
-SUPPORTED = [".mat", ".npy", ".npz", ".h5", ".hdf5", *sorted(TIFF_EXT), *sorted(IMAGE_EXT)]
+SUPPORTED = [".mat", ".npy", ".npz", ".h5", ".hdf5", ".nc", *sorted(TIFF_EXT), *sorted(IMAGE_EXT)]
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def _pick_key(path: Path, keys: list[str], key: str | None) -> str:
@@ -31,7 +34,38 @@ def _pick_key(path: Path, keys: list[str], key: str | None) -> str:
 def _is_mat_v73(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(128)
-    return b"MATLAB 7.3" in head or head[:8] == b"\x89HDF\r\n\x1a\n"
+    return b"MATLAB 7.3" in head or head[:8] == HDF5_SIGNATURE
+
+
+def _cf_values(raw, attrs: dict) -> np.ndarray:
+    """A netCDF variable as float64: fill / missing values as NaN, then CF unpacking (``scale_factor``, ``add_offset``)."""
+    arr = np.asarray(raw, dtype=np.float64)
+    for name in ("_FillValue", "missing_value"):
+        if name in attrs:
+            arr = np.where(np.isin(arr, np.atleast_1d(np.asarray(attrs[name], dtype=np.float64))), np.nan, arr)
+    return arr * float(np.asarray(attrs.get("scale_factor", 1.0))) + float(np.asarray(attrs.get("add_offset", 0.0)))
+
+
+def _read_netcdf(path: Path, key: str | None) -> tuple[np.ndarray, str]:
+    with open(path, "rb") as f:
+        netcdf4 = f.read(8) == HDF5_SIGNATURE
+    if netcdf4:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            keys = [k for k, v in f.items() if isinstance(v, h5py.Dataset)]
+            k = _pick_key(path, keys, key)
+            return _cf_values(f[k][()], dict(f[k].attrs)), k
+    import scipy.io
+
+    try:
+        nc = scipy.io.netcdf_file(path, "r", mmap=False)
+    except Exception as e:  # not netCDF3 either
+        raise UserError(f"{path}: cannot read as netCDF ({e})") from None
+    with nc:
+        k = _pick_key(path, list(nc.variables), key)
+        var = nc.variables[k]
+        return _cf_values(var[:], dict(var._attributes)), k
 
 
 def _read_hdf5(path: Path, key: str | None, matlab: bool) -> tuple[np.ndarray, str]:
@@ -73,6 +107,8 @@ def read_array(path: str | os.PathLike, key: str | None = None) -> tuple[np.ndar
             return z[k], k
     if ext in {".h5", ".hdf5"}:
         return _read_hdf5(path, key, matlab=False)
+    if ext == ".nc":
+        return _read_netcdf(path, key)
     if ext in TIFF_EXT:
         import tifffile
 

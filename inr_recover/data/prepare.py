@@ -38,6 +38,7 @@ class Signal(OnGrid):
     normalize: str = "minmax"
     source_shape: tuple | None = None  # shape of the array as read, before crop/bands/frames/resize
     selection: dict = field(default_factory=dict)  # crop/bands/frames/resize as applied by prepare()
+    scattered = False  # a grid; scattered points (inr_recover/data/points.py) have explicit coordinates instead
 
     def record(self) -> dict:
         """The data as the run used it (``results.json`` ``data``)."""

@@ -27,7 +27,14 @@ class INR(nn.Module):
 
     Coordinate MLPs implement :meth:`features` (the last hidden layer, ``(N, F)``) and :meth:`head` (output
     layer and activation); ``forward = head(features(x))``. Wrappers such as I-INR use the two halves.
+
+    What a method can take (:func:`check_support` refuses the rest before any work): ``needs_grid``, its structure
+    is a regular grid (no scattered points); ``needs_entries``, it reads the observation entry by entry on its grid
+    (in :meth:`setup`, or ``target`` in :meth:`training_forward`), so not through a forward operator (downsampling).
     """
+
+    needs_grid = False
+    needs_entries = False
 
     def features(self, coords: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not expose hidden features")
@@ -59,7 +66,11 @@ class Solver:
     """A method without a training loop (the classical baselines): the reconstruction from the observation alone.
 
     Constructors take ``in_features``, ``out_features`` and ``grid`` like an :class:`INR`, plus their own options;
-    :meth:`solve` maps an observation to the prediction on its grid, ``(*grid, C)``."""
+    :meth:`solve` maps an observation to the prediction on its grid, ``(*grid, C)``. ``needs_grid`` and
+    ``needs_entries`` as for :class:`INR`."""
+
+    needs_grid = False
+    needs_entries = False
 
     def __init__(self, in_features: int, out_features: int, grid: tuple):
         self.in_features, self.out_features, self.grid = in_features, out_features, tuple(grid)
@@ -69,6 +80,30 @@ class Solver:
 
     def report(self) -> dict:
         return {}
+
+
+def model_class(cfg: DictConfig | dict) -> type:
+    """The class a model config's ``_target_`` names."""
+    import hydra.utils
+
+    if "_target_" not in cfg:
+        raise UserError("the model config has no _target_; pick one with model=<name> (see conf/model/)")
+    try:
+        return hydra.utils.get_class(cfg["_target_"])
+    except Exception as e:  # an unknown class
+        raise UserError(f"model _target_ {cfg['_target_']}: {e}") from None
+
+
+def check_support(cfg: DictConfig | dict, obs) -> None:
+    """Refuse, in one line and before any work, an observation the configured method cannot take (``needs_grid``,
+    ``needs_entries``: :class:`INR`)."""
+    cls, name = model_class(cfg), cfg.get("name", cfg["_target_"])
+    if obs.coords is not None and cls.needs_grid:
+        raise UserError(f"model={name} needs samples on a regular grid and this data is scattered points; "
+                        "use knn, tree, forest or a coordinate network (siren, choir, sinr, wire, ...)")
+    if obs.operator is not None and cls.needs_entries:
+        raise UserError(f"model={name} reads the observation entry by entry on its grid and this one is downsampled; "
+                        "use model=bicubic or a coordinate network (siren, choir, wire, ...)")
 
 
 def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, grid: tuple) -> INR | Solver:

@@ -3,6 +3,8 @@
 - PSC layer (paper Eq. for F_l): ``F_l(h)_i = (w~ / w_i)^(alpha/2) sin(w_i (W_l h + b_l)_i)`` with per-neuron
   frequencies ``w_i`` log-uniformly spaced in ``[pi, gamma * pi * min(H, W) / 2]`` (deterministic ``logspace``,
   as the official code), ``w~`` their geometric mean (fixed), ``alpha = exp(log_alpha)`` learnable, init 2.0.
+  The upper end is ``gamma`` times the grid's Nyquist frequency. Scattered points (a one-axis grid of N points,
+  point data; not in the paper) take ``sqrt(N)`` for ``min(H, W)``: the side of a square grid of as many samples.
 - CHS: ``h_{l+1} = h_l + beta_l F_l(h_l)``, scalar ``beta_l`` learnable and 0 at init (ReZero), so every
   residual block is the identity at init.
 - Ablation switches: ``psc=false`` uses one frequency ``omega0`` for all neurons and unit amplitudes;
@@ -26,9 +28,10 @@ FIRST_LAYERS = ("sine", "linear")
 
 
 def psc_frequencies(width: int, grid: tuple, gamma: float) -> torch.Tensor:
-    """Log-uniform per-neuron frequencies in ``[pi, gamma * pi * min(D1, D2) / 2]`` (spatial dims only)."""
+    """Log-uniform per-neuron frequencies in ``[pi, gamma * pi * min(D1, D2) / 2]`` (spatial dims only; ``sqrt(N)``
+    for ``min(D1, D2)`` on N scattered points, a one-axis grid)."""
     lo = math.pi
-    hi = gamma * math.pi * min(grid[:2]) / 2.0
+    hi = gamma * math.pi * (min(grid[:2]) if len(grid) > 1 else math.sqrt(grid[0])) / 2.0
     if hi < lo:
         warnings.warn(f"CHOIR: gamma*pi*min(H,W)/2 = {hi:.3g} < pi for grid {grid}; using the single frequency pi")
         hi = lo

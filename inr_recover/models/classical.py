@@ -1,5 +1,5 @@
-"""Classical (non-neural) completion baselines, ``model=interp`` and ``model=halrtc``: no training loop
-(:class:`~inr_recover.models.base.Solver`).
+"""Classical (non-neural) baselines, ``model=interp``, ``model=halrtc`` (completion) and ``model=bicubic``
+(super-resolution): no training loop (:class:`~inr_recover.models.base.Solver`).
 
 - :func:`interpolate`: per band (and frame), the observed entries of the 2-D image interpolated over the grid
   (scipy's Delaunay-based linear / Clough-Tocher cubic, or nearest neighbour), the rest of the plane outside the
@@ -11,6 +11,8 @@
 
 Both take ``values`` and ``known`` of the same shape ``(*grid, C)`` (grid H, W or H, W, T) and return the
 completed tensor with the observed entries unchanged.
+
+- :func:`bicubic_upsample`: a low-resolution observation upsampled to the grid by bicubic interpolation.
 """
 from __future__ import annotations
 
@@ -149,6 +151,8 @@ def halrtc(values, known, alpha=None, rho: float = 1e-2, growth: float = 1.05, i
 class Interp(Solver):
     """``model=interp``: per-band interpolation of the observed entries (:func:`interpolate`)."""
 
+    needs_grid = needs_entries = True
+
     def __init__(self, in_features: int, out_features: int, grid: tuple, method: str = "linear"):
         super().__init__(in_features, out_features, grid)
         if method not in METHODS:
@@ -164,6 +168,8 @@ class Interp(Solver):
 class HaLRTC(Solver):
     """``model=halrtc``: HaLRTC low-rank tensor completion over every mode of ``(*grid, C)`` (:func:`halrtc`)."""
 
+    needs_grid = needs_entries = True
+
     def __init__(self, in_features: int, out_features: int, grid: tuple, rho: float = 1e-2, growth: float = 1.05,
                  iterations: int = 500, tol: float = 1e-5, alpha: list | None = None):
         super().__init__(in_features, out_features, grid)
@@ -171,3 +177,26 @@ class HaLRTC(Solver):
 
     def solve(self, observation) -> np.ndarray:
         return halrtc(observation.values, observation.known, **self.options)
+
+
+def bicubic_upsample(values: np.ndarray, factor: int) -> np.ndarray:
+    """``(h, w, ...)`` -> ``(factor h, factor w, ...)`` by bicubic interpolation, Keys' kernel with ``a = -0.5`` (PIL's
+    ``BICUBIC``, MATLAB's ``imresize``; ``torch.nn.functional.interpolate`` with ``antialias=True``), pixel centres
+    aligned (``align_corners=False``)."""
+    h, w = values.shape[:2]
+    planes = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).reshape(h, w, -1).permute(2, 0, 1)[None]
+    up = torch.nn.functional.interpolate(planes, size=(factor * h, factor * w), mode="bicubic", antialias=True, align_corners=False)
+    return up[0].permute(1, 2, 0).reshape(factor * h, factor * w, *values.shape[2:]).numpy()
+
+
+class Bicubic(Solver):
+    """``model=bicubic``: the super-resolution baseline, bicubic upsampling of the low-resolution observation to the
+    grid by the degradation's factor (:func:`bicubic_upsample`), whatever kernel downsampled it."""
+
+    needs_grid = True
+
+    def solve(self, observation) -> np.ndarray:
+        op = observation.operator
+        if op is None or not hasattr(op, "factor"):
+            raise UserError("model=bicubic upsamples a downsampled observation: use task=super_resolve degrade=downsample_N")
+        return bicubic_upsample(observation.values, op.factor)

@@ -87,6 +87,7 @@ def search_grid(grid: tuple, bins: int) -> tuple:
 
 
 class FreSh(INR):
+    needs_grid = needs_entries = True  # the spectrum of the observation on its grid
     def __init__(self, in_features: int, out_features: int, grid: tuple, backbone: str = "siren",
                  backbone_options: dict | None = None, param: str | None = None, candidates: list | None = None,
                  bins: int = 64, inits: int = 10):

@@ -27,6 +27,7 @@ from inr_recover.models.base import INR, build_model, model_config
 
 
 class IINR(INR):
+    needs_grid = needs_entries = True  # Z and the known mask per grid point; the target per coordinate
     def __init__(self, in_features: int, out_features: int, grid: tuple, backbone: str = "siren",
                  backbone_overrides: dict | None = None, feedback_width: int = 30, fuse_width: int = 100,
                  eps: float = 0.1, steps: int = 2, seed: int = 0):

@@ -24,6 +24,10 @@ Overlap (official ``expand_pixels``): network ``k`` also covers a ring of ``over
 superpixel (:func:`~inr_recover.models.superpixels.overlap_members`); a coordinate's output is the mean of the
 networks covering it, and each network's SE statistics run over its extended set.
 
+Point data (S-INR's generalized superpixels on scattered points, paper Sec. 2.1): the superpixels come from the
+points' coordinates (:func:`~inr_recover.models.superpixels.superpixels` with ``positions``), without overlap rings
+(the official point scripts have none), and a coordinate belongs to its nearest point's superpixel.
+
 All K networks run in one batched pass over the (coordinate, covering superpixel) pairs, grouped by
 superpixel into a zero-padded ``(K', n_max, .)`` tensor (K' = superpixels present in the batch) and each layer is one ``torch.bmm`` with the
 stacked weights ``(K', in, out)``; padded rows are excluded from the SE means.
@@ -35,6 +39,8 @@ import math
 import numpy as np
 import torch
 from torch import nn
+
+from scipy.spatial import cKDTree
 
 from inr_recover.errors import UserError
 from inr_recover.grid import grid_coords, grid_index
@@ -55,19 +61,21 @@ def _uniform(shape, bound) -> nn.Parameter:
 
 
 class SINR(INR):
+    needs_entries = True  # superpixels from the observation on its grid (or its points)
     def __init__(self, in_features: int, out_features: int, grid: tuple, pixels_per_superpixel: int = 2500,
                  alpha: float = 5.0, seg_channels: int = 3, knn: int = 3, min_size_fraction: float = 0.25,
                  overlap: int = 2, width: int = 35, depth: int = 3, atoms: int | None = None,
                  atoms_per_channel: int | None = None, omega_first: float = 150.0,
                  omega_hidden: float = 30.0, omega_out_init: float = 150.0, se_reduction: int = 4, seed: int = 0,
-                 out_activation: str = "none"):
+                 out_activation: str = "none", superpixels: int | None = None):
         super().__init__()
         atoms = dictionary_size(out_features, atoms, atoms_per_channel)
         if width < 1 or depth < 0 or atoms < 1 or se_reduction < 1:
             raise UserError("S-INR needs model.width >= 1, model.depth >= 0, model.atoms >= 1, model.se_reduction >= 1")
         self.grid = tuple(grid)
         self.seg = dict(pixels_per_superpixel=pixels_per_superpixel, alpha=alpha, n_channels=seg_channels, knn=knn,
-                        min_size_fraction=min_size_fraction, seed=seed)
+                        min_size_fraction=min_size_fraction, seed=seed, n_superpixels=superpixels)
+        self.points, self._tree = None, None  # point data: the points' coordinates and their k-d tree (setup)
         self.overlap = int(overlap)
         self.d, self.width, self.depth, self.atoms = in_features, width, depth, atoms
         self.omega_first, self.omega_hidden, self.se_reduction = omega_first, omega_hidden, se_reduction
@@ -97,22 +105,33 @@ class SINR(INR):
         self.n_superpixels = k
 
     def setup(self, observation, coords: torch.Tensor) -> None:
-        labels = superpixels(observation.values, observation.known, **self.seg)
+        scattered = observation.coords is not None
+        positions = ((coords.detach().cpu().numpy().astype(np.float64) + 1.0) * 0.5) if scattered else None
+        labels = superpixels(observation.values, observation.known, **self.seg, positions=positions)
         device = coords.device
+        if scattered:
+            self.points, self._tree = coords.detach().clone(), cKDTree(positions)
         self.labels = torch.as_tensor(labels.reshape(-1), dtype=torch.long, device=device)
-        ptr, members = overlap_members(labels, self.overlap)
+        ptr, members = overlap_members(labels, 0 if scattered else self.overlap)
         self.member_ptr = torch.as_tensor(ptr, dtype=torch.long, device=device)
         self.members = torch.as_tensor(members, dtype=torch.long, device=device)
         self._build(int(labels.max()) + 1, device)
 
+    def sample_index(self, coords: torch.Tensor) -> torch.Tensor:
+        """Index of each coordinate's nearest sample: a grid point, or one of the points (point data)."""
+        if self._tree is None:
+            return grid_index(coords, self.grid)
+        _, idx = self._tree.query((coords.detach().cpu().numpy().astype(np.float64) + 1.0) * 0.5)
+        return torch.as_tensor(idx, dtype=torch.long, device=coords.device)
+
     def superpixel_of(self, coords: torch.Tensor) -> torch.Tensor:
-        """Superpixel id of each coordinate (its nearest grid point's label)."""
-        return self.labels[grid_index(coords, self.grid)]
+        """Superpixel id of each coordinate (its nearest sample's label)."""
+        return self.labels[self.sample_index(coords)]
 
     def memberships(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(rows, superpixels)``: every (coordinate, covering superpixel) pair, the own superpixel and the
         neighbours whose overlap ring contains the coordinate's nearest grid point."""
-        g = grid_index(coords, self.grid)
+        g = self.sample_index(coords)
         start, count = self.member_ptr[g], self.member_ptr[g + 1] - self.member_ptr[g]
         rows = torch.repeat_interleave(torch.arange(coords.shape[0], device=coords.device), count)
         offset = torch.arange(rows.numel(), device=coords.device) - (torch.cumsum(count, 0) - count)[rows]
@@ -167,7 +186,7 @@ class SINR(INR):
         key = tuple((id(p), p._version) for p in self.parameters())
         if getattr(self, "_gates_key", None) == key:
             return self._gates
-        coords = grid_coords(self.grid, self.labels.device).to(self.w_in.dtype)
+        coords = (self.points if self.points is not None else grid_coords(self.grid, self.labels.device)).to(self.w_in.dtype)
         all_ids = torch.arange(self.n_superpixels, device=coords.device)
         gates = []
         for i in range(self.depth + 2):

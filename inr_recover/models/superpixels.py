@@ -10,6 +10,10 @@
    into the neighbouring superpixel they share most border with, so every superpixel is one connected region.
    Labels are ``0 .. K-1`` with no gap (the official code indexes ``label - 1`` with labels from 0, which merges
    cluster 0 into cluster K-1; not reproduced here).
+
+Scattered points (point data) have coordinates instead of grid positions: steps 1 and 2 use them (k nearest
+observed points; ``alpha *`` positions in [0, 1]), and step 3 is skipped (points have no face neighbours; the paper's
+Algorithm 1 and the official point scripts cluster without it).
 """
 from __future__ import annotations
 
@@ -21,10 +25,12 @@ from scipy.spatial import cKDTree
 from inr_recover.errors import UserError
 
 
-def interpolate_observation(values: np.ndarray, known: np.ndarray, channels, k: int = 3) -> np.ndarray:
-    """``(*grid, len(channels))``: the observed values of ``channels``, missing entries filled by k-NN means."""
+def interpolate_observation(values: np.ndarray, known: np.ndarray, channels, k: int = 3,
+                            positions: np.ndarray | None = None) -> np.ndarray:
+    """``(*grid, len(channels))``: the observed values of ``channels``, missing entries filled by k-NN means (neighbours
+    on the grid, or by ``positions`` ``(N, d)`` of scattered points)."""
     grid = values.shape[:-1]
-    pos = np.stack(np.meshgrid(*[np.arange(n) for n in grid], indexing="ij"), -1).reshape(-1, len(grid))
+    pos = positions if positions is not None else np.stack(np.meshgrid(*[np.arange(n) for n in grid], indexing="ij"), -1).reshape(-1, len(grid))
     out = np.empty((pos.shape[0], len(channels)), dtype=np.float64)
     for j, c in enumerate(channels):
         v = values[..., c].reshape(-1).astype(np.float64)
@@ -92,18 +98,24 @@ def connected_labels(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
 
 
 def superpixels(values: np.ndarray, known: np.ndarray, pixels_per_superpixel: int, alpha: float = 5.0,
-                n_channels: int = 3, knn: int = 3, min_size_fraction: float = 0.25, seed: int = 0) -> np.ndarray:
-    """Generalized superpixels of an observation ``(*grid, C)``: integer labels ``(*grid)``, each connected."""
+                n_channels: int = 3, knn: int = 3, min_size_fraction: float = 0.25, seed: int = 0,
+                n_superpixels: int | None = None, positions: np.ndarray | None = None) -> np.ndarray:
+    """Generalized superpixels of an observation ``(*grid, C)``: integer labels ``(*grid)``, each connected; with
+    ``positions`` (``(N, d)`` in [0, 1], scattered points) labels ``(N,)`` (module doc). ``n_superpixels`` k-means
+    clusters, default ``#samples / pixels_per_superpixel``."""
     grid, C = values.shape[:-1], values.shape[-1]
     if pixels_per_superpixel < 1:
         raise UserError(f"S-INR: pixels_per_superpixel must be >= 1, got {pixels_per_superpixel}")
     channels = np.unique(np.round(np.linspace(0, C - 1, min(C, n_channels))).astype(int))
-    vals = interpolate_observation(values, known, channels, knn).reshape(-1, len(channels))
-    pos = np.stack(np.meshgrid(*[np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1) for n in grid], indexing="ij"), -1)
-    feats = np.concatenate([vals, alpha * pos.reshape(-1, len(grid))], 1)
+    vals = interpolate_observation(values, known, channels, knn, positions).reshape(-1, len(channels))
+    pos = positions if positions is not None else np.stack(
+        np.meshgrid(*[np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1) for n in grid], indexing="ij"), -1)
+    feats = np.concatenate([vals, alpha * pos.reshape(-1, pos.shape[-1])], 1)
     npix = int(np.prod(grid))
-    k = max(1, int(round(npix / pixels_per_superpixel)))
+    k = int(n_superpixels) if n_superpixels is not None else max(1, int(round(npix / pixels_per_superpixel)))
     labels = kmeans_pp(feats, k, seed).reshape(grid)
+    if positions is not None:
+        return np.unique(labels, return_inverse=True)[1].reshape(grid)
     return connected_labels(labels, max(1, int(min_size_fraction * pixels_per_superpixel)))
 
 

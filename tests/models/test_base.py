@@ -71,13 +71,17 @@ def test_bad_options_are_user_errors():
 # ---- every method fits two iterations through the real pipeline (in this process) ---------------------------------
 
 METHODS = sorted(p.stem for p in (CONF / "model").glob("*.yaml")) + ["iinr_choir"]
-SOLVERS = ("interp", "halrtc")
+SOLVERS = ("interp", "halrtc", "bicubic", "knn", "tree", "forest")
+OBSERVATION = {"bicubic": ["task=super_resolve", "degrade=downsample_2"]}  # default: degrade=random_0.3
 
 
 @pytest.mark.parametrize("name", METHODS)
 def test_every_method_fits_two_iterations(tmp_path, name):
+    if name in ("knn", "tree", "forest"):
+        pytest.importorskip("sklearn", reason=f"model={name} needs scikit-learn (the 'points' extra)")
     model = ["model=iinr", "model.backbone=choir"] if name == "iinr_choir" else [f"model={name}"]
-    r = run_pipeline(tmp_path, *model, "data=synthetic", "data.kind=lowrank", "data.shape=[16,16,4]", "degrade=random_0.3",
+    r = run_pipeline(tmp_path, *model, "data=synthetic", "data.kind=lowrank", "data.shape=[16,16,4]",
+                     *OBSERVATION.get(name, ["degrade=random_0.3"]),
                      "optim.iterations=2", "eval_every=1", "metrics=fast", "save.figures=false", "logger=none", "progress=false")
     solver = name in SOLVERS  # no training loop: nothing iterates
     assert r["status"] == "complete" and r["iterations"] == (0 if solver else 2) and r["model"]["name"] == model[0].split("=")[1]

@@ -107,3 +107,16 @@ def test_solver_runs_through_the_pipeline_as_the_algorithm(tmp_path, name):
     algo = interpolate if name == "interp" else halrtc
     np.testing.assert_allclose(z["reconstruction"], algo(z["observed"], z["known"]).astype(np.float32), atol=1e-6)
     assert r["iterations"] == 0 and r["model"]["params"] == 0 and r["selection"]["iteration"] == 0
+
+
+def test_bicubic_upsampling_matches_pil():
+    """model=bicubic's upsampling is PIL's BICUBIC resize (Keys a=-0.5, pixel centres aligned)."""
+    from PIL import Image
+
+    from inr_recover.models.classical import bicubic_upsample
+
+    y = np.random.default_rng(0).random((6, 9, 2)).astype(np.float32)
+    for f in (2, 4):
+        ref = np.stack([np.asarray(Image.fromarray(y[..., c], mode="F").resize((9 * f, 6 * f), Image.BICUBIC))
+                        for c in range(2)], -1)
+        assert np.abs(bicubic_upsample(y, f) - ref).max() < 1e-5

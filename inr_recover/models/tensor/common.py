@@ -126,6 +126,8 @@ class GridTensorModel(INR):
     recipe for the runner's protocol) is accepted and not used by the model.
     """
 
+    needs_grid = needs_entries = True  # factors per grid mode; S and the TV terms on the observed entries
+
     def __init__(self, in_features: int, out_features: int, grid: tuple, tv_weight: float = 0.0,
                  sstv_weight: float = 0.0, sparse: float | None = None, reg_reduction: str = "mean",
                  reg_keeps_observed: bool = False, recipe: dict | None = None):
