@@ -57,7 +57,7 @@ def fit_batched(models: list[INR], obs: Observation, task: Task, optim: Optim, *
     _check(models)
     device = torch.device(device)
     coords = grid_coords(obs.grid, device)
-    target = rows(obs.values, device)
+    target = task.encode(rows(obs.values, device))
     weight = rows(obs.known.astype(np.float32), device)
 
     params, buffers = stack_module_state([m.to(device) for m in models])
@@ -70,4 +70,4 @@ def fit_batched(models: list[INR], obs: Observation, task: Task, optim: Optim, *
     with torch.no_grad():
         chunk = eval_chunk or coords.shape[0]
         out = torch.cat([forward(params, buffers, coords[i : i + chunk]) for i in range(0, coords.shape[0], chunk)], 1)
-    return out.reshape(len(models), *obs.grid, obs.channels).cpu().numpy()
+    return task.decode(out).reshape(len(models), *obs.grid, obs.channels).cpu().numpy()

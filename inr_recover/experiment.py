@@ -122,6 +122,7 @@ class Experiment:
         """``out_dir`` and ``config_sha`` (the checkpoint's key) are needed from :meth:`fit` on."""
         self.cfg, self.device, self.out_dir, self.config_sha = cfg, device, out_dir, config_sha
         self.task = instantiate(cfg.task)
+        self.protocol = instantiate(cfg.protocol, _recursive_=False)
 
     def load(self) -> Signal:
         """The data as a normalised signal. A task that scores nothing against a truth (recover) reads the file as
@@ -206,6 +207,8 @@ class Experiment:
             "data": self.signal.record(),
             "degrade": degradation.record(cfg.degrade.name, int(cfg.degrade.seed), self.ops),
             "task": self.task.name,
+            "protocol": self.protocol.record(cfg) if isinstance(self.model, INR) else {"name": cfg.protocol.name,
+                                                                                        "note": "no training loop"},
             "iterations": result.iterations,
             "train_seconds": result.train_seconds,
             "it_per_s": result.iterations / result.train_seconds if result.train_seconds > 0 else None,

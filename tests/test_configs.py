@@ -13,10 +13,11 @@ from inr_recover.config import instantiate
 from inr_recover.errors import UserError
 from inr_recover.models.base import INR, Solver, build_model
 from inr_recover.observation import Observation
+from inr_recover.tasks import LOSSES
 
 from conftest import CONF, SHARED, compose_config
 
-GROUPS = ["model", "data", "degrade", "task", "optim", "scheduler", "select", "metrics", "logger"]
+GROUPS = ["model", "data", "degrade", "task", "protocol", "optim", "scheduler", "select", "metrics", "logger"]
 PRESETS = ["smoke", "table2", "table3", "table4", "fig1"]
 
 
@@ -89,17 +90,97 @@ def test_recover_preset_and_truth_rules():
     assert compose_config("task=recover", "degrade=from_file").degrade.name == "from_file"
 
 
-# ---------------------------------------------------------------- each method trains with its own published lr
+# ---------------------------------------------------------------- protocols: each method's recipe, or one shared
 
 
-@pytest.mark.parametrize("model,lr", [("choir", 3e-3), ("siren", 1e-4), ("finer", 5e-4), ("scone", 1e-4)])
-def test_model_names_its_learning_rate(model, lr):
-    assert compose_config(f"model={model}").optim.lr == pytest.approx(lr)
+def inr_models() -> list[str]:
+    return [m for m in options("model") if "recipe" in OmegaConf.load(CONF / "model" / f"{m}.yaml")]
 
 
-def test_explicit_optim_lr_wins():
-    assert compose_config("model=siren", "optim.lr=0.01").optim.lr == pytest.approx(0.01)
-    assert compose_config("model=choir", "model.lr=0.02").optim.lr == pytest.approx(0.02)
+def recipe_of(*overrides):
+    """The resolved training settings of a composed config: (optim, scheduler name and settings, task, model)."""
+    cfg = compose_config(*overrides)
+    OmegaConf.resolve(cfg)
+    protocol = instantiate(cfg.protocol, _recursive_=False)
+    return cfg.optim, protocol.asks["scheduler"], cfg.task, cfg.model
+
+
+def test_solvers_have_no_recipe_and_every_other_model_has_one():
+    assert set(options("model")) - set(inr_models()) == {"interp", "halrtc"}
+
+
+@pytest.mark.parametrize("protocol", options("protocol"))
+@pytest.mark.parametrize("model", options("model"))
+@pytest.mark.parametrize("task", ["complete", "restore"])
+def test_every_protocol_composes_with_every_model(protocol, model, task):
+    optim, scheduler, task_cfg, _ = recipe_of(f"protocol={protocol}", f"model={model}", f"task={task}")
+    if model in ("interp", "halrtc") and protocol == "official":  # no training loop, no recipe
+        assert optim.lr is None and task_cfg.loss is None and scheduler["name"] == "none"
+        return
+    assert optim.lr > 0 and optim.weight_decay >= 0 and task_cfg.loss in LOSSES
+    assert list(task_cfg.range) in ([0, 1], [-1, 1]) and isinstance(OmegaConf.load(CONF / "protocol" / f"{protocol}.yaml").name, str)
+    assert scheduler["name"] in ("none", "CosineAnnealingLR", "exponential")
+
+
+# RECIPES.md / RECIPES_tensor.md, restated: (task, loss, lr, scheduler, weight decay, clip, range, iterations)
+OFFICIAL = {
+    ("siren", "complete"): ("l2", 1e-4, "none", 0.0, None, [-1, 1], 10000),
+    ("choir", "complete"): ("l1", 3e-3, "CosineAnnealingLR", 1e-5, 1.0, [0, 1], 5000),
+    ("finer", "complete"): ("l2", 5e-4, "exponential", 0.0, None, [-1, 1], 5000),
+    ("finer_gauss", "restore"): ("l2", 1e-3, "exponential", 0.0, None, [-1, 1], 5000),
+    ("wire", "complete"): ("l2", 5e-3, "exponential", 0.0, None, [0, 1], 2000),
+    ("scone", "complete"): ("l2", 1e-4, "CosineAnnealingLR", 0.0, None, [-1, 1], 10000),
+    ("fresh", "complete"): ("l2", 1e-4, "none", 0.0, None, [-1, 1], 15000),
+    ("sinr", "complete"): ("group_fro", 1e-3, "none", 1e-6, None, [0, 1], 8001),
+    ("sinr", "restore"): ("group_fro", 5e-4, "none", 1e-6, None, [0, 1], 1001),
+    ("lrtfr", "complete"): ("fro", 1e-4, "none", 3.0, None, [0, 1], 3001),
+    ("lrtfr", "restore"): ("fro", 1e-4, "none", 0.1, None, [0, 1], 5001),
+    ("dro_tff", "restore"): ("fro", 2e-3, "none", 1e-7, None, [0, 1], 4000),
+}
+
+
+@pytest.mark.parametrize("model,task", sorted(OFFICIAL))
+def test_official_protocol_resolves_the_authors_recipe(model, task):
+    loss, lr, scheduler, wd, clip, range_, iterations = OFFICIAL[(model, task)]
+    optim, sched, task_cfg, _ = recipe_of(f"model={model}", f"task={task}")
+    assert (task_cfg.loss, sched["name"], optim.grad_clip, list(task_cfg.range)) == (loss, scheduler, clip, range_)
+    assert optim.lr == pytest.approx(lr) and optim.weight_decay == pytest.approx(wd)
+    assert compose_config(f"model={model}", f"task={task}").protocol.iterations == iterations
+    assert optim.iterations == 300  # the run's budget stays the quick default's unless asked (README "Protocols")
+    if sched["name"] == "CosineAnnealingLR":
+        assert sched["eta_min"] == pytest.approx(1e-6) and sched["T_max"] == 300
+    if sched["name"] == "exponential":
+        assert sched["gamma"] == pytest.approx(0.1) and sched["T"] == 300
+
+
+def test_official_protocol_sets_the_model_options_of_the_task():
+    *_, wire = recipe_of("model=wire", "task=restore")  # wire_image_denoise.py's network
+    assert (wire.omega0, wire.sigma0, wire.depth) == (5.0, 5.0, 2)
+    *_, wire = recipe_of("model=wire", "task=complete")  # the FINER/FINER++ benchmarks' network
+    assert (wire.omega0, wire.sigma0, wire.depth) == (20.0, 10.0, 3)
+    *_, dro = recipe_of("model=dro_tff", "task=restore")
+    assert (dro.rank_fraction, dro.sparse, dro.tv_weight, dro.reg_reduction) == (0.3, 0.02, 4e-5, "sum")
+    *_, dro = recipe_of("model=dro_tff", "protocol=common")  # the mean-form weights beside a mean loss
+    assert (dro.rank_fraction, dro.tv_weight, dro.reg_reduction) == (0.7, 0.018, "mean")
+
+
+@pytest.mark.parametrize("model", ["siren", "lrtfr", "sinr", "wire"])
+def test_common_protocol_is_one_recipe_with_the_method_lr(model):
+    optim, sched, task, cfg = recipe_of(f"model={model}", "protocol=common", "task=restore")
+    assert (task.loss, list(task.range), optim.weight_decay, optim.grad_clip) == ("l1", [0, 1], 1e-5, 1.0)
+    assert sched["name"] == "CosineAnnealingLR" and sched["eta_min"] == pytest.approx(1e-6)
+    assert optim.lr == cfg.lr and (model != "lrtfr" or cfg.lr == pytest.approx(1e-3))
+    assert model != "wire" or (cfg.omega0, cfg.depth) == (20.0, 3)  # no recipe model options
+
+
+def test_explicit_overrides_win_over_the_recipe():
+    optim, sched, task, _ = recipe_of("model=siren", "optim.lr=0.01", "task.loss=l1", "scheduler=cosine", "task.range=[0,1]")
+    assert (optim.lr, task.loss, list(task.range)) == (0.01, "l1", [0, 1])
+    cfg = compose_config("model=siren", "scheduler=cosine")
+    assert cfg.scheduler._target_.endswith("CosineAnnealingLR") and cfg.protocol.scheduler._target_ is None
+    *_, wire = recipe_of("model=wire", "task=restore", "model.depth=3", "model.omega0=7")
+    assert (wire.depth, wire.omega0, wire.sigma0) == (3, 7, 5.0)
+    assert compose_config("model=choir", "protocol=common", "model.lr=0.02").optim.lr == pytest.approx(0.02)
 
 
 # ---------------------------------------------------------------- conf/experiment/ presets
