@@ -131,6 +131,7 @@ class Experiment:
         self.task = instantiate(cfg.task)
         self.started = (time.perf_counter(), time.time())  # the run's wall clock and start time (results.json)
         self.eval_coords = None  # where the model is queried for the reconstruction when not where it trained (zero_shot)
+        self.protocol = instantiate(cfg.protocol, _recursive_=False)
 
     def load(self) -> Signal:
         """The data as a normalised signal. A task that scores nothing against a truth (recover) reads the file as
@@ -250,6 +251,8 @@ class Experiment:
             "data": self.signal.record(),
             "degrade": degradation.record(cfg.degrade.name, int(cfg.degrade.seed), self.ops),
             "task": self.task.name,
+            "protocol": self.protocol.record(cfg) if isinstance(self.model, INR) else {"name": cfg.protocol.name,
+                                                                                        "note": "no training loop"},
             "iterations": result.iterations,
             "train_seconds": result.train_seconds,
             "it_per_s": result.iterations / result.train_seconds if result.train_seconds > 0 else None,

@@ -7,8 +7,10 @@ observed entries kept out of the loss (the rule's ``train_mask``).
 
 Each step minimises the task's data term on the model's output seen through the observation's forward operator
 plus the model's regulariser, ``L = sum(w * rho(A(f(x)) - y)) / numel + R`` (:meth:`Trainer.loss`; ``A`` the identity
-unless the observation is e.g. downsampled), with the optimiser and schedule of
-:class:`~inr_recover.optim.Optim`. ``on_eval`` lets the caller look at intermediate predictions (training curves,
+unless the observation is e.g. downsampled; or another of the task's losses), with the optimiser and schedule of
+:class:`~inr_recover.optim.Optim`. The loss sees the data on the task's range (``task.encode``: ``2 y - 1`` for
+[-1, 1]); every prediction is mapped back to [0, 1] (``task.decode``) before selection, ``on_eval`` and the result.
+``on_eval`` lets the caller look at intermediate predictions (training curves,
 the oracle diagnostic); its return value is ignored, so nothing it computes can steer the fit.
 
 ``checkpoint`` (:class:`~inr_recover.checkpoint.Checkpoint`) makes the fit resumable: the state is saved every
@@ -31,7 +33,6 @@ from inr_recover.observation import Observation
 from inr_recover.optim import Optim
 from inr_recover.select import Selector
 from inr_recover.tasks import Task
-
 
 HISTORY = ("iteration", "seconds", "loss", "lr", "holdout")  # the columns recorded at each evaluation point
 
@@ -61,7 +62,12 @@ class Trainer:
         self.model, self.obs, self.task, self.optim, self.selector = model, obs, task, optim, selector
         self.device = torch.device(device)
         self.coords = obs.coordinates(self.device)
-        self.target = rows(obs.values, self.device)
+        task.trains()
+        self.target = rows(obs.values, self.device)  # on [0, 1]: what selection scores against
+        self.train_target = task.encode(self.target)  # on the task's range: what the loss sees
+        if task.range != (0.0, 1.0) and model.sigmoid_output():
+            raise UserError(f"{type(model).__name__} ends in a sigmoid (outputs in (0, 1)); it cannot train on "
+                            f"task.range={list(task.range)}: use task.range=[0,1]")
         self.weight = rows(selector.train_mask.astype(np.float32), self.device)  # held-out entries never train
         model.to(self.device).train()
         model.setup(obs.restricted(selector.train_mask), self.coords)  # held-out entries stay unseen
@@ -104,20 +110,20 @@ class Trainer:
     def batch(self) -> tuple:
         """Coordinates, targets and loss weights of one step: all of them, or a random mini-batch of ``batch_size``."""
         if self.batch_size is None:
-            return self.coords, self.target, self.weight
+            return self.coords, self.train_target, self.weight
         idx = torch.randint(0, self.coords.shape[0], (self.batch_size,), generator=self.gen).to(self.device)
-        return self.coords[idx], self.target[idx], self.weight[idx]
+        return self.coords[idx], self.train_target[idx], self.weight[idx]
 
-    def data_term(self, output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def data_term(self, output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, groups=None) -> torch.Tensor:
         """The task's data term on the model's output seen through the observation's operator ``A``,
-        ``sum(w * rho(A(f(x)) - y)) / numel`` (:meth:`Observation.observe`; the identity returns the output itself);
-        a batched group computes each member's loss with it too."""
-        return self.task.loss_fn(self.obs.observe(output), target, weight)
+        ``sum(w * rho(A(f(x)) - y)) / numel`` (:meth:`Observation.observe`; the identity returns the output itself;
+        ``groups``: the model's loss groups for ``group_fro``); a batched group computes each member's loss with it."""
+        return self.task.loss_fn(self.obs.observe(output), target, weight, groups)
 
     def loss(self, coords: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """``L = sum(w * rho(A(f(x)) - y)) / numel + R``: :meth:`data_term` on the model's output, plus the model's
         regulariser."""
-        loss = self.data_term(self.model.training_forward(coords, target), target, weight)
+        loss = self.data_term(self.model.training_forward(coords, target), target, weight, self.model.loss_groups(coords))
         reg = self.model.regularization()
         if not isinstance(reg, float) or reg != 0.0:
             loss = loss + reg
@@ -132,7 +138,7 @@ class Trainer:
     def score(self, iteration: int) -> tuple:
         """A scoring point: the selection rule scores the prediction as observed (``A(f)`` against ``y``) and keeps the
         model state it selects. Returns (flat prediction, score)."""
-        pred = predict(self.model, self.coords, self.eval_chunk)
+        pred = self.task.decode(predict(self.model, self.coords, self.eval_chunk))
         return pred, self.selector(iteration, self.obs.observe(pred), self.target, self.model)
 
     def evaluate(self, iteration: int) -> None:
@@ -199,7 +205,7 @@ class Trainer:
         if self.selector.state is not None:
             self.model.load_state_dict(self.selector.state)
             selected = self.selector.iteration
-        final = predict(self.model, self.coords, self.eval_chunk).reshape(*self.obs.grid, self.obs.channels).cpu().numpy()
+        final = self.task.decode(predict(self.model, self.coords, self.eval_chunk)).reshape(*self.obs.grid, self.obs.channels).cpu().numpy()
         return FitResult(prediction=final, selected_iteration=selected, iterations=self.done, train_seconds=train_seconds,
                          selection=self.selector.record(selected), history=self.history, interrupted=self.interrupted,
                          holdout=self.selector.holdout)

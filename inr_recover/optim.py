@@ -1,7 +1,8 @@
 """How the parameters move: the optimiser (``conf/optim/``) and learning-rate schedule (``conf/scheduler/``).
 
-Both are ``_partial_`` configs naming a ``torch.optim`` class: the optimiser is called with the parameters, the
-scheduler with the optimiser (``scheduler=none``: constant learning rate). ``optim.iterations`` and
+Both are ``_partial_`` configs naming a ``torch.optim`` class (or a function here): the optimiser is called with the
+parameters, the scheduler with the optimiser (``scheduler=none``: constant learning rate; ``scheduler=auto``, the
+default: the protocol's schedule, :func:`auto`; ``scheduler=exponential``: :func:`exponential`). ``optim.iterations`` and
 ``optim.grad_clip`` belong to the training loop, not to the optimiser's constructor. One step
 (:meth:`Updater.step`): ``g = grad L``; with ``grad_clip = c``, ``g <- g min(1, c / (||g||_2 + 1e-6))``; then the
 optimiser's update and the scheduler's learning rate for the next step.
@@ -11,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import functools
+
 import torch
 from omegaconf import OmegaConf
 
@@ -18,6 +21,23 @@ from inr_recover.config import instantiate
 from inr_recover.errors import UserError
 
 LOOP_KEYS = ("iterations", "grad_clip")  # keys of conf/optim read by the loop, not passed to the optimiser
+
+
+def _decay(t: int, gamma: float, T: int) -> float:
+    return gamma ** min(t / T, 1.0)
+
+
+def exponential(optimizer, gamma: float, T: int):
+    """``lr_t = lr * gamma^(min(t, T) / T)``: FINER/FINER++/WIRE's ``LambdaLR(lambda t: 0.1 ** min(t / T, 1))``,
+    stepped once per iteration, over ``T = optim.iterations`` (so early stopping sees the same curve)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(_decay, gamma=float(gamma), T=max(int(T), 1)))
+
+
+def auto(optimizer, schedule):
+    """``scheduler=auto``: the protocol's schedule (``protocol.scheduler``, a ``conf/scheduler/`` option) on
+    ``optimizer``; None when it is ``none``."""
+    make = instantiate(schedule)
+    return make(optimizer) if make is not None else None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,11 @@ one row per setting. Jobs whose ``results.json`` is missing or not ``complete`` 
 Files written into DIR (or ``--out``): ``summary_runs.csv`` (one line per job), ``summary.csv`` (mean, std, n per
 method x data x degradation x metric), ``summary.md``, and ``summary_heatmap.png`` (mean PSNR over the two
 numeric sweep parameters, depth x learning rate when swept as in the paper's Figure 1) when such a pair exists.
+
+The paper's own figures (``paper_figures.csv``: the CHOIR paper's Tables 2 and 3, extracted by
+``tools/paper/choir_tables.py``, each row citing table, dataset and method) stand next to ours: a "paper PSNR"
+column beside each dataset x degradation column that has one, and a ``paper`` column in ``summary.csv``, matched by
+data config name, degradation config name and method (a method with sweep settings in its name matches nothing).
 """
 from __future__ import annotations
 
@@ -35,6 +40,18 @@ METRICS = {"psnr": ("PSNR", 2, max), "ssim": ("SSIM", 4, max), "lpips": ("LPIPS"
            "nrmse": ("NRMSE", 4, min), "r2": ("R²", 4, max)}  # point data: nrmse, r2
 NOT_METHOD = ("data", "degrade", "seed", "hydra", "progress", "device", "checkpoint")
 HEATMAP_PAIRS = [("model.depth", "optim.lr")]  # preferred (rows, columns) when swept
+PAPER = Path(__file__).with_name("paper_figures.csv")
+
+
+def paper_figures(path: Path = PAPER) -> dict:
+    """{(data, degrade, method): {metric: value}} from the paper's tables (module doc); a row's ``data`` lists every
+    data config name that loads that tensor."""
+    out = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            for data in row["data"].split():
+                out[(data, row["degrade"], row["method"])] = {m: float(row[m]) for m in METRICS}
+    return out
 
 
 def _value(text: str):
@@ -91,17 +108,23 @@ def aggregate(records: list[dict]) -> dict:
     return {k: {m: (float(np.mean(v)), float(np.std(v)), len(v)) for m, v in g.items()} for k, g in groups.items()}
 
 
-def markdown(agg: dict, n_incomplete: int = 0) -> str:
+def markdown(agg: dict, n_incomplete: int = 0, paper: dict | None = None) -> str:
+    """The paper-style table; ``paper`` ({(data, degrade, method): {metric: value}}) adds a "paper PSNR" column
+    beside each column that has a paper figure for one of the methods."""
+    paper = paper or {}
     methods = list(dict.fromkeys(k[0] for k in agg))
     columns = sorted({(k[1], k[2]) for k in agg})
     metrics = [m for m in METRICS if any(m in v for v in agg.values())]
+    cited = {col for col in columns if any((*col, me) in paper for me in methods)}
     best = {}
     for col in columns:
         for m in metrics:
             vals = [agg[(me, *col)][m][0] for me in methods if m in agg.get((me, *col), {})]
             if vals:
                 best[(col, m)] = METRICS[m][2](vals)
-    head = ["method"] + [f"{d} · {g} · {METRICS[m][0]} {'↑' if METRICS[m][2] is max else '↓'}" for d, g in columns for m in metrics]
+    head = ["method"] + [h for d, g in columns for m in metrics
+                         for h in [f"{d} · {g} · {METRICS[m][0]} {'↑' if METRICS[m][2] is max else '↓'}"]
+                         + ([f"{d} · {g} · paper PSNR"] if m == "psnr" and (d, g) in cited else [])]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":--"] + ["--:"] * (len(head) - 1)) + "|"]
     for me in methods:
         cells = [me]
@@ -114,9 +137,14 @@ def markdown(agg: dict, n_incomplete: int = 0) -> str:
                 p = METRICS[m][1]
                 s = f"{mean:.{p}f}" + (f" ± {std:.{p}f}" if n > 1 else "")
                 cells.append(f"**{s}**" if math.isclose(mean, best[(col, m)]) else s)
+                if m == "psnr" and col in cited:
+                    fig = paper.get((*col, me))
+                    cells.append(f"{fig['psnr']:.2f}" if fig else "–")
         lines.append("| " + " | ".join(cells) + " |")
     n = max((v[m][2] for v in agg.values() for m in v), default=0)
     note = f"\nmean ± std over seeds (up to {n} per cell); best per column in bold."
+    if cited:
+        note += " paper PSNR: the CHOIR paper's own figure (inr_recover/paper_figures.csv cites table and row)."
     if n_incomplete:
         note += f" {n_incomplete} job(s) without complete results are not included."
     return "\n".join(lines) + "\n" + note + "\n"
@@ -180,14 +208,15 @@ def summarize(root: str | Path, out: str | Path | None = None) -> dict:
     if not records:
         raise FileNotFoundError(f"no results.json under {root}")
     agg = aggregate(records)
+    paper = paper_figures()
     cols = ["job", "status", "method", "model", "data", "degrade", "seed", *METRICS, "sam", "iterations", "train_seconds"]
     files = {"runs": out / "summary_runs.csv", "csv": out / "summary.csv", "md": out / "summary.md"}
     _write_csv(files["runs"], cols + varying, ([r[c] for c in cols] + [r["overrides"].get(k) for k in varying] for r in records))
-    _write_csv(files["csv"], ["method", "data", "degrade", "metric", "mean", "std", "n"],
-               ([*k, m, *v] for k, g in agg.items() for m, v in g.items()))
+    _write_csv(files["csv"], ["method", "data", "degrade", "metric", "mean", "std", "n", "paper"],
+               ([*k, m, *v, paper.get((k[1], k[2], k[0]), {}).get(m)] for k, g in agg.items() for m, v in g.items()))
     n_incomplete = sum(r["status"] != "complete" for r in records)
     with atomic_path(files["md"]) as tmp:
-        Path(tmp).write_text(markdown(agg, n_incomplete), encoding="utf-8")
+        Path(tmp).write_text(markdown(agg, n_incomplete, paper), encoding="utf-8")
     png = heatmap(records, varying, out / "summary_heatmap.png")
     if png is not None:
         files["heatmap"] = png

@@ -97,10 +97,12 @@ def tiny(tmp_path):
 
 
 def make_optim(*overrides: str):
-    """The optimiser and schedule of ``conf/`` (optim=adam, scheduler=cosine) with ``overrides``."""
+    """The optimiser and schedule of ``conf/`` under protocol=common (Adam, weight decay 1e-5, clip 1.0) with
+    scheduler=cosine (unless ``overrides`` name another), then ``overrides``."""
     from inr_recover.optim import Optim
 
-    return Optim.from_config(compose_config(*overrides))
+    schedule = [] if any(o.startswith("scheduler=") for o in overrides) else ["scheduler=cosine"]
+    return Optim.from_config(compose_config("protocol=common", *schedule, *overrides))
 
 
 def write_mat_v73(path, name, arr):

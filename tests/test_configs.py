@@ -17,11 +17,12 @@ from inr_recover.degrade import Downsample, degrade
 from inr_recover.errors import UserError
 from inr_recover.models.base import INR, Solver, build_model
 from inr_recover.observation import Observation
+from inr_recover.tasks import LOSSES
 
 from conftest import CONF, SHARED, compose_config, shared_file
 
-GROUPS = ["model", "data", "degrade", "task", "optim", "scheduler", "select", "metrics", "logger"]
-PRESETS = ["smoke", "table2", "table3", "table4", "fig1"]
+GROUPS = ["model", "data", "degrade", "task", "protocol", "optim", "scheduler", "select", "metrics", "logger"]
+PRESETS = ["smoke", "table2", "table2_shared", "table3", "table3_shared", "table4", "fig1"]
 
 
 def options(group: str) -> list[str]:
@@ -170,17 +171,97 @@ def test_recover_preset_and_truth_rules():
     assert compose_config("task=recover", "degrade=from_file").degrade.name == "from_file"
 
 
-# ---------------------------------------------------------------- each method trains with its own published lr
+# ---------------------------------------------------------------- protocols: each method's recipe, or one shared
 
 
-@pytest.mark.parametrize("model,lr", [("choir", 3e-3), ("siren", 1e-4), ("finer", 5e-4), ("scone", 1e-4)])
-def test_model_names_its_learning_rate(model, lr):
-    assert compose_config(f"model={model}").optim.lr == pytest.approx(lr)
+def inr_models() -> list[str]:
+    return [m for m in options("model") if "recipe" in OmegaConf.load(CONF / "model" / f"{m}.yaml")]
 
 
-def test_explicit_optim_lr_wins():
-    assert compose_config("model=siren", "optim.lr=0.01").optim.lr == pytest.approx(0.01)
-    assert compose_config("model=choir", "model.lr=0.02").optim.lr == pytest.approx(0.02)
+def recipe_of(*overrides):
+    """The resolved training settings of a composed config: (optim, scheduler name and settings, task, model)."""
+    cfg = compose_config(*overrides)
+    OmegaConf.resolve(cfg)
+    protocol = instantiate(cfg.protocol, _recursive_=False)
+    return cfg.optim, protocol.asks["scheduler"], cfg.task, cfg.model
+
+
+def test_solvers_have_no_recipe_and_every_other_model_has_one():
+    assert set(options("model")) - set(inr_models()) == {"interp", "halrtc"}
+
+
+@pytest.mark.parametrize("protocol", options("protocol"))
+@pytest.mark.parametrize("model", options("model"))
+@pytest.mark.parametrize("task", ["complete", "restore"])
+def test_every_protocol_composes_with_every_model(protocol, model, task):
+    optim, scheduler, task_cfg, _ = recipe_of(f"protocol={protocol}", f"model={model}", f"task={task}")
+    if model in ("interp", "halrtc"):  # no training loop: no recipe, no optimiser settings under either protocol
+        assert optim.lr is None and (protocol == "common" or (task_cfg.loss is None and scheduler["name"] == "none"))
+        return
+    assert optim.lr > 0 and optim.weight_decay >= 0 and task_cfg.loss in LOSSES
+    assert list(task_cfg.range) in ([0, 1], [-1, 1]) and isinstance(OmegaConf.load(CONF / "protocol" / f"{protocol}.yaml").name, str)
+    assert scheduler["name"] in ("none", "CosineAnnealingLR", "exponential")
+
+
+# RECIPES.md / RECIPES_tensor.md, restated: (task, loss, lr, scheduler, weight decay, clip, range, iterations)
+OFFICIAL = {
+    ("siren", "complete"): ("l2", 1e-4, "none", 0.0, None, [-1, 1], 10000),
+    ("choir", "complete"): ("l1", 3e-3, "CosineAnnealingLR", 1e-5, 1.0, [0, 1], 5000),
+    ("finer", "complete"): ("l2", 5e-4, "exponential", 0.0, None, [-1, 1], 5000),
+    ("finer_gauss", "restore"): ("l2", 1e-3, "exponential", 0.0, None, [-1, 1], 5000),
+    ("wire", "complete"): ("l2", 5e-3, "exponential", 0.0, None, [0, 1], 2000),
+    ("scone", "complete"): ("l2", 1e-4, "CosineAnnealingLR", 0.0, None, [-1, 1], 10000),
+    ("fresh", "complete"): ("l2", 1e-4, "none", 0.0, None, [-1, 1], 15000),
+    ("sinr", "complete"): ("group_fro", 1e-3, "none", 1e-6, None, [0, 1], 8001),
+    ("sinr", "restore"): ("group_fro", 5e-4, "none", 1e-6, None, [0, 1], 1001),
+    ("lrtfr", "complete"): ("fro", 1e-4, "none", 3.0, None, [0, 1], 3001),
+    ("lrtfr", "restore"): ("fro", 1e-4, "none", 0.1, None, [0, 1], 5001),
+    ("dro_tff", "restore"): ("fro", 2e-3, "none", 1e-7, None, [0, 1], 4000),
+}
+
+
+@pytest.mark.parametrize("model,task", sorted(OFFICIAL))
+def test_official_protocol_resolves_the_authors_recipe(model, task):
+    loss, lr, scheduler, wd, clip, range_, iterations = OFFICIAL[(model, task)]
+    optim, sched, task_cfg, _ = recipe_of(f"model={model}", f"task={task}")
+    assert (task_cfg.loss, sched["name"], optim.grad_clip, list(task_cfg.range)) == (loss, scheduler, clip, range_)
+    assert optim.lr == pytest.approx(lr) and optim.weight_decay == pytest.approx(wd)
+    assert compose_config(f"model={model}", f"task={task}").protocol.iterations == iterations
+    assert optim.iterations == 300  # the run's budget stays the quick default's unless asked (README "Protocols")
+    if sched["name"] == "CosineAnnealingLR":
+        assert sched["eta_min"] == pytest.approx(1e-6) and sched["T_max"] == 300
+    if sched["name"] == "exponential":
+        assert sched["gamma"] == pytest.approx(0.1) and sched["T"] == 300
+
+
+def test_official_protocol_sets_the_model_options_of_the_task():
+    *_, wire = recipe_of("model=wire", "task=restore")  # wire_image_denoise.py's network
+    assert (wire.omega0, wire.sigma0, wire.depth) == (5.0, 5.0, 2)
+    *_, wire = recipe_of("model=wire", "task=complete")  # the FINER/FINER++ benchmarks' network
+    assert (wire.omega0, wire.sigma0, wire.depth) == (20.0, 10.0, 3)
+    *_, dro = recipe_of("model=dro_tff", "task=restore")
+    assert (dro.rank_fraction, dro.sparse, dro.tv_weight, dro.reg_reduction) == (0.3, 0.02, 4e-5, "sum")
+    *_, dro = recipe_of("model=dro_tff", "protocol=common")  # the mean-form weights beside a mean loss
+    assert (dro.rank_fraction, dro.tv_weight, dro.reg_reduction) == (0.7, 0.018, "mean")
+
+
+@pytest.mark.parametrize("model", ["siren", "lrtfr", "sinr", "wire"])
+def test_common_protocol_is_one_recipe_with_the_method_lr(model):
+    optim, sched, task, cfg = recipe_of(f"model={model}", "protocol=common", "task=restore")
+    assert (task.loss, list(task.range), optim.weight_decay, optim.grad_clip) == ("l1", [0, 1], 1e-5, 1.0)
+    assert sched["name"] == "CosineAnnealingLR" and sched["eta_min"] == pytest.approx(1e-6)
+    assert optim.lr == cfg.lr and (model != "lrtfr" or cfg.lr == pytest.approx(1e-3))
+    assert model != "wire" or (cfg.omega0, cfg.depth) == (20.0, 3)  # no recipe model options
+
+
+def test_explicit_overrides_win_over_the_recipe():
+    optim, sched, task, _ = recipe_of("model=siren", "optim.lr=0.01", "task.loss=l1", "scheduler=cosine", "task.range=[0,1]")
+    assert (optim.lr, task.loss, list(task.range)) == (0.01, "l1", [0, 1])
+    cfg = compose_config("model=siren", "scheduler=cosine")
+    assert cfg.scheduler._target_.endswith("CosineAnnealingLR") and cfg.protocol.scheduler._target_ is None
+    *_, wire = recipe_of("model=wire", "task=restore", "model.depth=3", "model.omega0=7")
+    assert (wire.depth, wire.omega0, wire.sigma0) == (3, 7, 5.0)
+    assert compose_config("model=choir", "protocol=common", "model.lr=0.02").optim.lr == pytest.approx(0.02)
 
 
 # ---------------------------------------------------------------- conf/experiment/ presets
@@ -192,8 +273,7 @@ def test_preset_composes_with_every_swept_value(name):
     params = {k: str(v).split(",") for k, v in cfg.hydra.sweeper.params.items()}
     assert cfg.hydra.sweep.dir == f"outputs/{name}" and "seed" in params
     if name != "smoke":
-        assert params["seed"] == ["0", "1", "2", "3", "4"] or name == "fig1"
-        assert cfg.optim.iterations == 5000  # official CHOIR schedule
+        assert params["seed"] == ["0", "1", "2", "3", "4"]  # "the average of five independent runs" (Sec. 4.1)
     grid = {k: v for k, v in params.items() if k != "seed"}
     # every value of every swept parameter, with the others at their first value (the full product is slow)
     points = {tuple((k, (w if k == key else vs[0])) for k, vs in grid.items()) for key, values in grid.items() for w in values}
@@ -204,10 +284,37 @@ def test_preset_composes_with_every_swept_value(name):
             assert str(got).lower() == v.lower() or float(got) == float(v), (k, v, got)
 
 
-def test_presets_target_the_paper_grids():
-    t3 = compose_config("experiment=table3", hydra=True)
-    assert t3.task.name == "restore" and t3.hydra.sweeper.params.degrade == "scene1,scene2,scene3"
-    t4 = compose_config("experiment=table4", hydra=True)
-    assert t4.data.name == "cloth" and set(t4.hydra.sweeper.params) == {"model.chs", "model.psc", "model.gamma", "seed"}
+PAPER_METHODS = {"siren", "lrtfr", "crnl", "finer", "dro_tff", "fresh", "choir"}  # Tables 2-3 rows
+BASELINES = {"interp", "halrtc"}
+
+
+def sweep(name: str) -> dict:
+    return {k: set(str(v).split(",")) for k, v in compose_config(f"experiment={name}", hydra=True).hydra.sweeper.params.items()}
+
+
+def test_presets_are_the_paper_tables():
+    """CHOIR paper Sec. 4.3, Tables 2-4, Figure 1: datasets x methods (+ the baselines) x degradations x 5 seeds."""
+    seeds = {"0", "1", "2", "3", "4"}
+    assert sweep("table2") == {"model": PAPER_METHODS | BASELINES, "data": {"wdc", "urban", "flowers", "toys", "shop", "news"},
+                               "degrade": {"random_0.1", "random_0.3", "tube_0.1", "tube_0.3"}, "seed": seeds}
+    assert sweep("table3") == {"model": PAPER_METHODS | BASELINES, "data": {"wdc", "pavia", "flowers", "cloth", "bird", "statue"},
+                               "degrade": {"scene1", "scene2", "scene3"}, "seed": seeds}
+    assert sweep("table3_shared")["data"] == {"cave_cloth", "kodim23"} and sweep("table3_shared")["model"] == sweep("table3")["model"]
+    assert sweep("table2_shared")["model"] == sweep("table2")["model"]
+    assert sweep("table4") == {"model.chs": {"true", "false"}, "model.psc": {"true", "false"},
+                               "model.gamma": {"1", "0.5", "0.25", "0.125", "0.0625"}, "seed": seeds}
+    assert sweep("fig1")["model"] == {"siren", "finer", "choir"}  # FreSh: the preset says why not
+    t3 = compose_config("experiment=table3")
+    assert t3.task.name == "restore" and t3.task.select == "holdout" and t3.select._target_ == compose_config().select._target_
+    t4, f1 = compose_config("experiment=table4"), compose_config("experiment=fig1")
+    assert (t4.data.name, t4.degrade.name, t4.optim.iterations) == ("flowers", "random_0.1", 5000)
+    assert (f1.data.name, f1.degrade.name, f1.optim.iterations) == ("flowers", "random_0.3", 5000)
+
+
+@pytest.mark.parametrize("overrides,iterations", [(["model=choir"], 5000), (["model=siren"], 10000), (["model=crnl"], 1501),
+                                                  (["model=siren", "protocol=common"], 5000), (["model=interp"], 5000)])
+def test_table_presets_train_for_the_authors_budget(overrides, iterations):
+    """protocol=official: each method's recipe.iterations (CRNL restores for 1501); common: CHOIR's 5000 for all."""
+    assert compose_config("experiment=table3", *overrides).optim.iterations == iterations
     smoke = compose_config("experiment=smoke")
     assert smoke.data.name == "synthetic" and smoke.optim.iterations <= 4 and smoke.device == "cpu"

@@ -13,6 +13,7 @@ from inr_recover.fit import fit
 from inr_recover.models.base import build_model, model_config
 from inr_recover.models.choir import CHOIR
 from inr_recover.models.iinr import IINR
+from inr_recover.models.siren import SIREN
 from inr_recover.observation import Observation
 from inr_recover.select import Final, Holdout, holdout_error, holdout_mask
 from inr_recover.tasks import Task
@@ -176,3 +177,34 @@ def test_loss_is_on_the_downsampled_model_output():
     assert loss == pytest.approx(((f - torch.from_numpy(obs.values)) ** 2).mean().item(), rel=1e-5)
     with pytest.raises(UserError, match="batch_size must be null"):
         Trainer(model, obs, Task("super_resolve", downsampled=True), OPTIM, Final(Task("x"), obs, 0), batch_size=8)
+
+
+def test_frobenius_losses_are_unsquared_unaveraged_norms():
+    """fro: ||w (f - y)||_2 (LRTFR/DRO-TFF torch.norm(X_Out * mask - X * mask, 2)); group_fro: the sum over groups
+    of each group's norm (S-INR sum_j ||M_j (f_j - y_j)||_2)."""
+    pred, y = torch.tensor([[3.0, 0], [0, 4], [1, 1]]), torch.zeros(3, 2)
+    w = torch.tensor([[1.0, 1], [1, 1], [0, 1]])
+    assert Task("x", loss="fro").loss_fn(pred, y, w).item() == pytest.approx(26 ** 0.5)
+    groups = torch.tensor([0, 1, 1])
+    assert Task("x", loss="group_fro").loss_fn(pred, y, w, groups).item() == pytest.approx(3 + 17 ** 0.5)
+
+
+def test_range_encodes_the_targets_and_decodes_the_output():
+    """task.range=[-1, 1]: the loss sees 2 y - 1, the fit's prediction comes back on [0, 1] (metrics stay there)."""
+    t = Task("complete", loss="l2", range=[-1, 1])
+    y = torch.rand(5, 3)
+    assert torch.allclose(t.encode(y), 2 * y - 1) and torch.allclose(t.decode(t.encode(y)), y)
+    sig, obs, _ = _setup()
+    res = {}
+    for lo in (0, -1):
+        torch.manual_seed(0)
+        model = SIREN(2, 4, obs.grid, width=16, depth=2)
+        res[lo] = fit(model, obs, Task("complete", loss="l2", range=[lo, 1]), OPTIM, Final(Task("complete"), obs, 0))
+    assert res[-1].prediction.min() > -0.2 and res[-1].prediction.max() < 1.2  # on [0, 1], not [-1, 1]
+    assert not np.allclose(res[-1].prediction, res[0].prediction)  # the range changes what is fitted
+
+
+def test_sigmoid_output_cannot_train_on_minus_one_one():
+    sig, obs, model = _setup()
+    with pytest.raises(UserError, match="sigmoid"):
+        fit(model, obs, Task("complete", loss="l1", range=[-1, 1]), OPTIM, Final(Task("complete"), obs, 0))

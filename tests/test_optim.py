@@ -40,3 +40,21 @@ def test_gradient_clipping_bounds_the_norm():
 def test_negative_iterations_is_a_user_error():
     with pytest.raises(UserError, match="optim.iterations must be >= 0"):
         make_optim("optim.iterations=-1")
+
+
+def test_exponential_schedule_is_lr_gamma_to_the_t_over_T():
+    """FINER/WIRE's LambdaLR(0.1 ** min(t / T, 1)): after t steps the lr is lr * gamma^(t / T), then stays."""
+    _, lrs = _lrs(make_optim("optim.lr=0.2", "optim.iterations=4", "scheduler=exponential", "scheduler.gamma=0.1"), 6)
+    assert lrs == pytest.approx([0.2 * 0.1 ** (t / 4) for t in (1, 2, 3, 4)] + [0.02, 0.02])
+
+
+def test_auto_schedule_is_the_recipe_one():
+    """scheduler=auto (the default) builds the protocol's: SIREN's recipe has none, FINER's the exponential decay."""
+    from inr_recover.optim import Optim
+
+    from conftest import compose_config
+
+    lrs = _lrs(Optim.from_config(compose_config("model=siren", "optim.iterations=2")), 2)[1]
+    assert lrs == pytest.approx([1e-4, 1e-4])
+    lrs = _lrs(Optim.from_config(compose_config("model=finer", "optim.iterations=2")), 2)[1]
+    assert lrs == pytest.approx([5e-4 * 0.1 ** 0.5, 5e-4 * 0.1])

@@ -23,6 +23,7 @@ class INR(nn.Module):
       (FreSh), segmentation (S-INR).
     - :meth:`training_forward` is what the loss sees (I-INR trains on noised targets).
     - :meth:`regularization` adds to the loss (TV terms of the tensor baselines).
+    - :meth:`loss_groups` partitions the coordinates for ``task.loss=group_fro`` (S-INR's superpixels).
     - :meth:`predict` is the inference path (I-INR's iterative refinement).
 
     Coordinate MLPs implement :meth:`features` (the last hidden layer, ``(N, F)``) and :meth:`head` (output
@@ -54,8 +55,17 @@ class INR(nn.Module):
     def regularization(self) -> torch.Tensor | float:
         return 0.0
 
+    def loss_groups(self, coords: torch.Tensor) -> torch.Tensor | None:
+        """One group id per coordinate for ``task.loss=group_fro``; None: a single group."""
+        return None
+
     def predict(self, coords: torch.Tensor) -> torch.Tensor:
         return self(coords)
+
+    def sigmoid_output(self) -> bool:
+        """True when the network's output (its own or a wrapped backbone's) ends in a sigmoid: values in (0, 1),
+        which cannot fit data on ``task.range=[-1, 1]``."""
+        return any(getattr(m, "out", None) is torch.sigmoid for m in self.modules())
 
     def report(self) -> dict:
         """What :meth:`setup` decided (e.g. FreSh's chosen frequency), recorded under ``model`` in results.json."""
@@ -110,7 +120,8 @@ def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, gri
     """Instantiate a model config (its ``_target_``), handing it the data's dimensions."""
     cfg = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     cfg.pop("name", None)
-    cfg.pop("lr", None)  # the method's published learning rate: read by conf/optim (optim.lr), not the model
+    cfg.pop("lr", None)  # the method's learning rate under protocol=common: read by conf/protocol, not the model
+    cfg.pop("recipe", None)  # the authors' training recipe: read by conf/protocol (its model options reach the keys)
     if "_target_" not in cfg:
         raise UserError("the model config has no _target_; pick one with model=<name> (see conf/model/)")
     model = instantiate(cfg, in_features=in_features, out_features=out_features, grid=tuple(grid), _convert_="all")

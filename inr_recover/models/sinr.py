@@ -179,6 +179,10 @@ class SINR(INR):
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         return self._run(coords)
 
+    def loss_groups(self, coords: torch.Tensor) -> torch.Tensor:
+        """The superpixels: ``task.loss=group_fro`` is the official ``sum_j ||M_j (f_j - y_j)||_2``."""
+        return self.superpixel_of(coords)
+
     @torch.no_grad()
     def superpixel_gates(self, chunk: int = 65536) -> list:
         """SE gates of every superpixel from the means over its whole region, computed gate by gate over the

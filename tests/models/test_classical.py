@@ -120,3 +120,23 @@ def test_bicubic_upsampling_matches_pil():
         ref = np.stack([np.asarray(Image.fromarray(y[..., c], mode="F").resize((9 * f, 6 * f), Image.BICUBIC))
                         for c in range(2)], -1)
         assert np.abs(bicubic_upsample(y, f) - ref).max() < 1e-5
+
+
+@pytest.mark.parametrize("name", ["interp", "halrtc"])
+@pytest.mark.parametrize("shape,layout,degrade,task", [
+    ([12, 10, 1], "flatten", "random_0.3", "complete"),      # one channel (grey image)
+    ([12, 10, 3, 4], "flatten", "tube_0.3", "complete"),     # RGB video, frames as channels (the presets' News)
+    ([12, 10, 3, 4], "nd", "random_0.3", "complete"),        # RGB video on an (x, y, t) grid
+    ([12, 10, 3], "flatten", "scene3", "restore"),           # Table 3's mixed degradation (noisy, stripes)
+])
+def test_solvers_run_on_every_data_kind_of_the_presets(tmp_path, name, shape, layout, degrade, task):
+    """The baselines of every preset table run on each data kind the presets use, under the default
+    protocol (no recipe: nothing trained), and keep the known entries (complete) or return the algorithm's output."""
+    r = run_pipeline(tmp_path, f"model={name}", "data=synthetic", f"data.shape={shape}".replace(" ", ""),
+                     f"data.layout={layout}", f"degrade={degrade}", f"task={task}", "metrics=fast", "save.figures=false",
+                     "progress=false")
+    z = np.load(tmp_path / "reconstruction.npz")
+    assert z["reconstruction"].shape == z["known"].shape and np.isfinite(z["reconstruction"]).all()
+    assert r["iterations"] == 0 and r["protocol"]["note"] == "no training loop"
+    if task == "complete":
+        np.testing.assert_array_equal(z["reconstruction"][z["known"]], z["observed"][z["known"]].astype(np.float32))

@@ -2,7 +2,9 @@
 keys are kept): per observation and method, the official side (driver JSON), this runner's side (its results.json)
 and the gap (ours - official, dB).
 
-    python tools/official/collect.py OUT_DIR RESULTS.json
+    python tools/official/collect.py OUT_DIR RESULTS.json [LABEL]
+
+LABEL (e.g. "protocol=official") is appended to the key, so a rerun of this runner's side keeps the earlier rows.
 """
 import json
 import sys
@@ -24,7 +26,8 @@ for off in sorted((out_dir / "official").glob("*/*.json")):
     rows.setdefault(obs, {})[method] = row
 first = next(iter(next(iter(rows.values())).values()))["official"]
 merged = json.loads(dest.read_text()) if dest.is_file() else {}
-merged[f"{first['iterations']} iterations, seed {first['seed']}"] = rows
+label = f", {sys.argv[3]}" if len(sys.argv) > 3 else ""
+merged[f"{first['iterations']} iterations, seed {first['seed']}{label}"] = rows
 dest.write_text(json.dumps(merged, indent=2) + "\n")
 for obs, methods in rows.items():
     print(obs)
