@@ -12,10 +12,13 @@ also fixes the scale that gradient clipping sees).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from inr_recover.errors import UserError
+from inr_recover.schema import Positive
+from inr_recover.select import RULES
 
 LOSSES = ("l1", "l2", "huber")
 
@@ -23,11 +26,11 @@ LOSSES = ("l1", "l2", "huber")
 @dataclass
 class Task:
     name: str
-    loss: str = "l1"
+    loss: Literal[LOSSES] = "l1"
     data_consistency: bool = True
-    huber_delta: float = 0.1
+    huber_delta: Positive = 0.1
     allows_degradation: bool = True
-    select: str = "final"  # what `select=auto` means for this task (inr_recover/select.py)
+    select: Literal[tuple(RULES)] = "final"  # what `select=auto` means for this task (inr_recover/select.py)
     needs_truth: bool = True  # false: the data file is the observation itself, nothing to score against (recover)
 
     def __post_init__(self):

@@ -71,11 +71,17 @@ class Solver:
         return {}
 
 
+# Keys of a model config that are not the constructor's: its name, and the method's published learning rate (read by
+# conf/optim as optim.lr). The constructor gets the data's dimensions (GIVEN) and the config's other keys.
+CONFIG_ONLY = ("name", "lr")
+GIVEN = ("in_features", "out_features", "grid")
+
+
 def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, grid: tuple) -> INR | Solver:
     """Instantiate a model config (its ``_target_``), handing it the data's dimensions."""
     cfg = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    cfg.pop("name", None)
-    cfg.pop("lr", None)  # the method's published learning rate: read by conf/optim (optim.lr), not the model
+    for key in CONFIG_ONLY:
+        cfg.pop(key, None)
     if "_target_" not in cfg:
         raise UserError("the model config has no _target_; pick one with model=<name> (see conf/model/)")
     model = instantiate(cfg, in_features=in_features, out_features=out_features, grid=tuple(grid), _convert_="all")
