@@ -1,9 +1,8 @@
 """``inr-recover``: thin Hydra entry point. Composes the config, runs the pipeline, returns the headline PSNR.
 
 Errors the user can fix end the process with ``inr-recover: error: <one line>`` on stderr and exit code 2: a
-:class:`UserError` from the run (raised through Hydra, which then ends the run and releases its directory), and
-Hydra's own errors before the run starts: a bad command line (an unknown option of a group, an unknown key, an
-unparsable override) or an output directory it cannot create. Any other exception is a bug and keeps its traceback.
+:class:`UserError` from the run, and Hydra's own errors before the run starts: a bad command line (an unknown option of
+a group, an unknown key, an unparsable override) or an output directory it cannot create. Any other exception is a bug and keeps its traceback.
 With ``HYDRA_FULL_ERROR=1`` set by the user, Hydra reports everything itself, as it would without this.
 """
 from __future__ import annotations
@@ -26,12 +25,23 @@ _from_task = []  # exceptions the pipeline raised (not Hydra): only its UserErro
 def _main(cfg: DictConfig):
     from inr_recover.experiment import run
 
+    hc = HydraConfig.get()
     try:
-        results = run(cfg, HydraConfig.get().runtime.output_dir)
+        results = run(cfg, hc.runtime.output_dir)
+    except UserError as e:
+        if hc.mode.name == "MULTIRUN":
+            raise  # the launcher records the failed job
+        refuse(str(e))
     except Exception as e:
         _from_task.append(e)
         raise
     return (results.get("metrics") or {}).get("psnr")
+
+
+def refuse(message: str) -> None:
+    """End the process as for every error the user can fix: one line on stderr, exit code 2."""
+    print(f"inr-recover: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def one_line(e: BaseException) -> str:
@@ -55,8 +65,7 @@ def main() -> None:
     except (UserError, HydraException, OmegaConfBaseException, OSError) as e:
         if not isinstance(e, UserError) and any(e is t for t in _from_task):
             raise  # the pipeline's own failure: a bug to report with its traceback
-        print(f"inr-recover: error: {one_line(e)}", file=sys.stderr)
-        sys.exit(2)
+        refuse(one_line(e))
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)
 

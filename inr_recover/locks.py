@@ -142,16 +142,25 @@ def _release_all() -> None:
 
 class LockCallback(Callback):
     """``hydra.callbacks.lock``: the CLI holds the run directory (or the sweep directory of a multirun) from before
-    Hydra writes into it until the run (or the sweep) ends."""
+    Hydra writes into it until the run (or the sweep) ends. Hydra turns a callback's exception into a warning and
+    goes on, so a refusal here ends the process itself (:func:`inr_recover.cli.refuse`)."""
 
     def __init__(self):
         self.path = None
 
+    def _acquire(self, directory) -> None:
+        from inr_recover.cli import refuse
+
+        try:
+            self.path = acquire(directory)
+        except UserError as e:
+            refuse(str(e))
+
     def on_run_start(self, config, **kwargs) -> None:
-        self.path = acquire(config.hydra.run.dir)
+        self._acquire(config.hydra.run.dir)
 
     def on_multirun_start(self, config, **kwargs) -> None:
-        self.path = acquire(config.hydra.sweep.dir)
+        self._acquire(config.hydra.sweep.dir)
 
     def on_run_end(self, config, **kwargs) -> None:
         release(self.path)

@@ -121,7 +121,10 @@ def check(key: str, value, hint) -> None:
     """Raise a :class:`UserError` naming ``key``, ``value`` and the accepted values unless ``value`` fits ``hint``."""
     origin, args = _origin(hint), typing.get_args(hint)
     if origin is Annotated:
-        check(key, value, args[0])
+        try:
+            check(key, value, args[0])
+        except UserError:
+            _fail(key, value, hint)
         for limit in args[1:]:
             if hasattr(limit, "ok") and not limit.ok(value):
                 _fail(key, value, hint)

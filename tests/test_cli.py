@@ -37,7 +37,7 @@ def test_missing_paper_file_is_one_line_error(cli, tmp_path):
 
 def test_bad_value_is_one_line_error(cli):
     proc, _ = cli(*TINY, "degrade.ops.0.rate=1.5", check=False)
-    assert proc.returncode == 2 and "rate must be in [0, 1]" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "degrade.ops.0.rate=1.5 is not a finite number in [0, 1]" in proc.stderr and "Traceback" not in proc.stderr
     proc, _ = cli(*TINY, "task=fit", check=False)
     assert proc.returncode == 2 and "degrade=none" in proc.stderr
 
