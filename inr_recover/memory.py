@@ -17,8 +17,8 @@ On CUDA the evaluation's numpy copies are host memory and are left out of the de
 checked against measured peaks (``tests/test_memory.py``, slow: growth of the peak resident set over the resident set
 at the check, CPU, for CHOIR full-batch and mini-batch, SIREN and LRTFR on 128x128x8): estimate / measured was 0.51 to
 0.99 on a 2-core CPU; it leaves out the libraries' own allocations (tens of MB), which dominate only small fits.
-The probe runs in a forked random
-state and leaves no gradient behind, so a fit with the check is bit-identical to one without.
+The probe runs in a forked random state and leaves no gradient behind, so a fit with the check is bit-identical to
+one without.
 """
 from __future__ import annotations
 

@@ -42,6 +42,17 @@ def test_bad_value_is_one_line_error(cli):
     assert proc.returncode == 2 and "degrade=none" in proc.stderr
 
 
+def test_hydra_errors_and_validation_are_one_line_errors(cli):
+    """Errors before the run (Hydra's: an unknown option of a group) and from the whole-config check (an unknown
+    metric, before any training) end the process with one stderr line and exit code 2."""
+    for override, message in (("model=nosuch", "Could not find 'model/nosuch' (available: choir, "),
+                              ("metrics.names=[psnr,foo]", "metrics.names.1='foo' is not one of 'psnr'")):
+        proc, out = cli(*TINY, override, check=False)
+        err = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(err) == 1 and message in err[0], proc.stderr
+        assert not (out / "results.json").exists()
+
+
 def test_mismatched_mask_is_one_line_error(cli, tmp_path):
     np.save(tmp_path / "m.npy", np.ones((31, 32, 8), bool))
     proc, _ = cli("data=synthetic", "degrade=from_file", f"degrade.mask={tmp_path}/m.npy", check=False)

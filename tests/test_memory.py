@@ -65,3 +65,30 @@ def test_estimate_against_the_measured_peak(tmp_path, over):
     r = json.loads((out / "results.json").read_text())
     growth = r["peak_memory_mb"]["host"] - r["memory"]["resident_mb"]
     assert 0.5 <= r["memory"]["estimate_mb"] / growth <= 2.0, (r["memory"], growth)
+
+
+def test_the_check_leaves_the_fit_unchanged():
+    """The probe forks the random state and leaves no gradient: mini-batch sampling and the result are identical."""
+    import numpy as np
+
+    from conftest import make_optim
+    from inr_recover.data.builtin import synthetic
+    from inr_recover.degrade import RandomMissing, degrade
+    from inr_recover.fit import fit
+    from inr_recover.models.choir import CHOIR
+    from inr_recover.select import Final
+    from inr_recover.tasks import Task
+
+    obs = degrade(synthetic("s", shape=[16, 16, 3]).values, [RandomMissing(0.5)], seed=0)
+    optim = make_optim("optim.iterations=6")
+
+    def run(limit):
+        torch.manual_seed(0)
+        model = CHOIR(2, 3, obs.grid, width=16, depth=2)
+        return fit(model, obs, Task("complete"), optim, Final(Task("complete"), obs, 0), eval_every=3, batch_size=64,
+                   memory_limit=limit)
+
+    checked, unchecked = run("auto"), run(None)
+    assert checked.memory["estimate_mb"] > 0 and unchecked.memory == {}
+    np.testing.assert_array_equal(checked.prediction, unchecked.prediction)
+    assert checked.history["loss"] == unchecked.history["loss"]
