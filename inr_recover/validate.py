@@ -87,7 +87,7 @@ def _optim_options() -> dict:
 
 # How each group's node is handed to its target (keys its caller removes or passes itself, or reads in its place).
 NODES = {
-    "model": {"ignore": CONFIG_ONLY, "given": GIVEN},
+    "model": {"ignore": (*CONFIG_ONLY, "recipe"), "given": GIVEN},  # recipe: the authors' recipe, for the runner's protocol
     "optim": {"ignore": (), "given": ("params",), "extra": _optim_options()},
     "scheduler": {"given": ("optimizer",)},
     "select": {"given": ("task", "obs", "seed")},

@@ -167,10 +167,17 @@ def test_every_top_level_key_is_declared():
     assert set(cfg) - declared - targets == set()
 
 
-def test_default_and_presets_pass():
-    for over in ([], ["select=holdout"], ["task=restore", "degrade=gaussian_0.2"], ["model=interp"], ["model=siren"],
-                 ["logger=none", "scheduler=none"], ["degrade=scene3"]):
-        validate(compose_config(*BASE, *over))
+def test_every_shipped_option_passes():
+    """No false alarm on the configs that ship: every model, degradation, task, selection rule, logger and preset."""
+    from conftest import CONF
+
+    def options(group, *skip):
+        return [f"{group}={p.stem}" for p in sorted((CONF / group).glob("*.yaml")) if p.stem not in skip]
+
+    for over in [*options("model"), *options("degrade", "from_file"), *options("select"), *options("logger"),
+                 *options("experiment"), "task=fit", "task=restore", "task=recover", "scheduler=none"]:
+        extra = ["degrade=none"] if over in ("task=fit", "task=recover") else []
+        validate(compose_config(*BASE, over, *extra))
 
 
 def test_declared_limits():
@@ -204,3 +211,18 @@ def test_unknown_target_parameters_validate_themselves():
         check_node("degrade.ops.0", {"_target_": "test_validate.Pulse", "rate": 2})
     with pytest.raises(UserError, match="x._target_='nowhere.Thing' cannot be imported"):
         check_node("x", {"_target_": "nowhere.Thing"})
+
+
+def test_cuda_device_numbers_beyond_the_count_are_refused(monkeypatch):
+    """No GPU here: torch's CUDA queries stand in for a 2-GPU machine."""
+    import torch
+
+    from inr_recover.runtime import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(UserError, match=r"^device=cuda:2 but this machine has 2 CUDA device\(s\): cuda:0 to cuda:1$"):
+        resolve_device("cuda:2")
+    with pytest.raises(UserError, match="device='cpu:0' is not one of auto, cpu, cuda, cuda:N"):
+        resolve_device("cpu:0")
