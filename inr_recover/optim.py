@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from inr_recover.config import instantiate
 from inr_recover.errors import UserError
-from inr_recover.schema import NonNegative, Positive, PositiveInt
+from inr_recover.schema import NonNegative, NonNegativeInt, Positive
 
 LOOP_KEYS = ("iterations", "grad_clip")  # keys of conf/optim read by the loop, not passed to the optimiser
 LIMITS = {"lr": Positive}  # declared limits of the optimiser's own settings, beyond torch's checks (it accepts lr=0)
@@ -26,12 +26,12 @@ LIMITS = {"lr": Positive}  # declared limits of the optimiser's own settings, be
 class Optim:
     optimizer: Callable  # parameters -> torch.optim.Optimizer
     scheduler: Callable | None  # optimiser -> learning-rate scheduler; None keeps the learning rate constant
-    iterations: PositiveInt
+    iterations: NonNegativeInt  # 0: no training (the observation and the initial model's output, tools/official)
     grad_clip: NonNegative | None  # max gradient norm; None or 0 disables clipping
 
     def __post_init__(self):
-        if self.iterations < 1:
-            raise UserError(f"optim.iterations must be >= 1, got {self.iterations}")
+        if self.iterations < 0:
+            raise UserError(f"optim.iterations must be >= 0, got {self.iterations}")
 
     @classmethod
     def from_config(cls, cfg) -> Optim:

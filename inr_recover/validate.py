@@ -107,11 +107,13 @@ def _walk(key: str, node) -> None:
 
 
 def dry_run_optim(cfg: DictConfig) -> None:
-    """Build the optimiser and schedule on one parameter and take two steps: torch's own checks of their settings."""
+    """Build the optimiser and schedule on one parameter and take two steps (as many as the run takes, if fewer):
+    torch's own checks of their settings."""
     p = torch.nn.Parameter(torch.ones(2))
     try:
-        updater = Optim.from_config(cfg).build([p])
-        for _ in range(2):
+        optim = Optim.from_config(cfg)
+        updater = optim.build([p])
+        for _ in range(min(2, optim.iterations)):
             updater.step((p * p).sum())
     except UserError:
         raise

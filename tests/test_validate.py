@@ -27,8 +27,8 @@ CONFIGS = [
     (["metrics.names=[psnr,foo]"], "metrics.names.1='foo' is not one of 'psnr', 'psnr_band', 'ssim', 'lpips', 'sam'"),
     (["device=tpu7"], "device='tpu7' is not one of auto, cpu, cuda, cuda:N"),
     (["hydra.run.dir=/proc/inr-recover/x"], "cannot create the output directory /proc/inr-recover/x"),
-    (["optim.iterations=0"], "optim.iterations=0 is not an integer >= 1"),
-    (["optim.iterations=2.5"], "optim.iterations=2.5 is not an integer >= 1"),
+    (["optim.iterations=-1"], "optim.iterations=-1 is not an integer >= 0"),
+    (["optim.iterations=2.5"], "optim.iterations=2.5 is not an integer >= 0"),
     (["optim.grad_clip=-1"], "optim.grad_clip=-1 is not a finite number >= 0 or null"),
     (["optim.weight_decay=-0.1"], "Invalid weight_decay value: -0.1"),
     (["optim.betas=[0.9,1.5]"], "Invalid beta parameter at index 1: 1.5"),
@@ -175,7 +175,8 @@ def test_every_shipped_option_passes():
         return [f"{group}={p.stem}" for p in sorted((CONF / group).glob("*.yaml")) if p.stem not in skip]
 
     for over in [*options("model"), *options("degrade", "from_file"), *options("select"), *options("logger"),
-                 *options("experiment"), "task=fit", "task=restore", "task=recover", "scheduler=none"]:
+                 *options("experiment"), "task=fit", "task=restore", "task=recover", "scheduler=none",
+                 "optim.iterations=0"]:  # 0: the observation alone (tools/official)
         extra = ["degrade=none"] if over in ("task=fit", "task=recover") else []
         validate(compose_config(*BASE, over, *extra))
 
