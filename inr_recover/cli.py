@@ -16,7 +16,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from inr_recover.errors import UserError
+from inr_recover.errors import UserError, refuse
 from inr_recover.paths import config_dir
 
 _from_task = []  # exceptions the pipeline raised (not Hydra): only its UserErrors are the user's to fix
@@ -36,12 +36,6 @@ def _main(cfg: DictConfig):
         _from_task.append(e)
         raise
     return (results.get("metrics") or {}).get("psnr")
-
-
-def refuse(message: str) -> None:
-    """End the process as for every error the user can fix: one line on stderr, exit code 2."""
-    print(f"inr-recover: error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 def one_line(e: BaseException) -> str:

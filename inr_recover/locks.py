@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
-from inr_recover.errors import UserError
+from inr_recover.errors import UserError, refuse
 
 log = logging.getLogger("inr_recover")
 NAME = ".inr-recover.lock"
@@ -143,14 +143,12 @@ def _release_all() -> None:
 class LockCallback(Callback):
     """``hydra.callbacks.lock``: the CLI holds the run directory (or the sweep directory of a multirun) from before
     Hydra writes into it until the run (or the sweep) ends. Hydra turns a callback's exception into a warning and
-    goes on, so a refusal here ends the process itself (:func:`inr_recover.cli.refuse`)."""
+    goes on, so a refusal here ends the process itself (:func:`inr_recover.errors.refuse`)."""
 
     def __init__(self):
         self.path = None
 
     def _acquire(self, directory) -> None:
-        from inr_recover.cli import refuse
-
         try:
             self.path = acquire(directory)
         except UserError as e:
