@@ -1,4 +1,5 @@
-"""Resumable fits: the training state on disk, and SIGTERM (SLURM preemption) as "checkpoint, then exit".
+"""Resumable fits: the training state on disk, and SIGTERM or USR2 (SLURM preemption, submitit's requeue) as
+"checkpoint, then do what the signal would have done".
 
 A checkpoint holds everything that decides the next iteration: model, optimiser and scheduler state, every
 random number generator (python, numpy, torch CPU/CUDA and the fit's mini-batch generator), the iteration,
@@ -8,6 +9,8 @@ A fit resumed from it continues the same trajectory as an uninterrupted one (bit
 """
 from __future__ import annotations
 
+import logging
+import os
 import random
 import signal
 import threading
@@ -21,6 +24,7 @@ from inr_recover.errors import UserError
 from inr_recover.files import atomic_path
 
 FORMAT = 2  # 2: the selector's and the optimiser's state as their own state_dicts
+log = logging.getLogger("inr_recover")
 
 
 def rng_state(gen: torch.Generator) -> dict:
@@ -66,23 +70,44 @@ class Checkpoint:
         return state
 
 
+def requeue_signal() -> int:
+    """The signal submitit turns into "checkpoint and requeue": USR2, or the one ``SUBMITIT_PREEMPT_SIGNAL`` names
+    (submitit's ``JobEnvironment.USR_SIG``). SLURM sends it ``signal_delay_s`` before the time limit and, on
+    preemption, after SIGTERM."""
+    return getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), signal.SIGUSR2)
+
+
 class StopOnSigterm:
-    """While active, SIGTERM sets :attr:`signum` instead of killing the process, so the loop can checkpoint
-    and exit at the end of the current iteration. A no-op outside the main thread (signals go there only)."""
+    """While active, SIGTERM and the requeue signal (:func:`requeue_signal`) set :attr:`signum` instead of acting at
+    once, so the loop can checkpoint at the end of the current iteration and then :meth:`handoff` the signal to what
+    it would have done: the handler installed before (under submitit: USR2 requeues the job and exits, SIGTERM is
+    logged and training goes on until USR2), else exit with 128 + signal, as its default action ends the process.
+    A no-op outside the main thread (signals go there only)."""
 
     def __init__(self):
         self.signum = None
-        self._prev = None
+        self._prev = {}
 
     def _handle(self, signum, frame):
         self.signum = signum
 
     def install(self) -> "StopOnSigterm":
         if threading.current_thread() is threading.main_thread():
-            self._prev = signal.signal(signal.SIGTERM, self._handle)
+            self._prev = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, requeue_signal())}
         return self
 
     def restore(self) -> None:
-        if self._prev is not None:
-            signal.signal(signal.SIGTERM, self._prev)
-            self._prev = None
+        for s, handler in self._prev.items():
+            signal.signal(s, handler)
+        self._prev = {}
+
+    def handoff(self) -> None:
+        """After the checkpoint: the caught signal goes on to the previous handler, or ends the process (class doc)."""
+        signum, self.signum = self.signum, None
+        previous = self._prev.get(signum)
+        log.warning("%s: training state checkpointed; %s", signal.Signals(signum).name,
+                    "handing the signal to the handler installed before" if callable(previous) else "exiting")
+        if callable(previous):
+            previous(signum, None)
+        elif previous is not signal.SIG_IGN:
+            raise SystemExit(128 + signum)

@@ -14,6 +14,7 @@ values without telling the model where (blind). Counts are exact: a rate ``r`` o
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Literal
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from inr_recover.data.io import read_array
 from inr_recover.errors import UserError
 from inr_recover.observation import Observation
 from inr_recover.paths import resolve_path
+from inr_recover.schema import NonNegative, Rate
 
 
 def _count(rate: float, n: int, what: str) -> int:
@@ -61,7 +63,7 @@ class RandomMissing(Operator):
     On point data (``bind`` to a scattered signal) the N units are the points, each observed in every channel (a
     station reports all its variables; S-INR's point-data protocol samples points)."""
 
-    rate: float
+    rate: Rate
     per_point: bool = field(default=False, init=False)
 
     def bind(self, signal) -> None:
@@ -79,7 +81,7 @@ class RandomMissing(Operator):
 class TubeMissing(Operator):
     """Tube missing: keep exactly ``round(rate * H * W)`` spatial pixels, each observed (or missing) in every band and frame."""
 
-    rate: float
+    rate: Rate
 
     def bind(self, signal) -> None:
         _needs_grid(signal, "tube missing")
@@ -93,7 +95,7 @@ class TubeMissing(Operator):
 class Gaussian(Operator):
     """Additive i.i.d. Gaussian noise of std ``sigma`` (on [0, 1] data), clipped to [0, 1] as the CHOIR code does."""
 
-    sigma: float
+    sigma: NonNegative
     clip: bool = True
 
     def __call__(self, values, known, rng):
@@ -113,7 +115,7 @@ class SaltPepper(Operator):
     ``known=True`` (as the official CHOIR Scene 2/3 code): impulse entries are marked missing.
     """
 
-    rate: float
+    rate: Rate
     known: bool = False
 
     @property
@@ -141,7 +143,7 @@ class Stripes(Operator):
     and frame, the same lines in all (the CHOIR Scene 3 code). ``known=True`` marks them missing (a sensor's
     bad-line map); ``known=False`` hides them from the model."""
 
-    rate: float
+    rate: Rate
     known: bool = True
 
     def bind(self, signal) -> None:
@@ -269,7 +271,7 @@ class FromFile(Operator):
 
     mask_path: str | None = None
     mask_key: str | None = None
-    mask_means: str = "observed"
+    mask_means: Literal[MASK_MEANS] = "observed"
     observed_path: str | None = None
     observed_key: str | None = None
     _mask: np.ndarray | None = field(default=None, init=False, repr=False)

@@ -10,6 +10,7 @@ against the truth there (:meth:`Experiment.score`).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -31,14 +32,16 @@ from inr_recover.config import instantiate
 from inr_recover.data import Signal
 from inr_recover.data.io import write_array
 from inr_recover.errors import UserError
-from inr_recover.files import save_arrays, write_json
+from inr_recover.files import atomic_path, save_arrays, write_json
 from inr_recover.fit import FitResult, Trainer, solve
 from inr_recover.grid import predict, refine_coords
+from inr_recover.locks import hold
 from inr_recover.models.base import INR, Solver, build_model, check_support, model_class
 from inr_recover.observation import Observation
 from inr_recover.optim import Optim
 from inr_recover.outputs import save_curves, save_figure, save_map, save_mask, write_native
-from inr_recover.runtime import peak_memory_mb
+from inr_recover.runtime import peak_memory_mb, resolve_device
+from inr_recover.validate import nothing_to_recover, validate
 
 log = logging.getLogger("inr_recover")
 
@@ -53,14 +56,6 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device={name} but CUDA is not available here; use device=cpu or device=auto")
-    return torch.device(name)
-
-
 def versions() -> dict:
     import hydra
     import skimage
@@ -73,10 +68,14 @@ def _container(cfg):
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
 
-def fingerprint(cfg) -> str:
-    """Hash of the resolved config minus what cannot change the numbers (progress bar, checkpointing, device, batching
-    with other runs)."""
-    c = {k: v for k, v in _container(cfg).items() if k not in ("progress", "checkpoint", "device", "batch")}
+AFTER_FIT = ("metrics", "save", "logger")  # keys read only once training has ended
+
+
+def fingerprint(cfg, ignore: tuple = ()) -> str:
+    """Hash of the resolved config minus what cannot change the numbers (progress bar, checkpointing, device, memory
+    check, batching with other runs) and minus the keys in ``ignore``."""
+    c = {k: v for k, v in _container(cfg).items()
+         if k not in ("progress", "checkpoint", "device", "memory_limit", "batch", *ignore)}
     return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -137,8 +136,6 @@ class Experiment:
         """The data as a normalised signal. A task that scores nothing against a truth (recover) reads the file as
         the observation itself."""
         self.signal = instantiate(self.cfg.data, **({} if self.task.needs_truth else {"has_truth": False}))
-        if not self.signal.has_truth and self.task.needs_truth:
-            raise UserError("data.has_truth=false needs task=recover (there is no ground truth to score against)")
         self.truth = self.signal.frames_view(self.signal.values) if self.signal.has_truth else None
         return self.signal
 
@@ -147,8 +144,6 @@ class Experiment:
         data has no ground truth: entries a mask file flags may hold any value)."""
         cfg, signal, task = self.cfg, self.signal, self.task
         self.ops = degradation.build_ops(cfg.degrade.ops, signal)
-        if not task.allows_degradation and self.ops:
-            raise UserError(f"task={task.name} measures representation quality and takes degrade=none (got degrade={cfg.degrade.name})")
         obs = degradation.degrade(signal.values, self.ops, seed=int(cfg.degrade.seed), missing=signal.missing,
                                   coords=signal.coords if signal.scattered else None)
         if task.downsampled != (obs.operator is not None):
@@ -156,6 +151,7 @@ class Experiment:
                             if task.downsampled else f"degrade={cfg.degrade.name} observes a downsampled image: use task=super_resolve")
         if not signal.has_truth:
             obs = Observation(values=signal.renormalize(obs.values, obs.known), known=obs.known)
+        nothing_to_recover(task, obs, signal.name)
         log.info("data %s: grid %s x %d channels, observed %.2f%% (degrade=%s, task=%s)", signal.name,
                  "x".join(map(str, signal.grid)), signal.channels, 100 * obs.observed_fraction, cfg.degrade.name, task.name)
         self.obs = obs
@@ -205,7 +201,7 @@ class Experiment:
         selector = instantiate(cfg.select)(task=task, obs=obs, seed=int(cfg.seed))
         return Trainer(self.model, obs, task, Optim.from_config(cfg), selector, device=self.device, seed=int(cfg.seed),
                        eval_every=int(cfg.eval_every), batch_size=cfg.batch_size, eval_chunk=cfg.eval_chunk,
-                       on_eval=self.oracle, checkpoint=self.checkpoint())
+                       on_eval=self.oracle, checkpoint=self.checkpoint(), memory_limit=cfg.memory_limit)
 
     def fit(self) -> FitResult:
         """Train (:meth:`trainer`), or solve for a Solver; then :meth:`fitted`."""
@@ -213,9 +209,11 @@ class Experiment:
         return self.fitted(solve(self.model, self.obs) if trainer is None else trainer.run(progress(self.cfg)))
 
     def fitted(self, result: FitResult) -> FitResult:
-        """Keep the fit's result; the reconstruction is the task's output of the selected prediction."""
+        """Keep the fit's result; the reconstruction is the task's output of the selected prediction; both saved at
+        once (:meth:`save_fit`)."""
         self.result = result
         self.recon = self.task.output(self.rendered(), self.obs.values, self.obs.known).astype(np.float32)
+        self.save_fit()
         return result
 
     def rendered(self) -> np.ndarray:
@@ -225,6 +223,53 @@ class Experiment:
             return self.result.prediction
         out = predict(self.model, self.eval_coords, self.cfg.eval_chunk)
         return out.reshape(*self.signal.grid, self.signal.channels).cpu().numpy()
+
+    def save_fit(self) -> None:
+        """Everything a finished fit made, written before anything that can fail: ``reconstruction.npz`` (the arrays),
+        ``mask.npz``, and ``model.pt`` (the selected model's state_dict, None without a training loop, and the fit's
+        record) from which :meth:`reuse` picks the fit up again."""
+        obs, result, signal = self.obs, self.result, self.signal
+        save_arrays(self.out_dir / "reconstruction.npz", reconstruction=self.recon, prediction=result.prediction,
+                    observed=obs.values, known=obs.known, holdout=result.holdout, norm=np.array([signal.lo, signal.hi]))
+        if obs.operator is None and self.ops_forward is None:
+            save_mask(self.out_dir, signal, obs)  # mask.npz (+ observed.npz if noisy): degrade=from_file input
+        self.model_record = {"name": self.cfg.model.name, "params": n_params(self.model), **self.model.report()}  # after setup: S-INR sizes itself
+        record = {k: v for k, v in vars(result).items() if k not in ("prediction", "holdout")}
+        with atomic_path(self.out_dir / "model.pt") as tmp:
+            torch.save({"fit_sha": fingerprint(self.cfg, AFTER_FIT), "model": self.model_record, "fit": record,
+                        "oracle": self.oracle.curve,
+                        "state_dict": self.model.state_dict() if isinstance(self.model, INR) else None}, tmp)
+
+    def reuse(self) -> FitResult | None:
+        """The fit saved by an earlier run of this configuration in the run directory (:meth:`save_fit`) that failed
+        after training, if there is one (and ``checkpoint.resume``): later stages are then redone from it without
+        training again. The observation must be the one it was fitted to."""
+        path = self.out_dir / "model.pt"
+        if not (self.cfg.checkpoint.resume and path.is_file() and (self.out_dir / "reconstruction.npz").is_file()):
+            return None
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        if saved["fit_sha"] != fingerprint(self.cfg, AFTER_FIT) or saved["fit"]["interrupted"]:
+            return None
+        with np.load(self.out_dir / "reconstruction.npz") as z:
+            arrays = {k: z[k] for k in z.files}
+        if not (np.array_equal(arrays["known"], self.obs.known) and np.array_equal(arrays["observed"], self.obs.values)):
+            raise UserError(f"{self.out_dir}: the saved fit was made on another observation (the data or mask files "
+                            "changed); use a new output directory or checkpoint.resume=false")
+        self.oracle = Oracle(self.truth if self.eval_coords is None else None, self.signal, self.task, self.obs)
+        self.oracle.curve.update(saved["oracle"])
+        self.model_record = saved["model"]
+        self.result = FitResult(prediction=arrays["prediction"], holdout=arrays.get("holdout"), **saved["fit"])
+        self.recon = arrays["reconstruction"]
+        log.info("training finished in an earlier run: its fit is reused from %s", path.resolve())
+        return self.result
+
+    def failed(self, error: Exception, stage: str, partial: dict) -> dict:
+        """``results.json`` of a run whose fit is saved but a later stage failed: a rerun redoes only what failed."""
+        return {**partial, "status": "failed", "failed_stage": stage, "error": f"{type(error).__name__}: {error}",
+                "saved": ["reconstruction.npz", "model.pt"], "config_sha": self.config_sha, "iterations": self.result.iterations,
+                "train_seconds": self.result.train_seconds, "selection": self.result.selection,
+                "rerun": "run the same command again: the saved fit is reused, nothing is trained again",
+                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
 
     def observed(self) -> dict:
         """How closely the prediction fits the observed entries it trained on, and those held out (if any)."""
@@ -247,7 +292,7 @@ class Experiment:
             "metrics": headline,
             "selection": result.selection,
             "observed": observed,
-            "model": {"name": cfg.model.name, "params": n_params(self.model), **self.model.report()},  # after setup: S-INR sizes itself
+            "model": self.model_record,
             "data": self.signal.record(),
             "degrade": degradation.record(cfg.degrade.name, int(cfg.degrade.seed), self.ops),
             "task": self.task.name,
@@ -259,6 +304,7 @@ class Experiment:
             "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
             "seed": int(cfg.seed),
             "peak_memory_mb": peak_memory_mb(device),
+            "memory": result.memory,
             "config_sha": self.config_sha,
             "versions": versions(),
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -293,11 +339,7 @@ class Experiment:
 
     def write(self, results: dict) -> None:
         """The run's files (README, "What a run writes"); a recover run's repaired data is named in ``results``."""
-        cfg, out_dir, signal, obs, result = self.cfg, self.out_dir, self.signal, self.obs, self.result
-        save_arrays(out_dir / "reconstruction.npz", reconstruction=self.recon, prediction=result.prediction,
-                    observed=obs.values, known=obs.known, holdout=result.holdout, norm=np.array([signal.lo, signal.hi]))
-        if obs.operator is None and self.ops_forward is None:
-            save_mask(out_dir, signal, obs)  # mask.npz (+ observed.npz if noisy): degrade=from_file input
+        cfg, out_dir, signal = self.cfg, self.out_dir, self.signal
         if cfg.save.mat:
             write_array(out_dir / "reconstruction.mat", signal.to_raw(self.recon), key=signal.key or "reconstruction")
         if not signal.has_truth:  # the product of a recover run: the repaired data, as the input was stored
@@ -348,7 +390,8 @@ def progress(cfg) -> bool | None:
 
 def prepare(cfg: DictConfig, out_dir: str | os.PathLike) -> Experiment | dict:
     """The stages before the fit (load, degrade, build) of the run writing under ``out_dir``; with
-    ``checkpoint.resume``, the results instead when ``out_dir`` already holds complete results of this config."""
+    ``checkpoint.resume``, the results instead when ``out_dir`` already holds complete results of this config, and no
+    build when it holds the fit of a run that failed after training (:meth:`Experiment.reuse`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_sha = fingerprint(cfg)
@@ -360,15 +403,24 @@ def prepare(cfg: DictConfig, out_dir: str | os.PathLike) -> Experiment | dict:
     exp.load()
     exp.degrade()
     exp.zero_shot()
-    exp.build()
+    exp.reused = exp.reuse() is not None
+    if not exp.reused:
+        exp.build()
     return exp
 
 
 def conclude(exp: Experiment, **record) -> dict:
     """The stages after the fit: evaluate (plus ``record``), write, ``results.json`` last, the checkpoint removed
-    unless the fit was interrupted, the report."""
-    results = {**exp.evaluate(), **record}
-    exp.write(results)
+    unless the fit was interrupted, the report. A failure here leaves ``results.json`` with ``status: failed`` beside
+    the saved fit."""
+    results, stage = {}, "evaluate"
+    try:
+        results = {**exp.evaluate(), **record}
+        stage = "write"
+        exp.write(results)
+    except Exception as e:  # the fit is saved (Experiment.save_fit): a rerun redoes only what failed
+        write_json(exp.out_dir / "results.json", {**exp.failed(e, stage, results), "process": process_record(exp.started[1])})
+        raise
     results["wall_seconds"] = time.perf_counter() - exp.started[0]
     results["process"] = process_record(exp.started[1])
     write_json(exp.out_dir / "results.json", results)  # last: its presence means the run finished
@@ -381,13 +433,19 @@ def conclude(exp: Experiment, **record) -> dict:
 def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
     """Run one experiment described by a composed config; write everything under ``out_dir``; return results.
 
-    With ``checkpoint.resume`` (default) a run whose ``out_dir`` already holds complete results of the same
-    config returns them untouched, and an interrupted one continues from ``out_dir/checkpoint.pt``."""
-    exp = prepare(cfg, out_dir)
-    if not isinstance(exp, Experiment):
-        return exp
-    exp.fit()
-    return conclude(exp)
+    The config is checked whole first (:func:`inr_recover.validate.validate`), and ``out_dir`` is this process's
+    while the run goes on (:mod:`inr_recover.locks`). With ``checkpoint.resume`` (default) a run whose ``out_dir``
+    already holds complete results of the same config returns them untouched, an interrupted one continues from
+    ``out_dir/checkpoint.pt``, and one that failed after training redoes only the stages after it (:meth:`Experiment.reuse`).
+    A failure after training leaves ``results.json`` with ``status: failed`` beside the saved fit."""
+    validate(cfg)
+    with hold(out_dir):
+        exp = prepare(cfg, out_dir)
+        if not isinstance(exp, Experiment):
+            return exp
+        if not exp.reused:
+            exp.fit()
+        return conclude(exp)
 
 
 def run_group(cfgs: list[DictConfig], out_dirs: list, key: str) -> list[dict]:
@@ -396,8 +454,17 @@ def run_group(cfgs: list[DictConfig], out_dirs: list, key: str) -> list[dict]:
     Members already complete are skipped; interrupted ones resume from their own checkpoint. Members that cannot
     share a model (:func:`inr_recover.batched.refusal`) run one after another, with a one-line notice. A member whose
     fit failed writes no results (as a failed run); its error is raised once the others' results are written."""
+    for cfg in cfgs:
+        validate(cfg)
+    with contextlib.ExitStack() as held:
+        for out_dir in out_dirs:
+            held.enter_context(hold(out_dir))
+        return _run_group(cfgs, out_dirs, key)
+
+
+def _run_group(cfgs: list[DictConfig], out_dirs: list, key: str) -> list[dict]:
     runs = [prepare(cfg, out_dir) for cfg, out_dir in zip(cfgs, out_dirs)]
-    todo = [exp for exp in runs if isinstance(exp, Experiment)]
+    todo = [exp for exp in runs if isinstance(exp, Experiment) and not exp.reused]
     if len(todo) < 2:
         return [run(cfg, out_dir) if isinstance(exp, Experiment) else exp for exp, cfg, out_dir in zip(runs, cfgs, out_dirs)]
     reason = batched.refusal([exp.model for exp in todo])
@@ -409,8 +476,10 @@ def run_group(cfgs: list[DictConfig], out_dirs: list, key: str) -> list[dict]:
                         "model in one process: train_seconds, it_per_s and peak_memory_mb are the group's"}}
     results, errors = [], []
     for exp in runs:
-        fit = next(fits) if isinstance(exp, Experiment) else None
-        if isinstance(fit, UserError):
+        fit = next(fits) if isinstance(exp, Experiment) and not exp.reused else None
+        if isinstance(exp, Experiment) and exp.reused:
+            results.append(conclude(exp))
+        elif isinstance(fit, UserError):
             errors.append(f"{exp.out_dir}: {fit}")
         elif fit is not None:
             exp.fitted(fit)

@@ -14,8 +14,10 @@ unless the observation is e.g. downsampled; or another of the task's losses), wi
 the oracle diagnostic); its return value is ignored, so nothing it computes can steer the fit.
 
 ``checkpoint`` (:class:`~inr_recover.checkpoint.Checkpoint`) makes the fit resumable: the state is saved every
-``checkpoint.every`` iterations, on Ctrl-C and on SIGTERM (then the process exits with 143), and a fit started
-while the checkpoint exists continues from it.
+``checkpoint.every`` iterations, on Ctrl-C, and on SIGTERM or submitit's requeue signal USR2 (then the signal goes on
+to what it would have done: exit with 128 + signal, or submitit's requeue; :class:`~inr_recover.checkpoint.StopOnSigterm`),
+and a fit started while the checkpoint exists continues from it. ``memory_limit`` stops a fit that would not fit in
+memory before it starts (:meth:`Trainer.check_memory`).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from inr_recover import checkpoint as ckpt
+from inr_recover import checkpoint as ckpt, memory
 from inr_recover.errors import UserError
 from inr_recover.grid import predict, rows
 from inr_recover.observation import Observation
@@ -47,6 +49,7 @@ class FitResult:
     history: dict = field(default_factory=dict)
     interrupted: bool = False
     holdout: np.ndarray | None = None
+    memory: dict = field(default_factory=dict)  # the memory check's record (inr_recover/memory.py)
 
 
 class Trainer:
@@ -56,7 +59,7 @@ class Trainer:
 
     def __init__(self, model, obs: Observation, task: Task, optim: Optim, selector: Selector, *, device="cpu",
                  seed: int = 0, eval_every: int = 100, batch_size: int | None = None, eval_chunk: int | None = 262144,
-                 on_eval=None, checkpoint: ckpt.Checkpoint | None = None):
+                 on_eval=None, checkpoint: ckpt.Checkpoint | None = None, memory_limit=None):
         if not isinstance(obs, Observation):
             raise TypeError("fit() takes an Observation")
         self.model, self.obs, self.task, self.optim, self.selector = model, obs, task, optim, selector
@@ -80,6 +83,7 @@ class Trainer:
         self.batch_size = batch_size if batch_size is not None and batch_size < self.coords.shape[0] else None
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
         self.eval_every, self.eval_chunk, self.on_eval, self.checkpoint = eval_every, eval_chunk, on_eval, checkpoint
+        self.memory_limit, self.memory = memory_limit, {}
         self.history = {k: [] for k in HISTORY}
         self.pending = []  # training losses since the last evaluation point
         self.done, self.elapsed, self.interrupted = 0, 0.0, False
@@ -89,6 +93,16 @@ class Trainer:
     def seconds(self) -> float:
         """Training time so far, across resumes (time to quality)."""
         return self.elapsed + time.perf_counter() - self.t0
+
+    def check_memory(self) -> dict:
+        """Stop before training when the fit's estimated peak memory exceeds ``memory_limit`` (GiB, or ``auto``: what
+        is available; None: no check), naming a ``batch_size`` / ``eval_chunk`` that fits (:mod:`inr_recover.memory`)."""
+        if self.memory_limit is None:
+            return {}
+        est = memory.estimate(self.model, lambda n: self.loss(self.coords[:n], self.target[:n], self.weight[:n]),
+                              self.optim.optimizer, [self.coords, self.target, self.weight], self.coords.shape[0],
+                              self.target.numel(), self.device)
+        return memory.check(est, self.batch_size, self.eval_chunk, self.memory_limit, self.device)
 
     def restore(self) -> None:
         """Continue from the checkpoint, if there is one: everything that decides the next iteration."""
@@ -175,6 +189,7 @@ class Trainer:
         selection-only scoring points every ``selector.every``, checkpoints every ``checkpoint.every``; then finish."""
         from tqdm.auto import tqdm
 
+        self.memory = self.check_memory()
         self.restore()
         iterations = self.optim.iterations
         self.bar = tqdm(total=iterations, initial=self.done, disable=(not progress) if progress is not None else None,
@@ -187,7 +202,7 @@ class Trainer:
                 if stop is not None and ((self.checkpoint.every and it % self.checkpoint.every == 0) or stop.signum is not None):
                     self.save_checkpoint()
                     if stop.signum is not None:
-                        raise SystemExit(128 + stop.signum)
+                        stop.handoff()
         except KeyboardInterrupt:
             self.interrupted = True
             if self.checkpoint:
@@ -208,7 +223,7 @@ class Trainer:
         final = self.task.decode(predict(self.model, self.coords, self.eval_chunk)).reshape(*self.obs.grid, self.obs.channels).cpu().numpy()
         return FitResult(prediction=final, selected_iteration=selected, iterations=self.done, train_seconds=train_seconds,
                          selection=self.selector.record(selected), history=self.history, interrupted=self.interrupted,
-                         holdout=self.selector.holdout)
+                         holdout=self.selector.holdout, memory=self.memory)
 
 
 def solve(solver, obs: Observation) -> FitResult:
@@ -223,7 +238,7 @@ def solve(solver, obs: Observation) -> FitResult:
 
 def fit(model, obs: Observation, task: Task, optim: Optim, selector: Selector, *, device="cpu", seed: int = 0,
         eval_every: int = 100, batch_size: int | None = None, eval_chunk: int | None = 262144,
-        progress: bool | None = None, on_eval=None, checkpoint: ckpt.Checkpoint | None = None) -> FitResult:
+        progress: bool | None = None, on_eval=None, checkpoint: ckpt.Checkpoint | None = None, memory_limit=None) -> FitResult:
     """Train ``model`` on ``obs`` under ``task`` and return the selected prediction (module doc)."""
-    return Trainer(model, obs, task, optim, selector, device=device, seed=seed, eval_every=eval_every,
-                   batch_size=batch_size, eval_chunk=eval_chunk, on_eval=on_eval, checkpoint=checkpoint).run(progress)
+    return Trainer(model, obs, task, optim, selector, device=device, seed=seed, eval_every=eval_every, batch_size=batch_size,
+                   eval_chunk=eval_chunk, on_eval=on_eval, checkpoint=checkpoint, memory_limit=memory_limit).run(progress)

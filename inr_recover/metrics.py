@@ -139,22 +139,25 @@ def point_scores(truth: np.ndarray, recon: np.ndarray) -> dict:
     return {"nrmse": nrmse(truth, recon), "r2": r2(truth, recon)}
 
 
-def compute(truth: np.ndarray, recon: np.ndarray, names=("psnr", "psnr_band", "ssim", "lpips", "sam"), lpips_net="auto") -> dict:
-    """All requested metrics between (T, H, W, C) arrays; ``lpips_net='auto'`` loads the real model if possible."""
+def _lpips(truth: np.ndarray, recon: np.ndarray, lpips_net) -> float | None:
+    return lpips_distance(truth, recon, lpips_model() if lpips_net == "auto" else lpips_net)
+
+
+# The registry of ``metrics.names``: name -> f(truth, recon, lpips_net) on (T, H, W, C) arrays clipped to [0, 1].
+METRICS = {
+    "psnr": lambda truth, recon, _: psnr(truth, recon),
+    "psnr_band": lambda truth, recon, _: psnr_band(truth, recon),
+    "ssim": lambda truth, recon, _: ssim(truth, recon),
+    "lpips": _lpips,
+    "sam": lambda truth, recon, _: sam(truth, recon) if truth.shape[-1] > 3 else None,
+}
+
+
+def compute(truth: np.ndarray, recon: np.ndarray, names=tuple(METRICS), lpips_net="auto") -> dict:
+    """The metrics ``names`` (of :data:`METRICS`) between (T, H, W, C) arrays; ``lpips_net='auto'`` loads the real
+    model if possible."""
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric '{unknown[0]}' (known: {', '.join(METRICS)})")
     recon = np.clip(recon, 0.0, 1.0)
-    out = {}
-    for name in names:
-        if name == "psnr":
-            out[name] = psnr(truth, recon)
-        elif name == "psnr_band":
-            out[name] = psnr_band(truth, recon)
-        elif name == "ssim":
-            out[name] = ssim(truth, recon)
-        elif name == "sam":
-            out[name] = sam(truth, recon) if truth.shape[-1] > 3 else None
-        elif name == "lpips":
-            model = lpips_model() if lpips_net == "auto" else lpips_net
-            out[name] = lpips_distance(truth, recon, model)
-        else:
-            raise ValueError(f"unknown metric '{name}' (known: psnr, psnr_band, ssim, lpips, sam)")
-    return out
+    return {name: METRICS[name](truth, recon, lpips_net) for name in names}

@@ -19,8 +19,10 @@ from omegaconf import OmegaConf
 
 from inr_recover.config import instantiate
 from inr_recover.errors import UserError
+from inr_recover.schema import NonNegative, NonNegativeInt, Positive
 
 LOOP_KEYS = ("iterations", "grad_clip")  # keys of conf/optim read by the loop, not passed to the optimiser
+LIMITS = {"lr": Positive}  # declared limits of the optimiser's own settings, beyond torch's checks (it accepts lr=0)
 
 
 def _decay(t: int, gamma: float, T: int) -> float:
@@ -44,8 +46,8 @@ def auto(optimizer, schedule):
 class Optim:
     optimizer: Callable  # parameters -> torch.optim.Optimizer
     scheduler: Callable | None  # optimiser -> learning-rate scheduler; None keeps the learning rate constant
-    iterations: int
-    grad_clip: float | None  # max gradient norm; None or 0 disables clipping
+    iterations: NonNegativeInt  # 0: no training (the observation and the initial model's output, tools/official)
+    grad_clip: NonNegative | None  # max gradient norm; None or 0 disables clipping
 
     def __post_init__(self):
         if self.iterations < 0:

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import ctypes
+import re
 import sys
+
+from inr_recover.errors import UserError
 
 
 def tune_allocator(threshold: int = 1 << 30) -> bool:
@@ -57,3 +60,26 @@ def peak_memory_mb(device) -> dict:
 
         out["cuda"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
+
+
+DEVICES = "auto, cpu, cuda, cuda:N"
+
+
+def resolve_device(name: str):
+    """The torch device ``device=`` names: ``auto`` (cuda if available, else cpu), ``cpu``, ``cuda`` or ``cuda:N``
+    with N below this machine's CUDA device count."""
+    import torch
+
+    name = str(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    match = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", name)
+    if match is None or (match[1] == "cpu" and match[2] is not None):
+        raise UserError(f"device='{name}' is not one of {DEVICES}")
+    if match[1] == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device={name} but CUDA is not available here; use device=cpu or device=auto")
+        count = torch.cuda.device_count()
+        if match[2] is not None and int(match[2]) >= count:
+            raise UserError(f"device={name} but this machine has {count} CUDA device(s): cuda:0 to cuda:{count - 1}")
+    return torch.device(name)

@@ -29,14 +29,17 @@ from __future__ import annotations
 
 import inspect
 import math
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
 
 from inr_recover.errors import UserError
 from inr_recover.grid import rows
+from inr_recover.schema import Interval, NonNegativeInt, Positive, forwards
 
 ERRORS = ("penalty", "l1", "l2", "median", "trimmed")
+Every = NonNegativeInt | None  # select.every: 0 or null scores only at eval_every
 
 
 def holdout_error(residual: torch.Tensor, penalty, kind: str = "penalty", trim: float = 0.1) -> float:
@@ -157,7 +160,8 @@ class Holdout(Selector):
 
     method = "holdout"
 
-    def __init__(self, task, obs, seed: int, fraction: float, error: str, trim: float, every: int):
+    def __init__(self, task, obs, seed: int, fraction: Annotated[float, Interval(0, 1, open_lo=True, open_hi=True)],
+                 error: Literal[ERRORS], trim: Annotated[float, Interval(0, 1, open_hi=True)], every: Every):
         super().__init__(task, obs, seed)
         if error not in ERRORS:
             raise UserError(f"select.error='{error}' is not one of {', '.join(ERRORS)}")
@@ -183,7 +187,7 @@ class Discrepancy(Selector):
 
     method = "discrepancy"
 
-    def __init__(self, task, obs, seed: int, tau: float, every: int):
+    def __init__(self, task, obs, seed: int, tau: Positive, every: Every):
         super().__init__(task, obs, seed)
         self.tau, self.every = float(tau), _every(every)
         self.level = noise_level(obs.values, obs.known)
@@ -203,6 +207,7 @@ class Discrepancy(Selector):
 RULES = {rule.method: rule for rule in (Final, Holdout, Discrepancy)}
 
 
+@forwards(*RULES.values())
 def auto(task, obs, seed: int, **settings) -> Selector:
     """``select=auto``: the task's own rule (``task.select``) with those of ``settings`` that it takes."""
     rule = RULES.get(task.select)

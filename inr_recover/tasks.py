@@ -32,10 +32,13 @@ before selection, metrics and outputs, which stay on [0, 1] (:meth:`Task.encode`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from inr_recover.errors import UserError
+from inr_recover.schema import Positive
+from inr_recover.select import RULES
 
 LOSSES = ("l1", "l2", "huber", "fro", "group_fro")
 
@@ -43,11 +46,11 @@ LOSSES = ("l1", "l2", "huber", "fro", "group_fro")
 @dataclass
 class Task:
     name: str
-    loss: str = "l1"
+    loss: Literal[LOSSES] = "l1"
     data_consistency: bool = True
-    huber_delta: float = 0.1
+    huber_delta: Positive = 0.1
     allows_degradation: bool = True
-    select: str = "final"  # what `select=auto` means for this task (inr_recover/select.py)
+    select: Literal[tuple(RULES)] = "final"  # what `select=auto` means for this task (inr_recover/select.py)
     needs_truth: bool = True  # false: the data file is the observation itself, nothing to score against (recover)
     downsampled: bool = False  # true: the observation is a downsampled image (super_resolve), not entries of the grid
     train_factor: int | None = None  # super_resolve: train at this factor, query at the degradation's (zero-shot)

@@ -1,6 +1,6 @@
-"""Resumable fits and runs (inr_recover/checkpoint.py): checkpoint contents, SIGTERM and Ctrl-C at a known iteration,
-relaunching into a finished, another config's or an interrupted run dir, and a killed sweep (the CLI in subprocesses
-where the behaviour is about the process: exit codes, signals, stderr)."""
+"""Resumable fits and runs (inr_recover/checkpoint.py): checkpoint contents, SIGTERM, USR2 and Ctrl-C at a known
+iteration, relaunching into a finished, another config's or an interrupted run dir, and a killed sweep (the CLI in
+subprocesses where the behaviour is about the process: exit codes, signals, stderr)."""
 from __future__ import annotations
 
 import csv
@@ -63,6 +63,41 @@ def test_resumed_fit_equals_uninterrupted(tmp_path):
     assert res.selected_iteration == ref.selected_iteration and timeless(res.history) == timeless(ref.history)
     assert res.history["seconds"] == sorted(res.history["seconds"])  # time to quality keeps counting across the resume
     assert torch.load(path, weights_only=False)["iteration"] == 18  # periodic saves continued (every 3)
+
+
+def test_requeue_signal_checkpoints_then_goes_to_the_previous_handler(tmp_path):
+    """USR2 (submitit's requeue signal) at iteration 8: the state is checkpointed first, then the handler installed
+    before the fit (submitit's "checkpoint and requeue") gets the signal; when that handler returns, training goes
+    on to the end, and the fit's own handlers are gone afterwards."""
+    path, calls = tmp_path / "ck.pt", []
+
+    def submitit_like(signum, frame):
+        calls.append((signum, torch.load(path, weights_only=False)["iteration"]))
+
+    def on_eval(i, pred):
+        if i == 8:
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+    previous = signal.signal(signal.SIGUSR2, submitit_like)
+    try:
+        res = _fit(0, on_eval=on_eval, checkpoint=Checkpoint(path, every=0, meta="m"))
+        assert signal.getsignal(signal.SIGUSR2) is submitit_like
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert calls == [(signal.SIGUSR2, 8)] and res.iterations == 20
+
+
+def test_requeue_signal_in_a_subprocess_checkpoints_and_exits(tmp_path):
+    """The CLI process sent USR2 (no submitit handler: the signal's default ends it) checkpoints and exits 128 + USR2."""
+    over = [*SWEEP, "optim.iterations=100000", "checkpoint.every=20"]
+    cmd, env, out = cli_command(tmp_path, *over)
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_for(out / "checkpoint.pt", proc)
+    proc.send_signal(signal.SIGUSR2)
+    log = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 128 + signal.SIGUSR2, log
+    assert "SIGUSR2: training state checkpointed; exiting" in log and not (out / "results.json").exists()
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["iteration"] >= 20
 
 
 def test_checkpoint_of_another_config_is_refused(tmp_path):

@@ -42,9 +42,20 @@ def test_missing_paper_file_is_one_line_error(cli, tmp_path):
 
 def test_bad_value_is_one_line_error(cli):
     proc, _ = cli(*TINY, "degrade.ops.0.rate=1.5", check=False)
-    assert proc.returncode == 2 and "rate must be in [0, 1]" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "degrade.ops.0.rate=1.5 is not a finite number in [0, 1]" in proc.stderr and "Traceback" not in proc.stderr
     proc, _ = cli(*TINY, "task=fit", check=False)
     assert proc.returncode == 2 and "degrade=none" in proc.stderr
+
+
+def test_hydra_errors_and_validation_are_one_line_errors(cli):
+    """Errors before the run (Hydra's: an unknown option of a group) and from the whole-config check (an unknown
+    metric, before any training) end the process with one stderr line and exit code 2."""
+    for override, message in (("model=nosuch", "Could not find 'model/nosuch' (available: choir, "),
+                              ("metrics.names=[psnr,foo]", "metrics.names.1='foo' is not one of 'psnr'")):
+        proc, out = cli(*TINY, override, check=False)
+        err = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(err) == 1 and message in err[0], proc.stderr
+        assert not (out / "results.json").exists()
 
 
 def test_mismatched_mask_is_one_line_error(cli, tmp_path):

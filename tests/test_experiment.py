@@ -401,3 +401,46 @@ def test_embedded_default_beats_interpolation_by_2db(tmp_path):
     assert np.array_equal(np.load(tmp_path / "default" / "mask.npz")["mask"], np.load(tmp_path / "interp" / "mask.npz")["mask"])
     assert default["selection"]["method"] == "final"
     assert default["metrics"]["psnr"] >= interp["metrics"]["psnr"] + 2.0
+
+
+# ---------------------------------------------------------------- never lose a finished fit
+
+def test_failure_after_training_keeps_the_fit_and_a_rerun_only_redoes_what_failed(tmp_path, monkeypatch):
+    """A metric that fails after training: the arrays and the selected model's state_dict are on disk, results.json
+    says failed with the error; the rerun into the same dir reuses the fit (no training) and completes with the
+    numbers of an uninterrupted run. The saved state_dict reproduces the saved prediction."""
+    import json
+
+    import torch
+
+    from inr_recover import metrics
+    from inr_recover.grid import grid_coords, predict
+    from inr_recover.models.base import build_model
+
+    over = [*TINY, "task=restore", "degrade=scene3"]  # holdout selection
+    out = tmp_path / "run"
+
+    def broken(truth, recon, _):
+        raise RuntimeError("the metric server is down")
+
+    monkeypatch.setitem(metrics.METRICS, "ssim", broken)
+    with pytest.raises(RuntimeError, match="server is down"):
+        run_pipeline(out, *over)
+    failed = json.loads((out / "results.json").read_text())
+    assert failed["status"] == "failed" and failed["failed_stage"] == "evaluate" and "server is down" in failed["error"]
+    saved = {f: (out / f).stat().st_mtime_ns for f in ("reconstruction.npz", "model.pt", "mask.npz")}
+    z = np.load(out / "reconstruction.npz")
+    state = torch.load(out / "model.pt", weights_only=False)
+    model = build_model(compose_config(*over).model, 2, 8, (32, 32))
+    model.load_state_dict(state["state_dict"])
+    again = predict(model, grid_coords((32, 32)), None).reshape(32, 32, 8).detach().numpy()
+    np.testing.assert_allclose(again, z["prediction"], atol=1e-6)
+    assert state["fit"]["selected_iteration"] == failed["selection"]["iteration"]
+
+    monkeypatch.undo()
+    r = run_pipeline(out, *over)
+    assert r["status"] == "complete" and {f: (out / f).stat().st_mtime_ns for f in saved} == saved
+    assert r["train_seconds"] == failed["train_seconds"]  # the saved fit's, not a new one's
+    ref = run_pipeline(tmp_path / "ref", *over)
+    for key in ("metrics", "selection", "observed", "model", "iterations", "config_sha"):
+        assert r[key] == ref[key], key

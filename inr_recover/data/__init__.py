@@ -8,10 +8,12 @@ from inr_recover.data.io import read_array
 from inr_recover.data.prepare import Signal, prepare
 from inr_recover.errors import UserError
 from inr_recover.paths import resolve_path
+from inr_recover.schema import forwards
 
 __all__ = ["Signal", "load_file", "prepare"]
 
 
+@forwards(prepare)
 def load_file(
     name: str,
     file: str | None = None,

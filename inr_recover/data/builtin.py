@@ -1,15 +1,19 @@
 """Data that ships with a dependency (scikit-image photographs) and seeded synthetic tensors for tests."""
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from inr_recover.data.prepare import Signal, prepare
 from inr_recover.errors import UserError
+from inr_recover.schema import NonNegativeInt, PositiveInt, forwards
 
 SKIMAGE_NAMES = ("astronaut", "camera", "chelsea", "coffee", "rocket", "immunohistochemistry", "retina", "hubble_deep_field", "cat", "brick", "grass", "gravel")
 
 
-def skimage_image(name: str, image: str, gray: bool = False, **prep) -> Signal:
+@forwards(prepare)
+def skimage_image(name: str, image: Literal[SKIMAGE_NAMES], gray: bool = False, **prep) -> Signal:
     """A real photograph bundled with scikit-image (loads offline), e.g. ``astronaut`` (512x512x3)."""
     from skimage import data as skdata
 
@@ -25,7 +29,9 @@ def skimage_image(name: str, image: str, gray: bool = False, **prep) -> Signal:
     return prepare(arr, name=name, **prep)
 
 
-def synthetic(name: str, shape=(32, 32, 8), kind: str = "smooth", rank: int = 3, seed: int = 0, **prep) -> Signal:
+@forwards(prepare)
+def synthetic(name: str, shape: list[PositiveInt] = (32, 32, 8), kind: Literal["smooth", "lowrank"] = "smooth",
+              rank: PositiveInt = 3, seed: NonNegativeInt = 0, **prep) -> Signal:
     """Seeded test tensors. ``smooth``: sum of a few low-frequency separable sinusoids per band;
     ``lowrank``: exact CP tensor of the given rank built from smooth factors (values in [0, 1])."""
     shape = tuple(int(s) for s in shape)

@@ -81,21 +81,45 @@ def _read_hdf5(path: Path, key: str | None, matlab: bool) -> tuple[np.ndarray, s
     return arr, k
 
 
+WORKING_BYTES = 32  # bytes per entry while a file is read and prepared (the array, its float64 copies, the mask)
+
+
+def _npy_entries(path: Path) -> int:
+    """Entries of the array a .npy file's header announces (read before its data)."""
+    with open(path, "rb") as f:
+        fmt = np.lib.format
+        header = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+        shape, _, _ = header(f)
+    return int(np.prod(shape, dtype=np.int64))
+
+
 def read_array(path: str | os.PathLike, key: str | None = None) -> tuple[np.ndarray, str | None]:
-    """Read one array from ``path``; returns (array, key actually used or None)."""
+    """Read one array from ``path``; returns (array, key actually used or None). A file that cannot be read (empty,
+    corrupt, truncated) or would not fit in memory is a one-line :class:`UserError`."""
+    from inr_recover.memory import require
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
+    try:
+        if path.suffix.lower() == ".npy":
+            require(_npy_entries(path) * WORKING_BYTES, f"reading {path}")
+        return _read(path, key)
+    except UserError:
+        raise
+    except Exception as e:  # each reader's own error for a file it cannot parse
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise UserError(f"{path}: cannot read as a {path.suffix or 'data'} file ({reason[:200]})") from None
+
+
+def _read(path: Path, key: str | None) -> tuple[np.ndarray, str | None]:
     ext = path.suffix.lower()
     if ext == ".mat":
         if _is_mat_v73(path):
             return _read_hdf5(path, key, matlab=True)
         import scipy.io
 
-        try:
-            mat = scipy.io.loadmat(path)
-        except Exception as e:  # corrupt or unsupported MATLAB file
-            raise UserError(f"{path}: cannot read as a MATLAB file ({e})") from None
+        mat = scipy.io.loadmat(path)
         keys = [k for k in mat if not k.startswith("__")]
         k = _pick_key(path, keys, key)
         return np.asarray(mat[k]), k

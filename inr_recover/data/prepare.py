@@ -8,11 +8,13 @@ Layouts: ``flatten`` (the papers' convention: 2-D coordinates in, all bands x fr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from inr_recover.errors import UserError
 from inr_recover.grid import OnGrid
+from inr_recover.schema import NonNegativeInt, PositiveInt
 
 CANONICAL = "HWCT"
 LAYOUTS = ("flatten", "nd")
@@ -194,16 +196,16 @@ def prepare(
     *,
     name: str,
     axes: str = "auto",
-    crop=None,
-    bands=None,
-    frames=None,
-    resize=None,
-    layout: str = "flatten",
-    normalize: str = "minmax",
-    rgb_bands=None,
+    crop: list[int] | None = None,
+    bands: list[NonNegativeInt] | None = None,
+    frames: list[NonNegativeInt] | None = None,
+    resize: list[PositiveInt] | None = None,
+    layout: Literal[LAYOUTS] = "flatten",
+    normalize: Literal[NORMALIZE] = "minmax",
+    rgb_bands: list[NonNegativeInt] | None = None,
     key: str | None = None,
     path: str | None = None,
-    missing_value=None,
+    missing_value: float | None = None,
     has_truth: bool = True,
 ) -> Signal:
     """Validate, reorder, crop ([top, left, height, width]), select bands/frames ([start, stop]),

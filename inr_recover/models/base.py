@@ -116,12 +116,18 @@ def check_support(cfg: DictConfig | dict, obs) -> None:
                         "use model=bicubic or a coordinate network (siren, choir, wire, ...)")
 
 
+# Keys of a model config that are not the constructor's: its name, the method's learning rate under
+# protocol=common and the authors' training recipe (both read by conf/protocol; the recipe's model options reach the
+# other keys). The constructor gets the data's dimensions (GIVEN) and the config's other keys.
+CONFIG_ONLY = ("name", "lr", "recipe")
+GIVEN = ("in_features", "out_features", "grid")
+
+
 def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, grid: tuple) -> INR | Solver:
     """Instantiate a model config (its ``_target_``), handing it the data's dimensions."""
     cfg = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    cfg.pop("name", None)
-    cfg.pop("lr", None)  # the method's learning rate under protocol=common: read by conf/protocol, not the model
-    cfg.pop("recipe", None)  # the authors' training recipe: read by conf/protocol (its model options reach the keys)
+    for key in CONFIG_ONLY:
+        cfg.pop(key, None)
     if "_target_" not in cfg:
         raise UserError("the model config has no _target_; pick one with model=<name> (see conf/model/)")
     model = instantiate(cfg, in_features=in_features, out_features=out_features, grid=tuple(grid), _convert_="all")
