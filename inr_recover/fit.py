@@ -45,6 +45,7 @@ class FitResult:
     history: dict = field(default_factory=dict)
     interrupted: bool = False
     holdout: np.ndarray | None = None
+    seconds_to_selected: float | None = None  # training seconds when the selected iteration was reached
 
 
 class Trainer:
@@ -75,6 +76,7 @@ class Trainer:
         self.done, self.elapsed, self.interrupted = 0, 0.0, False
         self.t0 = time.perf_counter()
         self.bar = None
+        selector.clock = self.seconds  # time to quality: the selector notes when it selects
 
     def seconds(self) -> float:
         """Training time so far, across resumes (time to quality)."""
@@ -145,8 +147,9 @@ class Trainer:
             raise UserError(f"the loss became {losses[-1]} at iteration {iteration}; lower optim.lr or enable optim.grad_clip")
 
     def run(self, progress: bool | None = None) -> FitResult:
-        """restore, then step to ``optim.iterations`` with evaluation points every ``eval_every`` (and at the end),
-        selection-only scoring points every ``selector.every``, checkpoints every ``checkpoint.every``; then finish."""
+        """restore, then step to ``optim.iterations`` (or until the selector says stop: ``select.patience``) with
+        evaluation points every ``eval_every`` (and at the end), selection-only scoring points every
+        ``selector.every``, checkpoints every ``checkpoint.every``; then finish."""
         from tqdm.auto import tqdm
 
         self.restore()
@@ -164,6 +167,8 @@ class Trainer:
                     self.evaluate(it)
                 elif self.selector.every and it % self.selector.every == 0:
                     self.score(it)
+                if it < iterations and self.selector.should_stop(it):  # select.patience: the selection is final
+                    break
                 if stop is not None and ((self.checkpoint.every and it % self.checkpoint.every == 0) or stop.signum is not None):
                     self.save_checkpoint()
                     if stop.signum is not None:
@@ -179,16 +184,20 @@ class Trainer:
         return self.finish()
 
     def finish(self) -> FitResult:
-        """The prediction of the selected model state (the last one when the rule selected none)."""
+        """The prediction of the selected model state (the last one when the rule selected none), and the iterations
+        an early stop saved."""
         train_seconds = self.seconds()
-        selected = self.done
+        selected, seconds_to_selected = self.done, train_seconds
         if self.selector.state is not None:
             self.model.load_state_dict(self.selector.state)
-            selected = self.selector.iteration
+            selected, seconds_to_selected = self.selector.iteration, self.selector.seconds
         final = predict(self.model, self.coords, self.eval_chunk).reshape(*self.obs.grid, self.obs.channels).cpu().numpy()
+        selection = self.selector.record(selected)
+        if self.selector.stopped_at is not None:
+            selection["iterations_saved"] = self.optim.iterations - self.done
         return FitResult(prediction=final, selected_iteration=selected, iterations=self.done, train_seconds=train_seconds,
-                         selection=self.selector.record(selected), history=self.history, interrupted=self.interrupted,
-                         holdout=self.selector.holdout)
+                         selection=selection, history=self.history, interrupted=self.interrupted,
+                         holdout=self.selector.holdout, seconds_to_selected=seconds_to_selected)
 
 
 def solve(solver, obs: Observation) -> FitResult:
@@ -196,9 +205,10 @@ def solve(solver, obs: Observation) -> FitResult:
     as iteration 0 (there is nothing to select from)."""
     t0 = time.perf_counter()
     prediction = np.asarray(solver.solve(obs), dtype=np.float32).reshape(*obs.grid, obs.channels)
-    return FitResult(prediction=prediction, selected_iteration=0, iterations=0, train_seconds=time.perf_counter() - t0,
+    seconds = time.perf_counter() - t0
+    return FitResult(prediction=prediction, selected_iteration=0, iterations=0, train_seconds=seconds,
                      selection={"method": "final", "iteration": 0, "note": "no training loop: nothing to select"},
-                     history={k: [] for k in HISTORY})
+                     history={k: [] for k in HISTORY}, seconds_to_selected=seconds)
 
 
 def fit(model, obs: Observation, task: Task, optim: Optim, selector: Selector, *, device="cpu", seed: int = 0,

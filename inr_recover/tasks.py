@@ -28,6 +28,8 @@ class Task:
     huber_delta: float = 0.1
     allows_degradation: bool = True
     select: str = "final"  # what `select=auto` means for this task (inr_recover/select.py)
+    patience: int | None = None  # the default select.patience (early stopping; None: never), measured per task
+    min_iterations: int = 0  # the default select.min_iterations
     needs_truth: bool = True  # false: the data file is the observation itself, nothing to score against (recover)
 
     def __post_init__(self):
