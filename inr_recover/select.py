@@ -178,7 +178,8 @@ class Selector:
         return {"iteration": self.iteration, "score": self.score, "state": self.state, "seconds": self.seconds}
 
     def load_state_dict(self, saved: dict) -> None:
-        self.iteration, self.score, self.state, self.seconds = saved["iteration"], saved["score"], saved["state"], saved["seconds"]
+        self.iteration, self.score, self.state = saved["iteration"], saved["score"], saved["state"]
+        self.seconds = saved.get("seconds")  # absent from checkpoints written before time to quality was recorded
 
 
 class Final(Selector):

@@ -37,12 +37,23 @@ def test_restore_defaults_to_holdout_and_records_the_degradation(tiny):
     r, _ = tiny("task=restore", "degrade=scene3")
     assert r["selection"]["method"] == "holdout" and r["selection"]["requested"] == "auto"
     assert r["selection"]["fraction"] == 0.05 and r["selection"]["iteration"] in (2, 4)
+    assert r["selection"]["patience"] == 300 and r["selection"]["stopped_early_at"] is None  # on by default, not reached
     d = r["degrade"]
     assert d["name"] == "scene3" and d["impulses"] == "blind"
     assert [op["op"] for op in d["ops"]] == ["Gaussian", "SaltPepper", "Stripes"]
     assert d["ops"][0]["sigma"] == 0.2 and d["ops"][1] == {"op": "SaltPepper", "rate": 0.1, "known": False}
     o = r["oracle"]
     assert o["gap_db"] == pytest.approx(o["psnr_peak"] - r["metrics"]["psnr"]) and o["gap_db"] >= -1e-9
+
+
+def test_early_stop_and_time_to_quality_are_recorded(tiny):
+    """``select.patience=0, select.min_iterations=2``: the first scoring point (2 of 4) is selected and the run ends
+    there; results.json says where, why, what it saved, and the training seconds to the selected iteration."""
+    r, _ = tiny("task=restore", "degrade=scene3", "select.patience=0", "select.min_iterations=2")
+    s = r["selection"]
+    assert r["iterations"] == s["iteration"] == s["stopped_early_at"] == 2 and s["iterations_saved"] == 2
+    assert s["stop_reason"].startswith("no better holdout score in the 0 iterations after iteration 2")
+    assert 0 < r["seconds_to_selected"] <= r["train_seconds"]
 
 
 def test_known_impulses_and_explicit_final_are_recorded(tiny):

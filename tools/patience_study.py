@@ -13,7 +13,7 @@ compares the real stopped runs with the replay.
     python tools/patience_study.py sweep  --out outputs/patience_study
     python tools/patience_study.py verify --out outputs/patience_study --patience 200 --min-iterations 300 --only ...
 
-Cells: CAVE cloth and chart_toy resized to ``--size`` (128), Scenes 1-3 (impulses known, as the official CHOIR
+Cells: CAVE cloth and chart_toy resized to ``--size`` (64), Scenes 1-3 (impulses known, as the official CHOIR
 code) with ``task=restore``, random/tube 10% with ``task=complete``; Kodak 23 Scene 3; CHOIR on all of them,
 SIREN, FINER and LRTFR (their configs) on a subset. Runs go one after another (``run`` skips finished cells).
 """
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from inr_recover.select import patience_reached  # noqa: E402
 
-RESTORE_IT, COMPLETE_IT = 1000, 1500
+RESTORE_IT, COMPLETE_IT = 600, 1000
 SCENES = {"scene1": [], "scene2": ["degrade.ops.1.known=true"], "scene3": ["degrade.ops.1.known=true"]}
 
 
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=("run", "table", "sweep", "verify", "list"))
     ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "patience_study")
-    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--only", nargs="*", default=None, help="cell names (default: the measured subset)")
     ap.add_argument("--patience", type=int, default=200)
     ap.add_argument("--min-iterations", type=int, default=0)
