@@ -9,9 +9,9 @@ that iteration, which is the PSNR a run selecting it reports). ``verify`` reruns
 compares the real stopped runs with the replay.
 
     python tools/patience_study.py run    --out outputs/patience_study [--only choir_cloth_scene3 ...]
-    python tools/patience_study.py table  --out outputs/patience_study --patience 200 --min-iterations 300
+    python tools/patience_study.py table  --out outputs/patience_study --patience 300 --min-iterations 500
     python tools/patience_study.py sweep  --out outputs/patience_study
-    python tools/patience_study.py verify --out outputs/patience_study --patience 200 --min-iterations 300 --only ...
+    python tools/patience_study.py verify --out outputs/patience_study --patience 300 --min-iterations 500 --only ...
 
 Cells: CAVE cloth and chart_toy resized to ``--size`` (64), Scenes 1-3 (impulses known, as the official CHOIR
 code) with ``task=restore``, random/tube 10% with ``task=complete``; Kodak 23 Scene 3; CHOIR on all of them,
@@ -143,8 +143,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "patience_study")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--only", nargs="*", default=None, help="cell names (default: the measured subset)")
-    ap.add_argument("--patience", type=int, default=200)
-    ap.add_argument("--min-iterations", type=int, default=0)
+    ap.add_argument("--patience", type=int, default=300)  # conf/task/restore.yaml
+    ap.add_argument("--min-iterations", type=int, default=500)
     a = ap.parse_args(argv)
     grid = cells(a.size)
     names = a.only or DEFAULT
