@@ -92,9 +92,10 @@ class Group:
     @staticmethod
     def takes_part(member: Trainer, iteration: int) -> bool:
         """Whether ``member`` takes the update of ``iteration``: not once its fit is past it (resumed from a later
-        checkpoint, or done). A rule that ends a member early (its selector) ends it here; its prediction stays at its
-        selected state (:meth:`Trainer.finish`)."""
-        return member.done < iteration
+        checkpoint, or done), nor once its selector ended it (``select.patience``: :meth:`Selector.should_stop` at its
+        last iteration, as :meth:`Trainer.run` asks); its prediction is then its selected state (:meth:`Trainer.finish`)."""
+        done = member.done
+        return done < iteration and not (0 < done < member.optim.iterations and member.selector.should_stop(done))
 
     def run(self, progress: bool | None = None) -> list[FitResult | UserError]:
         """Each member restores its checkpoint; then iterations until every member is done, each iteration one

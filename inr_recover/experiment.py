@@ -300,6 +300,7 @@ class Experiment:
                                                                                         "note": "no training loop"},
             "iterations": result.iterations,
             "train_seconds": result.train_seconds,
+            "seconds_to_selected": result.seconds_to_selected,  # time to quality: training seconds to the headline's iteration
             "it_per_s": result.iterations / result.train_seconds if result.train_seconds > 0 else None,
             "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
             "seed": int(cfg.seed),

@@ -50,6 +50,7 @@ class FitResult:
     interrupted: bool = False
     holdout: np.ndarray | None = None
     memory: dict = field(default_factory=dict)  # the memory check's record (inr_recover/memory.py)
+    seconds_to_selected: float | None = None  # training seconds when the selected iteration was reached
 
 
 class Trainer:
@@ -89,6 +90,7 @@ class Trainer:
         self.done, self.elapsed, self.interrupted = 0, 0.0, False
         self.t0 = time.perf_counter()
         self.bar = None
+        selector.clock = self.seconds  # time to quality: the selector notes when it selects
 
     def seconds(self) -> float:
         """Training time so far, across resumes (time to quality)."""
@@ -185,8 +187,9 @@ class Trainer:
             self.score(iteration)
 
     def run(self, progress: bool | None = None) -> FitResult:
-        """restore, then step to ``optim.iterations`` with evaluation points every ``eval_every`` (and at the end),
-        selection-only scoring points every ``selector.every``, checkpoints every ``checkpoint.every``; then finish."""
+        """restore, then step to ``optim.iterations`` (or until the selector says stop: ``select.patience``) with
+        evaluation points every ``eval_every`` (and at the end), selection-only scoring points every
+        ``selector.every``, checkpoints every ``checkpoint.every``; then finish."""
         from tqdm.auto import tqdm
 
         self.memory = self.check_memory()
@@ -199,6 +202,8 @@ class Trainer:
             for it in range(self.done + 1, iterations + 1):
                 self.record(it, self.step())
                 self.bar.update(1)
+                if it < iterations and self.selector.should_stop(it):  # select.patience: the selection is final
+                    break
                 if stop is not None and ((self.checkpoint.every and it % self.checkpoint.every == 0) or stop.signum is not None):
                     self.save_checkpoint()
                     if stop.signum is not None:
@@ -214,16 +219,20 @@ class Trainer:
         return self.finish()
 
     def finish(self) -> FitResult:
-        """The prediction of the selected model state (the last one when the rule selected none)."""
+        """The prediction of the selected model state (the last one when the rule selected none), and the iterations
+        an early stop saved."""
         train_seconds = self.seconds()
-        selected = self.done
+        selected, seconds_to_selected = self.done, train_seconds
         if self.selector.state is not None:
             self.model.load_state_dict(self.selector.state)
-            selected = self.selector.iteration
+            selected, seconds_to_selected = self.selector.iteration, self.selector.seconds
         final = self.task.decode(predict(self.model, self.coords, self.eval_chunk)).reshape(*self.obs.grid, self.obs.channels).cpu().numpy()
+        selection = self.selector.record(selected)
+        if self.selector.stopped_at is not None:
+            selection["iterations_saved"] = self.optim.iterations - self.done
         return FitResult(prediction=final, selected_iteration=selected, iterations=self.done, train_seconds=train_seconds,
-                         selection=self.selector.record(selected), history=self.history, interrupted=self.interrupted,
-                         holdout=self.selector.holdout, memory=self.memory)
+                         selection=selection, history=self.history, interrupted=self.interrupted,
+                         holdout=self.selector.holdout, memory=self.memory, seconds_to_selected=seconds_to_selected)
 
 
 def solve(solver, obs: Observation) -> FitResult:
@@ -231,9 +240,10 @@ def solve(solver, obs: Observation) -> FitResult:
     as iteration 0 (there is nothing to select from)."""
     t0 = time.perf_counter()
     prediction = np.asarray(solver.solve(obs), dtype=np.float32).reshape(*obs.grid, obs.channels)
-    return FitResult(prediction=prediction, selected_iteration=0, iterations=0, train_seconds=time.perf_counter() - t0,
+    seconds = time.perf_counter() - t0
+    return FitResult(prediction=prediction, selected_iteration=0, iterations=0, train_seconds=seconds,
                      selection={"method": "final", "iteration": 0, "note": "no training loop: nothing to select"},
-                     history={k: [] for k in HISTORY})
+                     history={k: [] for k in HISTORY}, seconds_to_selected=seconds)
 
 
 def fit(model, obs: Observation, task: Task, optim: Optim, selector: Selector, *, device="cpu", seed: int = 0,

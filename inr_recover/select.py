@@ -24,6 +24,14 @@ keeps the model state of the point it selects, and describes itself for ``result
   peak is narrow: on Scene 3 it lasts about 100 iterations), at the cost of one forward pass each.
 - ``auto``: the task's own default (``task.select``), chosen by measurement (README, "Honest selection"), with the
   settings that rule takes.
+
+Early stopping (``select.patience``, ``select.min_iterations``; holdout and discrepancy): the fit ends at the first
+iteration ``t >= min_iterations`` with ``t - t_sel >= patience``, where ``t_sel`` is the selected point (no better
+score in the last ``patience`` iterations; :func:`patience_reached`). The selection rule, and so the headline, is
+unchanged as long as the full run would select a point before the stop; the schedule keeps its horizon
+(``optim.iterations``), so a stopped run is exactly the prefix of the full run. Patience counts iterations, not
+scoring points, so its meaning does not depend on ``select.every`` or ``eval_every``. Each task's default
+(``task.patience``, ``task.min_iterations``) was measured (README, "Early stopping").
 """
 from __future__ import annotations
 
@@ -104,20 +112,38 @@ def holdout_mask(known: np.ndarray, fraction: float, pixelwise: bool, seed: int)
     return np.ascontiguousarray(held)
 
 
+def patience_reached(iteration: int, selected: int | None, patience: int | None, min_iterations: int = 0) -> bool:
+    """Early stopping at ``iteration``: a point is selected, none better for ``patience`` iterations since
+    (``iteration - selected >= patience``), and ``iteration >= min_iterations``. Never with ``patience`` None."""
+    return patience is not None and selected is not None and iteration >= min_iterations and iteration - selected >= patience
+
+
+def _count(name: str, value, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UserError(f"select.{name} must be a whole number >= 0{' or null (never stop early)' if allow_none else ''}, got {value!r}")
+    return value
+
+
 class Selector:
-    """The state every rule keeps: which entries train (``train_mask``), which are held out (``holdout``), and the
+    """The state every rule keeps: which entries train (``train_mask``), which are held out (``holdout``), the
     selected point with the model state there (``iteration``, ``state``; None until one is selected: then the last
-    iteration is reported)."""
+    iteration is reported) and the training seconds when it was selected (``seconds``, read from ``clock``, the
+    fit's clock), and the early-stopping rule (``patience``, ``min_iterations``; :meth:`should_stop`)."""
 
     method: str
 
-    def __init__(self, task, obs, seed: int):
+    def __init__(self, task, obs, seed: int, patience: int | None = None, min_iterations: int = 0):
         self.holdout = None
         self.train_mask = obs.known
         self.every = 0  # also score every N iterations between evaluation points (0: only at them)
         self.settings: dict = {}  # recorded in results.json
         self.requested = None  # "auto" when select=auto chose this rule
-        self.iteration, self.state, self.score = None, None, math.inf
+        self.iteration, self.state, self.score, self.seconds = None, None, math.inf, None
+        self.patience, self.min_iterations = _count("patience", patience, allow_none=True), _count("min_iterations", min_iterations)
+        self.stopped_at = None  # the iteration should_stop ended the fit at
+        self.clock = None  # () -> training seconds so far; the Trainer sets it
 
     def __call__(self, iteration: int, pred: torch.Tensor, target: torch.Tensor, model) -> float | None:
         """Score the prediction at ``iteration`` (flat ``(N, C)``), keep the model state if it is selected, and
@@ -127,24 +153,47 @@ class Selector:
     def keep(self, iteration: int, score: float, model) -> None:
         self.iteration, self.score = iteration, score
         self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        self.seconds = self.clock() if self.clock is not None else None
+
+    def should_stop(self, iteration: int) -> bool:
+        """Asked after each iteration: True when the fit should end here (:func:`patience_reached`); the iteration is
+        then recorded (``stopped_early_at``) and the selection is final. Its only state is the selected iteration,
+        which the checkpoint holds, so a resumed fit stops where an uninterrupted one does. A fit of several models
+        at once asks each one's selector, stops scoring a model once its selector said True, and ends when all have."""
+        if not patience_reached(iteration, self.iteration, self.patience, self.min_iterations):
+            return False
+        self.stopped_at = iteration
+        return True
 
     def record(self, iteration: int) -> dict:
         """What selected the headline (``results.json`` ``selection``): the rule, the reported iteration, ``auto`` if
-        the task chose the rule, and the rule's settings."""
-        return {"method": self.method, "iteration": iteration, **({"requested": self.requested} if self.requested else {}),
-                **self.settings}
+        the task chose the rule, the rule's settings, and the early stop (where, and why) if patience is set."""
+        rec = {"method": self.method, "iteration": iteration, **({"requested": self.requested} if self.requested else {}),
+               **self.settings}
+        if self.patience is not None:
+            rec.update(patience=self.patience, min_iterations=self.min_iterations, stopped_early_at=self.stopped_at)
+        if self.stopped_at is not None:
+            rec["stop_reason"] = (f"no better {self.method} score in the {self.stopped_at - self.iteration} iterations after "
+                                  f"iteration {self.iteration} (patience {self.patience}, min_iterations {self.min_iterations})")
+        return rec
 
     def state_dict(self) -> dict:
-        return {"iteration": self.iteration, "score": self.score, "state": self.state}
+        return {"iteration": self.iteration, "score": self.score, "state": self.state, "seconds": self.seconds}
 
     def load_state_dict(self, saved: dict) -> None:
         self.iteration, self.score, self.state = saved["iteration"], saved["score"], saved["state"]
+        self.seconds = saved.get("seconds")  # absent from checkpoints written before time to quality was recorded
 
 
 class Final(Selector):
     """``select=final``: the last iteration (no score)."""
 
     method = "final"
+
+    def __init__(self, task, obs, seed: int, patience: int | None = None, min_iterations: int = 0):
+        if patience is not None:
+            raise UserError("select.patience needs a rule that scores (holdout, discrepancy); select=final has no score")
+        super().__init__(task, obs, seed)
 
 
 def _every(every) -> int:
@@ -161,8 +210,9 @@ class Holdout(Selector):
     method = "holdout"
 
     def __init__(self, task, obs, seed: int, fraction: Annotated[float, Interval(0, 1, open_lo=True, open_hi=True)],
-                 error: Literal[ERRORS], trim: Annotated[float, Interval(0, 1, open_hi=True)], every: Every):
-        super().__init__(task, obs, seed)
+                 error: Literal[ERRORS], trim: Annotated[float, Interval(0, 1, open_hi=True)], every: Every,
+                 patience: int | None = None, min_iterations: int = 0):
+        super().__init__(task, obs, seed, patience, min_iterations)
         if error not in ERRORS:
             raise UserError(f"select.error='{error}' is not one of {', '.join(ERRORS)}")
         self.error, self.trim, self.penalty = error, float(trim), task.penalty
@@ -187,8 +237,9 @@ class Discrepancy(Selector):
 
     method = "discrepancy"
 
-    def __init__(self, task, obs, seed: int, tau: Positive, every: Every):
-        super().__init__(task, obs, seed)
+    def __init__(self, task, obs, seed: int, tau: Positive, every: Every, patience: int | None = None,
+                 min_iterations: int = 0):
+        super().__init__(task, obs, seed, patience, min_iterations)
         self.tau, self.every = float(tau), _every(every)
         self.level = noise_level(obs.values, obs.known)
         self.settings = {"tau": tau, "every": every}

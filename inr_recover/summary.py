@@ -3,7 +3,9 @@
 Layout of the table (as the paper's Tables 2-4): one row per method, one column group per dataset x degradation,
 each with PSNR / SSIM / LPIPS (NRMSE / R² for point data) as ``mean ± std`` over the seeds (population std,
 ``numpy.std``; the number of seeds is in ``summary.csv``), the best value of each column in bold (highest
-PSNR/SSIM/R², lowest LPIPS/NRMSE).
+PSNR/SSIM/R², lowest LPIPS/NRMSE). A second table, time to
+quality, gives per method and column the mean training seconds to the selected iteration (what the honest headline
+cost; ``results.json`` ``seconds_to_selected``), the mean total training seconds, and the mean selected iteration.
 
 A *method* is the model name plus every override that varies across the sweep other than data, degradation and
 seed (e.g. ``choir (model.chs=false, model.gamma=0.25)`` in the ablation), so a grid over hyper-parameters gets
@@ -38,6 +40,7 @@ log = logging.getLogger("inr_recover")
 
 METRICS = {"psnr": ("PSNR", 2, max), "ssim": ("SSIM", 4, max), "lpips": ("LPIPS", 4, min),
            "nrmse": ("NRMSE", 4, min), "r2": ("R²", 4, max)}  # point data: nrmse, r2
+TIMES = ("seconds_to_selected", "train_seconds", "selected_iteration")  # time to quality, averaged like the metrics
 NOT_METHOD = ("data", "degrade", "seed", "hydra", "progress", "device", "checkpoint")
 HEATMAP_PAIRS = [("model.depth", "optim.lr")]  # preferred (rows, columns) when swept
 PAPER = Path(__file__).with_name("paper_figures.csv")
@@ -85,6 +88,9 @@ def collect(root: str | Path) -> tuple[list[dict], list[str]]:
         records.append({"job": str(res.parent.relative_to(root)) or ".", "status": r.get("status"),
                         "model": r["model"]["name"], "data": r["data"]["name"], "degrade": r["degrade"]["name"],
                         "seed": r.get("seed"), "iterations": r.get("iterations"), "train_seconds": r.get("train_seconds"),
+                        "seconds_to_selected": r.get("seconds_to_selected"),
+                        "selected_iteration": (r.get("selection") or {}).get("iteration"),
+                        "stopped_early_at": (r.get("selection") or {}).get("stopped_early_at"),
                         **{m: (r.get("metrics") or {}).get(m) for m in (*METRICS, "sam")},
                         "overrides": _overrides(res.parent)})
     keys = sorted({k for r in records for k in r["overrides"]})
@@ -97,12 +103,12 @@ def collect(root: str | Path) -> tuple[list[dict], list[str]]:
 
 
 def aggregate(records: list[dict]) -> dict:
-    """{(method, data, degrade): {metric: (mean, std, n)}} over the complete jobs (their seeds)."""
+    """{(method, data, degrade): {metric or time: (mean, std, n)}} over the complete jobs (their seeds)."""
     groups = defaultdict(lambda: defaultdict(list))
     for r in records:
         if r["status"] != "complete":
             continue
-        for m in METRICS:
+        for m in (*METRICS, *TIMES):
             if r[m] is not None:
                 groups[(r["method"], r["data"], r["degrade"])][m].append(r[m])
     return {k: {m: (float(np.mean(v)), float(np.std(v)), len(v)) for m, v in g.items()} for k, g in groups.items()}
@@ -147,7 +153,24 @@ def markdown(agg: dict, n_incomplete: int = 0, paper: dict | None = None) -> str
         note += " paper PSNR: the CHOIR paper's own figure (inr_recover/paper_figures.csv cites table and row)."
     if n_incomplete:
         note += f" {n_incomplete} job(s) without complete results are not included."
-    return "\n".join(lines) + "\n" + note + "\n"
+    return "\n".join(lines) + "\n" + note + "\n" + time_to_quality(agg, methods, columns)
+
+
+def time_to_quality(agg: dict, methods: list, columns: list) -> str:
+    """The time-to-quality table: per method and column, ``seconds to the selected iteration / total seconds
+    (selected iteration)``, means over the seeds; empty when no job recorded its seconds to the selected iteration."""
+    if not any("seconds_to_selected" in v for v in agg.values()):
+        return ""
+    lines = ["", "Time to quality: training seconds to the selected iteration / in total (selected iteration), mean over seeds.",
+             "", "| method | " + " | ".join(f"{d} · {g}" for d, g in columns) + " |", "|:--|" + "--:|" * len(columns)]
+    for me in methods:
+        cells = []
+        for col in columns:
+            v = agg.get((me, *col), {})
+            cells.append(f"{v['seconds_to_selected'][0]:.1f} / {v['train_seconds'][0]:.1f} s ({v['selected_iteration'][0]:.0f})"
+                         if all(t in v for t in TIMES) else "–")
+        lines.append(f"| {me} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def heatmap(records: list[dict], varying: list[str], path: Path) -> Path | None:
@@ -209,7 +232,8 @@ def summarize(root: str | Path, out: str | Path | None = None) -> dict:
         raise FileNotFoundError(f"no results.json under {root}")
     agg = aggregate(records)
     paper = paper_figures()
-    cols = ["job", "status", "method", "model", "data", "degrade", "seed", *METRICS, "sam", "iterations", "train_seconds"]
+    cols = ["job", "status", "method", "model", "data", "degrade", "seed", *METRICS, "sam", "iterations", "train_seconds",
+            "seconds_to_selected", "selected_iteration", "stopped_early_at"]
     files = {"runs": out / "summary_runs.csv", "csv": out / "summary.csv", "md": out / "summary.md"}
     _write_csv(files["runs"], cols + varying, ([r[c] for c in cols] + [r["overrides"].get(k) for k in varying] for r in records))
     _write_csv(files["csv"], ["method", "data", "degrade", "metric", "mean", "std", "n", "paper"],

@@ -51,6 +51,8 @@ class Task:
     huber_delta: Positive = 0.1
     allows_degradation: bool = True
     select: Literal[tuple(RULES)] = "final"  # what `select=auto` means for this task (inr_recover/select.py)
+    patience: int | None = None  # the default select.patience (early stopping; None: never), measured per task
+    min_iterations: int = 0  # the default select.min_iterations
     needs_truth: bool = True  # false: the data file is the observation itself, nothing to score against (recover)
     downsampled: bool = False  # true: the observation is a downsampled image (super_resolve), not entries of the grid
     train_factor: int | None = None  # super_resolve: train at this factor, query at the degradation's (zero-shot)

@@ -255,3 +255,25 @@ def test_ctrl_c_writes_interrupted_results_and_a_checkpoint_and_a_rerun_complete
     if _curve_iterations(out) != [50, 100, 150, 200]:
         pytest.xfail("known bug: Ctrl-C inside an evaluation point's on_eval leaves the oracle curve one point short; "
                      "curves.csv (zip of unequal columns) then drops the last row and shifts oracle_psnr by one row")
+
+
+def test_resumed_fit_stops_early_where_an_uninterrupted_one_does(tmp_path):
+    """``select.patience``: SIGTERM at iteration 20 (after the selected iteration 15, before the stop at 35); the
+    resumed fit restores the selection from the checkpoint and stops at 35 with the uninterrupted fit's headline."""
+    from conftest import overfitting_restore
+
+    ref = overfitting_restore(patience=20, min_iterations=30)
+    path = tmp_path / "ck.pt"
+
+    def on_eval(i, pred):
+        if i == 20:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(SystemExit):
+        overfitting_restore(patience=20, min_iterations=30, on_eval=on_eval, checkpoint=Checkpoint(path, every=0, meta="m"))
+    assert torch.load(path, weights_only=False)["selected"]["iteration"] == 15
+    res = overfitting_restore(seed=1, patience=20, min_iterations=30, checkpoint=Checkpoint(path, every=0, meta="m"))
+    assert res.iterations == res.selection["stopped_early_at"] == ref.iterations == 35
+    assert res.selected_iteration == ref.selected_iteration == 15
+    np.testing.assert_array_equal(res.prediction, ref.prediction)
+    assert 0 < res.seconds_to_selected < res.train_seconds

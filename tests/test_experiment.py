@@ -47,6 +47,7 @@ def test_restore_defaults_to_holdout_and_records_the_degradation(tiny):
     r, out = tiny("task=restore", "degrade=scene3")
     assert r["selection"]["method"] == "holdout" and r["selection"]["requested"] == "auto"
     assert r["selection"]["fraction"] == 0.05 and r["selection"]["iteration"] == _best_holdout_iteration(out)
+    assert r["selection"]["patience"] == 300 and r["selection"]["stopped_early_at"] is None  # on by default, not reached
     d = r["degrade"]
     assert d["name"] == "scene3" and d["impulses"] == "blind"
     assert [op["op"] for op in d["ops"]] == ["Gaussian", "SaltPepper", "Stripes"]
@@ -66,6 +67,16 @@ def test_results_record_the_protocol_that_ran(tiny):
     assert ran["weight_decay"] == 0.5 and p["protocol"]["weight_decay"] == 0.0 and p["differs"] == ["weight_decay", "iterations"]  # 4 it, not 10000
     r, _ = tiny("model=siren", "protocol=common")
     assert r["protocol"]["source"] == "conf/protocol/common.yaml" and r["protocol"]["ran"]["loss"] == "l1"
+
+
+def test_early_stop_and_time_to_quality_are_recorded(tiny):
+    """``select.patience=0, select.min_iterations=2``: the first scoring point (2 of 4) is selected and the run ends
+    there; results.json says where, why, what it saved, and the training seconds to the selected iteration."""
+    r, _ = tiny("task=restore", "degrade=scene3", "select.patience=0", "select.min_iterations=2")
+    s = r["selection"]
+    assert r["iterations"] == s["iteration"] == s["stopped_early_at"] == 2 and s["iterations_saved"] == 2
+    assert s["stop_reason"].startswith("no better holdout score in the 0 iterations after iteration 2")
+    assert 0 < r["seconds_to_selected"] <= r["train_seconds"]
 
 
 def test_known_impulses_and_explicit_final_are_recorded(tiny):

@@ -208,3 +208,27 @@ def test_sigmoid_output_cannot_train_on_minus_one_one():
     sig, obs, model = _setup()
     with pytest.raises(UserError, match="sigmoid"):
         fit(model, obs, Task("complete", loss="l1", range=[-1, 1]), OPTIM, Final(Task("complete"), obs, 0))
+
+
+def test_patience_stops_on_the_prefix_of_the_full_run():
+    """``select.patience=20, min_iterations=30`` on a fit whose holdout error is lowest at iteration 15 of 60: the run
+    ends at the first iteration t >= 30 with t - (best holdout point up to t) >= 20 (the rule restated on the full
+    run's curve), its curve is the full run's prefix, and its headline is the full run's, bit for bit (same selected
+    iteration, same schedule horizon)."""
+    from conftest import overfitting_restore
+
+    full = overfitting_restore()
+    stopped = overfitting_restore(patience=20, min_iterations=30)
+    curve = dict(zip(full.history["iteration"], full.history["holdout"]))
+    best = lambda t: min((i for i in curve if i <= t), key=lambda i: curve[i], default=None)  # noqa: E731 first minimum
+    expected = next(t for t in range(30, 60) if best(t) is not None and t - best(t) >= 20)
+    assert full.selected_iteration == 15 and expected == 35  # the measured case (conftest)
+    assert stopped.iterations == stopped.selection["stopped_early_at"] == expected
+    assert stopped.selection["iterations_saved"] == 60 - expected and stopped.selection["patience"] == 20
+    assert "stopped_early_at" not in full.selection and full.iterations == 60
+    n = len(stopped.history["iteration"])
+    assert stopped.history["iteration"] == full.history["iteration"][:n] == [5, 10, 15, 20, 25, 30, 35]
+    assert stopped.history["holdout"] == full.history["holdout"][:n] and stopped.history["lr"] == full.history["lr"][:n]
+    assert stopped.selected_iteration == full.selected_iteration
+    np.testing.assert_array_equal(stopped.prediction, full.prediction)
+    assert 0 < stopped.seconds_to_selected < stopped.train_seconds

@@ -13,7 +13,8 @@ from inr_recover.degrade import Gaussian, RandomMissing, SaltPepper, Stripes, de
 from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.choir import CHOIR
-from inr_recover.select import Discrepancy, Final, Holdout, auto, discrepancy_reached, holdout_error, noise_level
+from inr_recover.select import (Discrepancy, Final, Holdout, auto, discrepancy_reached, holdout_error, noise_level,
+                                patience_reached)
 from inr_recover.tasks import Task
 
 from conftest import compose_config, full_observation, make_optim, shared_file
@@ -25,6 +26,7 @@ def optim(iterations):
 
 
 SETTINGS = dict(fraction=0.05, error="trimmed", trim=0.1, tau=1.0, every=25)  # conf/select/auto.yaml
+RESTORE_PATIENCE, RESTORE_MIN_ITERATIONS = 300, 500  # conf/task/restore.yaml (measured: README "Early stopping")
 
 
 def test_holdout_errors_match_direct_formulas():
@@ -150,6 +152,49 @@ def test_select_every_must_not_be_negative():
     _, obs, _ = _noisy()
     with pytest.raises(UserError, match="select.every must be >= 0"):
         Holdout(Task("restore"), obs, 0, fraction=0.05, error="trimmed", trim=0.1, every=-1)
+
+
+def test_patience_rule():
+    """Stop at t once a point s is selected, t - s >= patience and t >= min_iterations; never with patience None."""
+    assert not patience_reached(100, None, 10)  # nothing selected yet
+    assert not patience_reached(19, 10, 10) and patience_reached(20, 10, 10)
+    assert not patience_reached(20, 10, 10, min_iterations=21) and patience_reached(21, 10, 10, min_iterations=21)
+    assert patience_reached(10, 10, 0) and not patience_reached(10**6, 10, None)
+
+
+def test_should_stop_records_where_and_why():
+    _, obs, model = _noisy()
+    sel = Holdout(Task("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0, patience=20, min_iterations=50)
+    target = torch.from_numpy(obs.values.reshape(-1, 6))
+    sel(10, target, target, model)
+    assert not sel.should_stop(49) and sel.stopped_at is None
+    assert sel.should_stop(50) and sel.stopped_at == 50
+    rec = sel.record(10)
+    assert rec["patience"] == 20 and rec["min_iterations"] == 50 and rec["stopped_early_at"] == 50
+    assert rec["stop_reason"] == "no better holdout score in the 40 iterations after iteration 10 (patience 20, min_iterations 50)"
+    assert "patience" not in Holdout(Task("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0).record(5)
+
+
+@pytest.mark.parametrize("bad", [dict(patience=-1), dict(patience=2.5), dict(patience=True), dict(min_iterations=None)])
+def test_patience_rejects_bad_values(bad):
+    _, obs, _ = _noisy()
+    with pytest.raises(UserError, match="select.(patience|min_iterations)"):
+        Holdout(Task("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0, **bad)
+
+
+def test_patience_defaults_per_task_and_needs_a_score():
+    """``select.patience`` defaults to the task's measured value (on for restore, off for complete); select=final
+    has no score to be patient about."""
+    _, obs, _ = _noisy()
+    restore, complete = compose_config("task=restore").select, compose_config("task=complete").select
+    assert (restore.patience, restore.min_iterations) == (RESTORE_PATIENCE, RESTORE_MIN_ITERATIONS)
+    assert complete.patience is None and complete.min_iterations == 0
+    assert compose_config("task=restore", "select=holdout").select.patience == RESTORE_PATIENCE
+    assert compose_config("task=restore", "select.patience=null").select.patience is None
+    sel = auto(Task("restore", select="holdout"), obs, 0, **SETTINGS, patience=7, min_iterations=3)
+    assert (sel.patience, sel.min_iterations) == (7, 3)
+    with pytest.raises(UserError, match="select=final has no score"):
+        auto(Task("complete"), obs, 0, **SETTINGS, patience=7, min_iterations=0)
 
 
 # ---------------------------------------------------------------- honest selection on real noisy data

@@ -13,7 +13,7 @@ from conftest import ROOT
 from inr_recover.summary import summarize
 
 
-def _job(root, name, overrides, status="complete", **metrics):
+def _job(root, name, overrides, status="complete", seconds=(0.5, 1.0, 5), **metrics):
     d = root / name
     (d / ".hydra").mkdir(parents=True)
     (d / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
@@ -21,12 +21,12 @@ def _job(root, name, overrides, status="complete", **metrics):
     data = next((o.split("=")[1] for o in overrides if o.startswith("data=")), "cloth")
     r = {"status": status, "metrics": metrics, "model": {"name": model}, "data": {"name": data},
          "degrade": {"name": "random_0.1"}, "seed": int(next(o.split("=")[1] for o in overrides if o.startswith("seed="))),
-         "iterations": 10, "train_seconds": 1.0}
+         "iterations": 10, "train_seconds": seconds[1], "seconds_to_selected": seconds[0], "selection": {"iteration": seconds[2]}}
     (d / "results.json").write_text(json.dumps(r))
 
 
 def test_table_mean_std_best_and_incomplete(tmp_path):
-    _job(tmp_path, "0", ["model=choir", "data=cloth", "seed=0"], psnr=30.0, ssim=0.90, lpips=0.10)
+    _job(tmp_path, "0", ["model=choir", "data=cloth", "seed=0"], seconds=(2.0, 4.0, 20), psnr=30.0, ssim=0.90, lpips=0.10)
     _job(tmp_path, "1", ["model=choir", "data=cloth", "seed=1"], psnr=31.0, ssim=0.92, lpips=0.12)
     _job(tmp_path, "2", ["model=siren", "data=cloth", "seed=0"], psnr=29.0, ssim=0.95, lpips=0.05)
     _job(tmp_path, "3", ["model=siren", "data=cloth", "seed=1"], status="interrupted", psnr=99.0, ssim=0.99, lpips=0.0)
@@ -39,6 +39,8 @@ def test_table_mean_std_best_and_incomplete(tmp_path):
     assert md[2] == f"| choir | **30.50 ± {std:.2f}** | 0.9100 ± 0.0100 | 0.1100 ± 0.0100 | – | – | – |"
     assert md[3] == "| siren | 29.00 | **0.9500** | **0.0500** | **20.00** | **0.5000** | **0.3000** |"  # interrupted seed 1 left out
     assert "1 job(s) without complete results" in files["md"].read_text()
+    ttq = md[md.index("| method | cloth · random_0.1 | toys · random_0.1 |"):]  # time to quality: means over seeds
+    assert ttq[2:4] == ["| choir | 1.2 / 2.5 s (12) | – |", "| siren | 0.5 / 1.0 s (5) | 0.5 / 1.0 s (5) |"]
     rows = list(csv.DictReader(files["csv"].open()))
     psnr = next(r for r in rows if r["method"] == "choir" and r["metric"] == "psnr")
     assert float(psnr["mean"]) == 30.5 and float(psnr["std"]) == pytest.approx(0.5) and psnr["n"] == "2"
@@ -81,7 +83,7 @@ def test_smoke_preset_multirun_writes_summary_and_heatmap(cli):
     proc, out = cli("experiment=smoke", multirun=True)
     assert len(list(out.glob("*/results.json"))) == 8
     md = (out / "summary.md").read_text().splitlines()
-    rows = [line for line in md[2:] if line.startswith("| choir")]
+    rows = [line for line in md[2:md.index("")] if line.startswith("| choir")]  # the metrics table
     assert len(rows) == 4 and "choir (model.depth=1, optim.lr=0.001)" in rows[0]
     runs = list(csv.DictReader((out / "summary_runs.csv").open()))
     first = [float(r["psnr"]) for r in runs if r["model.depth"] == "1" and r["optim.lr"] == "0.001"]
