@@ -296,7 +296,7 @@ class Experiment:
             "data": self.signal.record(),
             "degrade": degradation.record(cfg.degrade.name, int(cfg.degrade.seed), self.ops),
             "task": self.task.name,
-            "protocol": self.protocol.record(cfg) if isinstance(self.model, INR) else {"name": cfg.protocol.name,
+            "protocol": self.protocol.record(cfg) if issubclass(model_class(cfg.model), INR) else {"name": cfg.protocol.name,
                                                                                         "note": "no training loop"},
             "iterations": result.iterations,
             "train_seconds": result.train_seconds,

@@ -98,10 +98,11 @@ class Trainer:
 
     def check_memory(self) -> dict:
         """Stop before training when the fit's estimated peak memory exceeds ``memory_limit`` (GiB, or ``auto``: what
-        is available; None: no check), naming a ``batch_size`` / ``eval_chunk`` that fits (:mod:`inr_recover.memory`)."""
-        if self.memory_limit is None:
+        is available; None: no check), naming a ``batch_size`` / ``eval_chunk`` that fits (:mod:`inr_recover.memory`).
+        Not with a forward operator (super-resolution): its loss needs the whole grid, the probe takes a prefix."""
+        if self.memory_limit is None or self.obs.operator is not None:
             return {}
-        est = memory.estimate(self.model, lambda n: self.loss(self.coords[:n], self.target[:n], self.weight[:n]),
+        est = memory.estimate(self.model, lambda n: self.loss(self.coords[:n], self.train_target[:n], self.weight[:n]),
                               self.optim.optimizer, [self.coords, self.target, self.weight], self.coords.shape[0],
                               self.target.numel(), self.device)
         return memory.check(est, self.batch_size, self.eval_chunk, self.memory_limit, self.device)

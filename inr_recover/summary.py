@@ -53,7 +53,7 @@ def paper_figures(path: Path = PAPER) -> dict:
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             for data in row["data"].split():
-                out[(data, row["degrade"], row["method"])] = {m: float(row[m]) for m in METRICS}
+                out[(data, row["degrade"], row["method"])] = {m: float(row[m]) for m in METRICS if row.get(m)}
     return out
 
 

@@ -46,7 +46,7 @@ LOSSES = ("l1", "l2", "huber", "fro", "group_fro")
 @dataclass
 class Task:
     name: str
-    loss: Literal[LOSSES] = "l1"
+    loss: Literal[LOSSES] | None = "l1"  # None: no training loop (a Solver under protocol=official)
     data_consistency: bool = True
     huber_delta: Positive = 0.1
     allows_degradation: bool = True

@@ -27,7 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 from inr_recover import metrics
 from inr_recover.config import instantiate
 from inr_recover.errors import UserError
-from inr_recover.models.base import CONFIG_ONLY, GIVEN, Solver
+from inr_recover.models.base import CONFIG_ONLY, GIVEN, Solver, model_class
 from inr_recover.optim import LIMITS, LOOP_KEYS, Optim
 from inr_recover.runtime import resolve_device
 from inr_recover.schema import Interval, NonNegativeInt, Positive, PositiveInt, Satisfies, check, check_node, locate
@@ -40,6 +40,12 @@ Seed = Annotated[int, Interval(0, 2**32 - 1)]  # numpy's seed range
 class Checkpointing:
     resume: bool
     every: NonNegativeInt
+
+
+@dataclass
+class Batching:
+    key: Literal["seed", "optim.lr"] | None  # batch=seeds | lr (conf/batch/); null: batch=none
+    members: list | None  # set by the batched sweeper for a group's job, never by hand
 
 
 @dataclass
@@ -76,6 +82,7 @@ class Settings:
     save: Saving
     metrics: Metrics
     degrade: Degradation
+    batch: Batching
 
 
 def _optim_options() -> dict:
@@ -87,7 +94,7 @@ def _optim_options() -> dict:
 
 # How each group's node is handed to its target (keys its caller removes or passes itself, or reads in its place).
 NODES = {
-    "model": {"ignore": (*CONFIG_ONLY, "recipe"), "given": GIVEN},  # recipe: the authors' recipe, for the runner's protocol
+    "model": {"ignore": CONFIG_ONLY, "given": GIVEN},
     "optim": {"ignore": (), "given": ("params",), "extra": _optim_options()},
     "scheduler": {"given": ("optimizer",)},
     "select": {"given": ("task", "obs", "seed")},
@@ -148,10 +155,14 @@ def validate(cfg: DictConfig):
     check("", c, Settings)
     if "_target_" not in c.get("model", {}):
         raise UserError("the model config has no _target_; pick one with model=<name> (see conf/model/)")
-    _walk("", {k: v for k, v in c.items() if k != "hydra"})
+    trains = not issubclass(model_class(c["model"]), Solver)  # a Solver has no optimiser, schedule or recipe
+    skip = ("hydra", "protocol") if trains else ("hydra", "protocol", "optim", "scheduler")
+    _walk("", {k: v for k, v in c.items() if k not in skip})
     task = instantiate(cfg.task)
     instantiate(cfg.logger)
-    dry_run_optim(cfg)
+    if trains:
+        _walk("protocol", c["protocol"])  # after the optimiser: its settings are the optimiser's, named there first
+        dry_run_optim(cfg)
     combinations(c, task)
     return task
 

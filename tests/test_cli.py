@@ -50,7 +50,7 @@ def test_bad_value_is_one_line_error(cli):
 def test_hydra_errors_and_validation_are_one_line_errors(cli):
     """Errors before the run (Hydra's: an unknown option of a group) and from the whole-config check (an unknown
     metric, before any training) end the process with one stderr line and exit code 2."""
-    for override, message in (("model=nosuch", "Could not find 'model/nosuch' (available: choir, "),
+    for override, message in (("model=nosuch", "Could not find 'model/nosuch' (available: bicubic, choir, "),
                               ("metrics.names=[psnr,foo]", "metrics.names.1='foo' is not one of 'psnr'")):
         proc, out = cli(*TINY, override, check=False)
         err = proc.stderr.strip().splitlines()

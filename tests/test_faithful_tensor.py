@@ -261,7 +261,7 @@ def test_recipe_blocks_build(name, task):
     """Every recipe names the keys the protocol reads, and the model builds with its task's options."""
     cfg = model_config(name)
     recipe = cfg["recipe"][task]
-    assert set(recipe) == {"loss", "lr", "weight_decay", "grad_clip", "schedule", "range", "iterations", "model"}
+    assert set(recipe) == {"loss", "lr", "weight_decay", "grad_clip", "scheduler", "range", "iterations", "model"}
     cfg.update(recipe["model"])
     m = build_model(cfg, 2, 31, (16, 16))
     assert m.render().shape == (16, 16, 31)

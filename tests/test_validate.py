@@ -52,7 +52,7 @@ CONFIGS = [
     (["data=camera", "data.image=moon"], "data.image='moon' is not one of 'astronaut'"),
     (["+model.colour=1"], "model.colour is not an option of inr_recover.models.choir.CHOIR"),
     (["+degrade.ops.0.colour=1"], "degrade.ops.0.colour is not an option of inr_recover.degrade.RandomMissing"),
-    (["model=nosuch"], "Could not find 'model/nosuch' (available: choir"),
+    (["model=nosuch"], "Could not find 'model/nosuch' (available: bicubic, choir"),
     (["logger=nosuch"], "Could not find 'logger/nosuch' (available: csv"),
     (["nosuchkey=1"], "Could not override 'nosuchkey'"),
     (["model.width=${nowhere}"], "Interpolation key 'nowhere' not found"),

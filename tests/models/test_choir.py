@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from inr_recover.grid import grid_coords
-from inr_recover.models.base import model_config
+from inr_recover.models.base import CONFIG_ONLY, model_config
 from inr_recover.models.choir import CHOIR, psc_frequencies
 from inr_recover.models.siren import SIREN
 
@@ -88,7 +88,7 @@ def test_gradients_reach_beta_and_alpha():
 
 def test_choir_ablation_output_equals_siren_for_identical_weights():
     cfg = {k: v for k, v in model_config("choir", {"chs": False, "psc": False, "width": 24, "depth": 3}).items()
-           if k not in ("_target_", "name", "lr")}
+           if k not in ("_target_", *CONFIG_ONLY)}
     torch.manual_seed(3)
     a = CHOIR(2, 4, (32, 32), **cfg)
     torch.manual_seed(3)

@@ -10,7 +10,7 @@ import torch
 from scipy import ndimage
 
 from inr_recover.grid import grid_coords
-from inr_recover.models.base import model_config
+from inr_recover.models.base import CONFIG_ONLY, model_config
 from inr_recover.models.sinr import SINR
 from inr_recover.models.superpixels import overlap_members, superpixels
 
@@ -93,7 +93,7 @@ def test_sinr_init_bounds_per_network():
 
 @pytest.mark.parametrize("channels, atoms, se_out", [(3, 15, 5), (31, 124, 4)])
 def test_sinr_dictionary_is_a_multiple_of_the_channels(channels, atoms, se_out):
-    m = SINR(2, channels, (8, 8), **{k: v for k, v in model_config("sinr").items() if k not in ("_target_", "name", "lr")})
+    m = SINR(2, channels, (8, 8), **{k: v for k, v in model_config("sinr").items() if k not in ("_target_", *CONFIG_ONLY)})
     assert m.atoms == atoms and m.dictionary.weight.shape == (channels, atoms)  # 5 C for RGB, 4 C for HSI
     # official SE_Block(ch, int(ch / 4)): bottleneck ch // int(ch / 4)
     assert m.se_down[0].shape[-1] == 35 // int(35 / 4) == 4 and m.se_down[-1].shape[-1] == atoms // int(atoms / 4) == se_out
