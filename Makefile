@@ -15,10 +15,10 @@ $(BIN)/inr-recover: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PINS)
-	$(BIN)/pip install -q -e '.[test,slurm]'
+	$(BIN)/pip install -q -e '.[test,slurm,ray,points]'
 	@touch $@
 
-venv install: $(BIN)/inr-recover ## create .venv and install inr-recover (editable) with the test and SLURM-launcher extras
+venv install: $(BIN)/inr-recover ## create .venv and install inr-recover (editable) with the test, SLURM, Ray and point-data extras
 
 run: install ## run the embedded default: CHOIR completes scikit-image's astronaut from 10% of its entries
 	$(BIN)/inr-recover
