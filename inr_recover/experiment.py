@@ -332,10 +332,12 @@ class Experiment:
         return M.compute(self.truth, self.signal.frames_view(self.recon), names=tuple(self.cfg.metrics.names))
 
     def curves(self) -> dict:
-        """The logger's columns: the history's recorded columns, then the oracle PSNR diagnostic."""
+        """The logger's columns: the history's recorded columns, then the oracle PSNR diagnostic at the same iterations
+        (empty where it has none: an evaluation interrupted by Ctrl-C inside the diagnostic, then resumed)."""
         curves = {k: v for k, v in self.result.history.items() if v}
         if self.oracle.curve["psnr"]:
-            curves["oracle_psnr"] = self.oracle.curve["psnr"]
+            at = dict(zip(self.oracle.curve["iteration"], self.oracle.curve["psnr"]))
+            curves["oracle_psnr"] = [at.get(i) for i in self.result.history["iteration"]]
         return curves
 
     def write(self, results: dict) -> None:

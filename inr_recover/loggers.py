@@ -37,4 +37,5 @@ class TensorBoardLogger:
         with SummaryWriter(str(Path(out_dir) / "tb")) as tb:
             for i, it in enumerate(curves.get("iteration", [])):
                 for k in scalars:
-                    tb.add_scalar(k, curves[k][i], it)
+                    if curves[k][i] is not None:  # an oracle point lost to Ctrl-C (Experiment.curves)
+                        tb.add_scalar(k, curves[k][i], it)
