@@ -23,11 +23,14 @@ venv install: $(BIN)/inr-recover ## create .venv and install inr-recover (editab
 run: install ## run the embedded default: CHOIR completes scikit-image's astronaut from 10% of its entries
 	$(BIN)/inr-recover
 
-test: install ## fast test suite (CPU, a few minutes); fails if no test ran
-	$(BIN)/python -m pytest -q
+# -n auto: one pytest-xdist worker per core; loadgroup keeps the tests of one xdist_group on one worker
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadgroup
 
-test-all: install ## every test, including those marked slow (real data, long fits)
-	$(BIN)/python -m pytest -q -m ''
+test: install ## fast test suite (CPU, a few minutes); fails if no test ran
+	$(PYTEST)
+
+test-all: install ## every test, including those marked slow (real data, long fits, the Ray launcher): what CI runs
+	$(PYTEST) -m ''
 
 bench: install ## time CHOIR's training step, plain eager vs as inr-recover runs it (writes bench.json)
 	$(BIN)/inr-recover-bench --methods choir --shapes synthetic-256,cave_cloth --repeats 3 --out outputs/bench.json

@@ -3,8 +3,14 @@ subprocess, and the same pipeline in this process) with the tiny config, and sma
 observations, coordinates) the unit tests share."""
 from __future__ import annotations
 
-import json
 import os
+
+# Under pytest-xdist (`make test`: -n auto) the workers share the cores: each worker, and each CLI it starts, gets
+# cores / workers threads instead of torch's default of every core (set before torch is imported).
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+
+import json
 import subprocess
 import sys
 from pathlib import Path
