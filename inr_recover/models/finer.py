@@ -12,7 +12,9 @@ With ``z = W h + b`` and ``a = |z| + 1`` detached (no gradient through the perio
 
 The first-layer bias is U(-k, k), ``k = first_bias_scale`` (FINER Sec. 4.2: larger k opens higher frequencies);
 ``null`` keeps PyTorch's U(+-1/sqrt(in)). ``init=sine`` uses SIREN's bounds with ``init_omega`` (FINER++ code:
-w0 for sine, wf for gauss, wf * w0 for wavelet); ``init=pytorch`` keeps PyTorch's default.
+w0 for sine, wf for gauss, wf * w0 for wavelet); ``init=pytorch`` keeps PyTorch's default. Each layer is
+re-initialised as soon as it is built, weights then (first layer) bias, the order of the official ``FinerLayer``,
+``GFLayer`` and ``WFLayer`` constructors: one seed draws the official initial network.
 """
 from __future__ import annotations
 
@@ -36,16 +38,18 @@ class FINER(CoordMLP):
         if init not in ("sine", "pytorch"):
             raise UserError(f"model.init='{init}' is not one of sine, pytorch")
         wavelet = activation == "wavelet"
+        w = float(init_omega) if init_omega is not None else {"sine": omega0, "gauss": omega_f, "wavelet": omega_f * omega0}[activation]
+
+        def init_layer(linear, is_first):  # the official FinerLayer/GFLayer/WFLayer: weights, then the first bias
+            if init == "sine":
+                siren_uniform_(linear, is_first, w)
+            if is_first:
+                uniform_bias_(linear, first_bias_scale)
+
         super().__init__(in_features, out_features, int(width / math.sqrt(2)) if wavelet else width, depth,
-                         complex_hidden=wavelet, out_activation=out_activation)
+                         complex_hidden=wavelet, out_activation=out_activation, init_layer=init_layer)
         self.activation = activation
         self.omega0, self.omega_f, self.scale, self.sigma0 = float(omega0), float(omega_f), float(scale), float(sigma0)
-        if init == "sine":
-            w = float(init_omega) if init_omega is not None else {"sine": omega0, "gauss": omega_f, "wavelet": omega_f * omega0}[activation]
-            siren_uniform_(self.first, True, w)
-            for layer in [*self.layers, self.last]:
-                siren_uniform_(layer, False, w)
-        uniform_bias_(self.first, first_bias_scale)
 
     def act(self, z: torch.Tensor) -> torch.Tensor:
         if self.activation == "sine":

@@ -5,11 +5,14 @@ the spectrum of its output is compared to the spectrum of the data with the 1-D 
 first ``bins`` frequency bins (DC dropped, each spectrum normalised to a distribution). The candidate with the
 lowest mean distance is kept and a fresh backbone with it is trained by the shared loop.
 
-Spectrum (official ``spectum_utils.py``): ``|DFT|`` over the grid axes, summed over channels, summed over
-frequency shells of L1 radius ``|k_1| + ... + |k_d|`` (the official code sums anti-diagonals of the
-non-redundant half of the 2-D DFT). When a grid axis is longer than ``2 * bins + 1`` both the data and the
-network are taken on a ``2 * bins + 1`` grid over the same domain (the official ``--downscale``), which keeps
-the first ``bins`` shells and makes the search cheap.
+Spectrum (:func:`spectrum`, official ``spectum_utils.get_spectrum`` cropped to ``bins``): ``|DFT|`` over the grid
+axes, summed over channels and over shells. On a 2-D grid the shells are the official ones: the anti-diagonals
+``i + j`` of the raw (unshifted) DFT indices over its non-redundant mask, so for a 64 x 64 grid mixed-sign
+frequencies such as ``(1, -2)`` land in shell 63 (not the L1 radius 3). The official code takes square images
+(``resize_to_square``): a 2-D grid is compared on a square of side ``min(H, W, 2 * bins + 1)`` over the same
+domain (area average; the cap at ``2 * bins + 1`` is ours: it keeps the first ``bins`` shells and makes the
+search cheap). 1-D and 3-D grids use shells of L1 radius ``|k_1| + ... + |k_d|`` of the signed frequencies
+(ours: the official 3-D mask is not implemented).
 
 Honesty: the data spectrum comes from the *observation* handed to :meth:`setup`; missing entries are filled
 by normalised convolution of the observed entries (:func:`fill_missing`) so that the mask's own spectrum does
@@ -46,18 +49,26 @@ SEARCH = {
 SEARCH["finer_gauss"] = SEARCH["finer_wavelet"] = SEARCH["finer"]  # FINER++: the same first-layer bias knob (ours)
 
 
-def radial_spectrum(y: torch.Tensor, bins: int) -> torch.Tensor:
-    """``(*grid, C)`` -> ``(bins,)``: |DFT| summed over channels and L1 frequency shells 1..bins (DC dropped)."""
+def spectrum(y: torch.Tensor, bins: int) -> torch.Tensor:
+    """``(*grid, C)`` -> ``(bins,)``: |DFT| summed over channels and over shells 1..bins (shell 0, the DC, dropped).
+
+    Square 2-D grid of side n (official ``spectum_utils.py:27-36, 52-66``): raw index ``(i, j)`` is in shell
+    ``i + j`` where ``i + j <= n - 1``, or ``i + j = n`` with ``1 <= i <= n // 2``, except ``i = 0, j > n // 2`` and
+    ``j = 0, i > n // 2``; other entries are dropped. Other grids: shell ``sum_a min(k_a, n_a - k_a)`` (L1 radius)."""
     axes = tuple(range(y.ndim - 1))
     mag = torch.fft.fftn(y.float(), dim=axes).abs().sum(-1)
-    radius = 0
-    for a, n in enumerate(y.shape[:-1]):
-        k = torch.arange(n, device=y.device)
-        k = torch.minimum(k, n - k).reshape([-1 if i == a else 1 for i in range(len(axes))])
-        radius = radius + k
-    radius = torch.broadcast_to(radius, mag.shape).reshape(-1)
-    keep = (radius >= 1) & (radius <= bins)
-    return torch.bincount(radius[keep] - 1, weights=mag.reshape(-1)[keep].double(), minlength=bins)
+    k = [torch.arange(n, device=y.device).reshape([-1 if i == a else 1 for i in range(len(axes))])
+         for a, n in enumerate(y.shape[:-1])]
+    if len(axes) == 2 and y.shape[0] == y.shape[1]:
+        n, (i, j), h = y.shape[0], k, y.shape[0] // 2
+        shell = i + j
+        keep = ((shell <= n - 1) | ((shell == n) & (i >= 1) & (i <= h))) & ~((i == 0) & (j > h)) & ~((j == 0) & (i > h))
+        shell = torch.where(keep, shell, 0)
+    else:
+        shell = sum(torch.minimum(ka, n - ka) for ka, n in zip(k, y.shape[:-1]))
+    shell = torch.broadcast_to(shell, mag.shape).reshape(-1)
+    keep = (shell >= 1) & (shell <= bins)
+    return torch.bincount(shell[keep] - 1, weights=mag.reshape(-1)[keep].double(), minlength=bins)
 
 
 def wasserstein(u: torch.Tensor, v: torch.Tensor) -> float:
@@ -82,7 +93,10 @@ def fill_missing(values: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 
 def search_grid(grid: tuple, bins: int) -> tuple:
-    """The grid FreSh compares spectra on: each axis capped at ``2 * bins + 1`` samples (grids of 1 to 3 axes)."""
+    """The grid FreSh compares spectra on: 2-D, a square of side ``min(H, W, 2 * bins + 1)`` (official
+    ``resize_to_square``, the cap ours); 1-D and 3-D, each axis capped at ``2 * bins + 1`` samples."""
+    if len(grid) == 2:
+        return (min(*grid, 2 * bins + 1),) * 2
     return tuple(min(n, 2 * bins + 1) for n in grid) if len(grid) <= 3 else tuple(grid)
 
 
@@ -129,7 +143,7 @@ class FreSh(INR):
         data = torch.from_numpy(fill_missing(values, known)).to(device)
         if small != tuple(grid):  # area-average down to the search grid (F.interpolate: 1 to 3 grid axes)
             data = F.interpolate(data.movedim(-1, 0)[None], size=small, mode="area")[0].movedim(0, -1)
-        target = radial_spectrum(data, self.bins)
+        target = spectrum(data, self.bins)
         if float(target.sum()) == 0.0:
             raise UserError("FreSh: the observed data is constant, its spectrum cannot guide the choice")
         coords = grid_coords(small, device)
@@ -139,7 +153,7 @@ class FreSh(INR):
                 d = []
                 for _ in range(self.inits):
                     net = self._build(v).to(device).eval()
-                    d.append(wasserstein(target, radial_spectrum(net(coords).reshape(*small, -1), self.bins)))
+                    d.append(wasserstein(target, spectrum(net(coords).reshape(*small, -1), self.bins)))
                 out[v] = float(np.mean(d))
         return out
 

@@ -98,18 +98,26 @@ class CoordMLP(INR):
     The shared skeleton of the activation-defined INRs (PEMLP, Gauss, WIRE, FINER/FINER++). Subclasses define
     :meth:`act` and optionally :meth:`encode`. With ``complex_hidden`` the hidden and output layers are complex
     (WIRE): the first layer maps the real input, and :meth:`head` returns the real part of the output.
-    Initialisation is PyTorch's default; subclasses re-initialise as their papers say.
+    Initialisation is PyTorch's default, then ``init_layer(linear, is_first)`` (a subclass's re-initialisation)
+    on each layer as soon as it is built, first to last: the official codes' per-layer constructors, so one seed
+    draws the same initial network on both sides.
     """
 
     def __init__(self, in_dim: int, out_features: int, width: int, depth: int, complex_hidden: bool = False,
-                 out_activation: str = "none"):
+                 out_activation: str = "none", init_layer=None):
         super().__init__()
         if width < 1 or depth < 0:
             raise UserError(f"model.width must be >= 1 and model.depth >= 0, got width={width}, depth={depth}")
         dtype = torch.cfloat if complex_hidden else None
-        self.first = nn.Linear(in_dim, width)
-        self.layers = nn.ModuleList(nn.Linear(width, width, dtype=dtype) for _ in range(depth))
-        self.last = nn.Linear(width, out_features, dtype=dtype)
+
+        def built(linear: nn.Linear, is_first: bool = False) -> nn.Linear:
+            if init_layer is not None:
+                init_layer(linear, is_first)
+            return linear
+
+        self.first = built(nn.Linear(in_dim, width), True)
+        self.layers = nn.ModuleList(built(nn.Linear(width, width, dtype=dtype)) for _ in range(depth))
+        self.last = built(nn.Linear(width, out_features, dtype=dtype))
         self.out = output_activation(out_activation)
 
     def encode(self, coords: torch.Tensor) -> torch.Tensor:

@@ -77,3 +77,31 @@ def test_finer_wavelet_first_layer_bias_is_fbs_1():
     assert b.dtype == torch.float32 and m.first.out_features == int(256 / math.sqrt(2)) == 181
     assert b.abs().max() <= 1.0 and b.abs().max() > 0.95  # run.sh --fbs 1: U(-1, 1), not PyTorch's U(+-1/sqrt(2))
     assert m.layers[0].weight.real.abs().max() <= math.sqrt(6 / 181) / (5.0 * 4.0)  # sine init with omega * omega_w
+
+
+def test_a_seed_draws_the_official_initial_network():
+    """FINER ``models.Finer`` and FINER++ ``GF``/``WF`` build each layer and re-initialise it at once (weights, then
+    the first layer's bias U(-k, k)), so under one seed our network must equal theirs, draw for draw."""
+
+    def official(fan, omega, k, hidden_dtype):
+        torch.manual_seed(0)
+        params = []
+        for i, (fan_in, fan_out) in enumerate(zip(fan[:-1], fan[1:])):
+            linear = torch.nn.Linear(fan_in, fan_out, dtype=torch.float32 if i == 0 else hidden_dtype)
+            bound = 1 / fan_in if i == 0 else math.sqrt(6 / fan_in) / omega
+            with torch.no_grad():
+                linear.weight.uniform_(-bound, bound)
+                if i == 0 and k is not None:
+                    linear.bias.uniform_(-k, k)
+            params += [linear.weight, linear.bias]
+        return params
+
+    for name, k, omega, width, dtype in [("finer", None, 30.0, 32, torch.float32), ("finer", 1.0, 30.0, 32, torch.float32),
+                                         ("finer_gauss", 1.0, 10.0, 32, torch.float32),
+                                         ("finer_wavelet", 1.0, 20.0, 22, torch.cfloat)]:
+        torch.manual_seed(0)
+        m = build_model(model_config(name, {"width": 32, "depth": 2, "first_bias_scale": k}), 2, 3, (8, 8))
+        expected = official([2, width, width, width, 3], omega, k, dtype)
+        assert len(list(m.parameters())) == len(expected)
+        for ours, theirs in zip(m.parameters(), expected):
+            assert torch.equal(ours, theirs), name

@@ -9,16 +9,38 @@ import torch
 
 from inr_recover.grid import grid_coords
 from inr_recover.models.base import build_model, model_config
-from inr_recover.models.fresh import fill_missing, radial_spectrum, wasserstein
+from inr_recover.models.fresh import fill_missing, spectrum, wasserstein
 from inr_recover.observation import Observation
 
 from conftest import random_coords
 
 
-def test_radial_spectrum_and_wasserstein():
+def _official_spectrum(y):
+    """gmum/FreSh spectum_utils.get_spectrum (2-D), restated: |fftn| summed over channels, times get_2d_fft_mask,
+    rows flipped, the sums of the diagonals -(n-1)..(n-1), DC dropped."""
+    n, h = y.shape[0], y.shape[0] // 2
+    mask = torch.triu(torch.ones(n, n)) + torch.diag(torch.cat([torch.ones(h), torch.zeros(n - 1 - h)]), diagonal=-1)
+    mask = mask.flip(1)
+    mask[1 + h:, 0] = 0
+    mask[0, 1 + h:] = 0
+    a = torch.flip(torch.fft.fftn(y, dim=(0, 1)).abs().sum(-1) * mask, dims=[0])
+    return torch.stack([torch.diag(a, k).sum() for k in range(-n + 1, n)])[1:]
+
+
+def test_spectrum_is_the_official_one_on_square_grids():
+    for n in (7, 8):
+        y = torch.randn(n, n, 3, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
+        torch.testing.assert_close(spectrum(y, 2 * n - 2), _official_spectrum(y), atol=1e-4, rtol=1e-5)
+    # the mixed-sign frequency (1, -2) of a 16 x 16 grid sits in shell i + j = 1 + 14 = 15 (not its L1 radius 3)
+    i, j = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    s = spectrum(torch.cos(2 * math.pi * (i - 2 * j) / 16)[..., None], 16)
+    assert s[14] > 0 and float(s[torch.arange(16) != 14].abs().max()) < 1e-6 * float(s[14])
+
+
+def test_spectrum_and_wasserstein():
     n = torch.arange(32.0)
     y = torch.cos(2 * math.pi * 3 * n / 32)[:, None, None].expand(32, 32, 2)  # all energy at |k| = (3, 0)
-    s = radial_spectrum(y.contiguous(), 8)
+    s = spectrum(y.contiguous(), 8)
     assert s.shape == (8,) and s[2] > 0 and bool((s[torch.arange(8) != 2] < 1e-6 * s[2]).all())
     e = lambda i: torch.eye(5, dtype=torch.float64)[i]
     assert wasserstein(e(0), e(3)) == pytest.approx(3.0) and wasserstein(e(1), e(1)) == 0.0

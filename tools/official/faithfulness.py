@@ -42,7 +42,7 @@ def main():
     print("| method | observation | iterations | ours | official | gap | command (ours) |")
     print("|---|---|--:|--:|--:|--:|---|")
     for method, obs, it, ours, off, cmd in inr_rows() + tensor_rows():
-        gap = ours - off
+        gap = round(ours - off, 2) + 0.0  # no "-0.00"
         mark = f"**{gap:+.2f}**" if gap < -0.5 else f"{gap:+.2f}"
         print(f"| {method} | {obs} | {it} | {ours:.2f} | {off:.2f} | {mark} | `{cmd}` |")
 
