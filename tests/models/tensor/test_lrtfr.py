@@ -1,5 +1,8 @@
-"""LRTFR (inr_recover/models/tensor/lrtfr.py): the Tucker formula, low-rank completion, the sparse term on impulses."""
+"""LRTFR (inr_recover/models/tensor/lrtfr.py): the Tucker formula with the official ranks and init (YisiLuo/LRTFR
+be8e625, restated here independently), low-rank completion, the sparse term on impulses."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -9,12 +12,13 @@ from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import degrade
 from inr_recover.fit import fit
 from inr_recover.grid import grid_coords
+from inr_recover.models.base import build_model
 from inr_recover.models.tensor.common import index_coords, mode_index
 from inr_recover.models.tensor.lrtfr import LRTFR
 from inr_recover.select import Final
 from inr_recover.tasks import Task
 
-from conftest import LOWRANK_BAR, complete_lowrank, make_optim, psnr
+from conftest import LOWRANK_BAR, complete_lowrank, make_optim, model_options, psnr, sine_mlp
 
 
 def test_lrtfr_is_the_tucker_product_and_continuous():
@@ -31,6 +35,20 @@ def test_lrtfr_is_the_tucker_product_and_continuous():
     pt = torch.einsum("abc,na,nb,kc->nk", m.core, m.factors[0](i[:, 0]), m.factors[1](i[:, 1]), W)
     np.testing.assert_allclose(m(c).detach().numpy(), pt.detach().numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(m(c)[1].detach().numpy(), direct[0, -1].detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_lrtfr_is_the_tucker_product_of_factor_inrs_with_official_ranks_and_init():
+    torch.manual_seed(0)
+    m = build_model(model_options("lrtfr", "model.down=4", "model.down_channel=4"), 2, 9, (12, 10))
+    assert m.ranks == [3, 2, 2]  # int(n / 4): official r_1 = int(n_1 / down)
+    bound = 1 / math.sqrt(3)  # official stdv = 1 / sqrt(centre.size(0))
+    assert m.core.abs().max() <= bound
+    for f in m.factors:  # two sine layers, both U(-1/in, 1/in) (is_first=True), width n_2, w0 2
+        assert len(f.net) == 3 and f.net[0].linear.out_features == 10 and float(f.net[0].omega) == 2.0
+        assert f.net[1].linear.weight.abs().max() <= 1 / 10
+    U, V, Wc = (sine_mlp(f.net, np.arange(1, n + 1)) for f, n in zip(m.factors, (12, 10, 9)))
+    direct = np.einsum("abc,ia,jb,kc->ijk", m.core.detach().double().numpy(), U, V, Wc)
+    np.testing.assert_allclose(m.render().detach().numpy(), direct, rtol=1e-4, atol=1e-5)
 
 
 def test_lrtfr_completes_lowrank_tensor():
