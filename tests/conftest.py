@@ -1,6 +1,7 @@
 """Shared test helpers: where the config and the shared real data are, the two runners of the pipeline (the CLI in a
-subprocess, and the same pipeline in this process) with the tiny config, and small builders (optimiser,
-observations, coordinates) the unit tests share."""
+subprocess, and the same pipeline in this process) with the tiny config, readers of what a run wrote (results,
+curves, the headline PSNR restated), and small builders (optimiser, observations, coordinates, hand-evaluated
+networks) the unit tests share."""
 from __future__ import annotations
 
 import csv

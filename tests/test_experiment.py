@@ -95,10 +95,9 @@ def test_holdout_selection_and_mat_output(tiny):
 # ---------------------------------------------------------------- every run saves its exact observation
 
 
-def test_saved_mask_reproduces_the_observation_bit_for_bit(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    run_pipeline(a, *TINY, "data.shape=[16,12,5]", "degrade=tube_0.3", "optim.iterations=2")
-    run_pipeline(b, *TINY, "data.shape=[16,12,5]", "degrade=from_file", f"degrade.mask={a}/mask.npz", "optim.iterations=2")
+def test_saved_mask_reproduces_the_observation_bit_for_bit(tiny):
+    _, a = tiny("data.shape=[16,12,5]", "degrade=tube_0.3", "optim.iterations=2")
+    _, b = tiny("data.shape=[16,12,5]", "degrade=from_file", f"degrade.mask={a}/mask.npz", "optim.iterations=2")
     za, zb = np.load(a / "reconstruction.npz"), np.load(b / "reconstruction.npz")
     assert za["known"].mean() == pytest.approx(0.3, abs=0.01)
     np.testing.assert_array_equal(za["known"], zb["known"])
@@ -107,12 +106,11 @@ def test_saved_mask_reproduces_the_observation_bit_for_bit(tmp_path):
     assert not (a / "observed.npz").exists()  # a pure mask: the data's own values are the observation
 
 
-def test_saved_noisy_observation_reproduces_bit_for_bit(tmp_path):
+def test_saved_noisy_observation_reproduces_bit_for_bit(tiny):
     """Gaussian noise + dead lines (known): the mask alone cannot reproduce the noise; observed.npz does."""
-    a, b = tmp_path / "a", tmp_path / "b"
-    common = [*TINY, "data.shape=[40,34,3]", "task=restore", "optim.iterations=2"]
-    run_pipeline(a, *common, "degrade=scene3")
-    run_pipeline(b, *common, "degrade=from_file", f"degrade.mask={a}/mask.npz", f"degrade.observed={a}/observed.npz")
+    common = ["data.shape=[40,34,3]", "task=restore", "optim.iterations=2"]
+    _, a = tiny(*common, "degrade=scene3")
+    _, b = tiny(*common, "degrade=from_file", f"degrade.mask={a}/mask.npz", f"degrade.observed={a}/observed.npz")
     za, zb = np.load(a / "reconstruction.npz"), np.load(b / "reconstruction.npz")
     assert not za["known"].all()
     np.testing.assert_array_equal(za["known"], zb["known"])

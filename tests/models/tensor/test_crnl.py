@@ -143,5 +143,5 @@ def test_crnl_rejects_bad_options():
 def test_crnl_completes_lowrank_tensor():
     torch.manual_seed(0)
     # full ranks on the band and member modes: the HSI rule down=[1, 1, 3, 5] gives int(8 / 3) = 2 bands, below this
-    # tensor's rank 3 (26.6 dB, the box-filled start's level); measured 52.3 dB
-    assert complete_lowrank(CRNL(2, 8, (24, 24), neighbors=5, down=(1, 1, 1, 1)), 1e-3, 1000) > LOWRANK_BAR
+    # tensor's rank 3 (26.6 dB, the box-filled start's level); measured 42.8 dB at 300 iterations (52.3 at 1000)
+    assert complete_lowrank(CRNL(2, 8, (24, 24), neighbors=5, down=(1, 1, 1, 1)), 1e-3, 300) > LOWRANK_BAR

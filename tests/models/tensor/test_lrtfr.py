@@ -64,18 +64,18 @@ def test_wrong_rank_cannot_reach_the_bar():
 @pytest.mark.slow
 def test_sparse_term_removes_impulse_noise():
     """Blind 10% salt-and-pepper, squared loss (LRTFR's Frobenius data term): S absorbs the impulses.
-    (Measured: 24.8 dB without S, 31.3 dB with S. Under task.loss=l1 S changes nothing: the L1 gradient
-    of X + soft(Y - X) - Y equals that of X - Y.)"""
+    (Measured at 300 iterations: 24.1 dB without S, 31.2 dB with S; 24.8 and 31.3 at 500. Under task.loss=l1 S changes
+    nothing: the L1 gradient of X + soft(Y - X) - Y equals that of X - Y.)"""
     from inr_recover.degrade import SaltPepper
 
     s = synthetic("s", shape=[24, 24, 8], kind="lowrank", rank=3)
     obs = degrade(s.values, [SaltPepper(rate=0.1, known=False)], seed=0)
-    optim = make_optim("optim.lr=1e-3", "optim.iterations=500", "optim.weight_decay=0", "optim.grad_clip=null", "scheduler.eta_min=0")
+    optim = make_optim("optim.lr=1e-3", "optim.iterations=300", "optim.weight_decay=0", "optim.grad_clip=null", "scheduler.eta_min=0")
     task = Task("restore", loss="l2", data_consistency=False)
     out = {}
     for sp in (None, 0.05):
         torch.manual_seed(0)
         m = LRTFR(2, 8, (24, 24), down=4, down_channel=4, sparse=sp)
-        r = fit(m, obs, task, optim, Final(task, obs, 0), eval_every=500)
+        r = fit(m, obs, task, optim, Final(task, obs, 0), eval_every=300)
         out[sp] = psnr(r.prediction, s.values)
     assert out[0.05] > out[None] + 4 and out[0.05] > 29
