@@ -108,16 +108,20 @@ class Oracle:
     def __call__(self, iteration: int, prediction: np.ndarray) -> None:
         if self.truth is not None:
             recon = self.task.output(prediction, self.obs.values, self.obs.known)
-            self.curve["iteration"].append(iteration)
-            self.curve["psnr"].append(M.psnr(self.truth, np.clip(self.signal.frames_view(recon), 0, 1)))
+            psnr = M.psnr(self.truth, np.clip(self.signal.frames_view(recon), 0, 1))
+            self.curve["iteration"].append(iteration)  # after the PSNR: a Ctrl-C inside it leaves no iteration unpaired
+            self.curve["psnr"].append(psnr)
 
-    def record(self, seconds: list, headline: dict) -> dict | None:
-        """The best PSNR over the evaluation points, when and how long it took, and the gap to the headline."""
+    def record(self, history: dict, headline: dict) -> dict | None:
+        """The best PSNR over the evaluation points, when and how long it took (the fit's ``history``: its seconds at
+        that iteration), and the gap to the headline."""
         if not self.curve["psnr"]:
             return None
         k = int(np.argmax(self.curve["psnr"]))
+        iteration = self.curve["iteration"][k]
         return {"note": "diagnostic only: best PSNR against the truth over eval points; never a headline",
-                "psnr_peak": self.curve["psnr"][k], "iteration": self.curve["iteration"][k], "seconds_to_peak": seconds[k],
+                "psnr_peak": self.curve["psnr"][k], "iteration": iteration,
+                "seconds_to_peak": history["seconds"][history["iteration"].index(iteration)],
                 "gap_db": self.curve["psnr"][k] - headline.get("psnr", float("nan"))}
 
 
@@ -310,7 +314,7 @@ class Experiment:
             "versions": versions(),
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         }
-        oracle = self.oracle.record(result.history["seconds"], headline)
+        oracle = self.oracle.record(result.history, headline)
         if oracle is not None:
             results["oracle"] = oracle
         if self.eval_coords is not None:

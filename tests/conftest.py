@@ -1,6 +1,7 @@
 """Shared test helpers: where the config and the shared real data are, the two runners of the pipeline (the CLI in a
-subprocess, and the same pipeline in this process) with the tiny config, and small builders (optimiser,
-observations, coordinates) the unit tests share."""
+subprocess, and the same pipeline in this process) with the tiny config, readers of what a run wrote (results,
+curves, the headline PSNR restated), and small builders (optimiser, observations, coordinates, hand-evaluated
+networks) the unit tests share."""
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ import os
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
+import csv
 import json
 import subprocess
 import sys
@@ -31,9 +33,10 @@ SHARED = Path(os.environ.get("INR_RECOVER_SHARED_DATA", ROOT.parent / "shared" /
 os.environ["INR_RECOVER_SHARED_DATA"] = str(SHARED)
 fast_cpu()
 
-# The tiny config: a 32x32x8 synthetic tensor, CHOIR of width 16 and depth 2, 4 iterations, no figures.
-TINY = ["data=synthetic", "model.width=16", "model.depth=2", "optim.iterations=4", "eval_every=2", "metrics=fast",
-        "save.figures=false", "progress=false"]
+# The tiny config: a 32x32x8 synthetic tensor, 4 iterations, no figures (TINY_RUN, for any model); TINY adds the
+# network size of the default CHOIR (width 16, depth 2).
+TINY_RUN = ["data=synthetic", "optim.iterations=4", "eval_every=2", "metrics=fast", "save.figures=false", "progress=false"]
+TINY = [*TINY_RUN, "model.width=16", "model.depth=2"]
 
 
 def shared_file(rel: str) -> Path:
@@ -58,16 +61,20 @@ def run_pipeline(out: Path, *overrides: str) -> dict:
     return run(compose_config(*overrides), out)
 
 
+def checkout_env(env: dict | None = None) -> dict:
+    """The environment of a subprocess that runs THIS checkout's code (the repository first on PYTHONPATH, so a
+    worktree tests its own code, not the installed package's) on the shared data, without a display; plus ``env``."""
+    pythonpath = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return {**os.environ, "PYTHONPATH": pythonpath, "INR_RECOVER_SHARED_DATA": str(SHARED), "MPLBACKEND": "Agg", **(env or {})}
+
+
 def cli_command(tmp_path: Path, *overrides: str, multirun: bool = False, env: dict | None = None):
-    """(argv, environment, run dir) of the CLI of THIS checkout (``python -m inr_recover.cli`` with the
-    repository first on PYTHONPATH), so a worktree tests its own code, not the installed package's."""
+    """(argv, environment, run dir) of the CLI of this checkout (``python -m inr_recover.cli``, :func:`checkout_env`)."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "inr_recover.cli"]
     cmd += ["-m", f"hydra.sweep.dir={out}"] if multirun else [f"hydra.run.dir={out}"]
     cmd += ["progress=false", *overrides]
-    pythonpath = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    e = {**os.environ, "PYTHONPATH": pythonpath, "INR_RECOVER_SHARED_DATA": str(SHARED), "MPLBACKEND": "Agg", **(env or {})}
-    return cmd, e, out
+    return cmd, checkout_env(env), out
 
 
 def run_cli(tmp_path: Path, *overrides: str, check: bool = True, multirun: bool = False, env: dict | None = None):
@@ -82,6 +89,26 @@ def run_cli(tmp_path: Path, *overrides: str, check: bool = True, multirun: bool 
 
 def read_results(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text())
+
+
+def read_curves(run_dir: Path) -> list[dict]:
+    """The rows of a run's curves.csv (one per evaluation point), as strings."""
+    with (run_dir / "curves.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def clean_values(*overrides: str) -> np.ndarray:
+    """The clean tensor of the data config that ``overrides`` compose, loaded as the pipeline loads it."""
+    from inr_recover.config import instantiate
+
+    return instantiate(compose_config(*overrides).data).values
+
+
+def saved_psnr(run_dir: Path, truth: np.ndarray) -> float:
+    """The headline PSNR restated: reconstruction.npz's reconstruction, clipped to [0, 1], against ``truth`` over
+    every entry (peak 1)."""
+    recon = np.load(run_dir / "reconstruction.npz")["reconstruction"]
+    return psnr(np.clip(recon, 0, 1).astype(np.float64), truth)
 
 
 @pytest.fixture
@@ -137,6 +164,29 @@ def full_observation(values):
     return Observation(values=values.astype(np.float32), known=np.ones(values.shape, dtype=bool))
 
 
+def masked_observation(values, known):
+    """``values`` observed where ``known`` (zero elsewhere, as :func:`inr_recover.degrade.degrade` stores them)."""
+    from inr_recover.observation import Observation
+
+    return Observation(values=np.where(known, values, 0).astype(np.float32), known=known)
+
+
+def model_options(name: str, *overrides: str) -> dict:
+    """``model=name`` as the CLI composes it (protocol=official resolved) with ``overrides``: the model's options."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(compose_config(f"model={name}", *overrides).model, resolve=True)
+
+
+def sine_mlp(net, i):
+    """A factor network ``[sin(w0 (W h + b))]* -> linear`` evaluated by hand (float64 numpy) on the indices ``i``."""
+    h = np.asarray(i, dtype=np.float64)[:, None]
+    for layer in net[:-1]:
+        w, b = layer.linear.weight.detach().double().numpy(), layer.linear.bias.detach().double().numpy()
+        h = np.sin(float(layer.omega) * (h @ w.T + b))
+    return h @ net[-1].weight.detach().double().numpy().T + net[-1].bias.detach().double().numpy()
+
+
 def random_coords(n=50, d=2, seed=0):
     """``n`` coordinates uniform in [-1, 1]^d."""
     return torch.rand(n, d, generator=torch.Generator().manual_seed(seed)) * 2 - 1
@@ -188,3 +238,14 @@ def overfitting_restore(seed=0, iterations=60, eval_every=5, patience=None, min_
     select = Holdout(task, obs, 0, fraction=0.1, error="l1", trim=0.1, every=0, patience=patience,
                      min_iterations=min_iterations)
     return fit(model, obs, task, optim, select, eval_every=eval_every, **fit_kw)
+
+
+def extended_superpixel(labels: np.ndarray, k: int, width: int) -> np.ndarray:
+    """Superpixel ``k`` and its overlap ring: the points 4-adjacent to it, and those within chessboard distance
+    ``width - 1`` of these (S-INR's official Laplacian edge dilated ``expand_pixels - 1`` times by a 3x3 kernel)."""
+    from scipy import ndimage
+
+    if width == 0:
+        return labels == k
+    edge = ndimage.distance_transform_cdt(labels != k, metric="taxicab") == 1
+    return (labels == k) | (ndimage.distance_transform_cdt(~edge, metric="chessboard") <= width - 1)

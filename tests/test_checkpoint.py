@@ -3,7 +3,6 @@ iteration, relaunching into a finished, another config's or an interrupted run d
 subprocesses where the behaviour is about the process: exit codes, signals, stderr)."""
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY, cli_command, make_optim, read_results, run_cli, run_pipeline
+from conftest import TINY, cli_command, make_optim, read_curves, read_results, run_cli, run_pipeline
 from inr_recover.checkpoint import Checkpoint
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import RandomMissing, degrade
@@ -118,39 +117,6 @@ def _wait_for(path, proc, timeout=120):
         time.sleep(0.05)
 
 
-@pytest.mark.slow
-def test_killed_sweep_relaunch_skips_finished_and_resumes_interrupted(tmp_path):
-    """A 2-job sweep is killed (SIGTERM, as SLURM preemption) while job 1 trains. The relaunch with the same sweep
-    dir leaves job 0's outputs byte-for-byte and mtime untouched, resumes job 1 from its checkpoint, and job 1 ends
-    with the requested iteration count and the same numbers as an uninterrupted run of the same config."""
-    over = [*SWEEP, "optim.iterations=3000", "checkpoint.every=100", "seed=0,1"]
-    cmd, env, out = cli_command(tmp_path, *over, multirun=True)
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    job0, job1 = out / "0_choir_synthetic_random_0.1_s0", out / "1_choir_synthetic_random_0.1_s1"
-    _wait_for(job1 / "checkpoint.pt", proc)
-    proc.send_signal(signal.SIGTERM)
-    log = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 128 + signal.SIGTERM, log
-    assert read_results(job0)["status"] == "complete" and not (job1 / "results.json").exists()
-    stopped_at = torch.load(job1 / "checkpoint.pt", weights_only=False)["iteration"]
-    assert 0 < stopped_at < 3000
-    finished = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in job0.iterdir() if p.is_file() and p.suffix != ".log"}
-
-    again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr
-    assert {n: (p.read_bytes(), p.stat().st_mtime_ns) for n, p in ((n, job0 / n) for n in finished)} == finished
-    assert "skipped" in again.stdout + again.stderr and "resuming from" in again.stdout + again.stderr
-    r1 = read_results(job1)
-    assert r1["status"] == "complete" and r1["iterations"] == 3000 and not (job1 / "checkpoint.pt").exists()
-
-    ref_cmd, _, ref_out = cli_command(tmp_path / "ref", *[o.replace("seed=0,1", "seed=1") for o in over])
-    (tmp_path / "ref").mkdir()
-    subprocess.run(ref_cmd, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=600)
-    ref = read_results(ref_out)
-    assert r1["metrics"] == ref["metrics"] and r1["config_sha"] == ref["config_sha"]
-    np.testing.assert_array_equal(np.load(job1 / "reconstruction.npz")["prediction"], np.load(ref_out / "reconstruction.npz")["prediction"])
-
-
 def _files(run_dir):
     """Every file of a run dir with its bytes and mtime."""
     return {p.relative_to(run_dir): (p.read_bytes(), p.stat().st_mtime_ns) for p in run_dir.rglob("*") if p.is_file()}
@@ -176,22 +142,28 @@ def test_cli_relaunch_skips_a_finished_dir_and_refuses_another_config(tmp_path):
 LONG = [*TINY, "data.shape=[16,16,4]", "optim.iterations=200", "eval_every=50", "checkpoint.every=0"]
 
 
+def _long_run(out, *overrides):
+    """LONG (and ``overrides``) run start to end in this process: (results, prediction, curves rows)."""
+    return run_pipeline(out, *LONG, *overrides), np.load(out / "reconstruction.npz")["prediction"], read_curves(out)
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    """results and prediction of LONG run start to end in this process."""
-    out = tmp_path_factory.mktemp("uninterrupted")
-    return run_pipeline(out, *LONG), np.load(out / "reconstruction.npz")["prediction"]
+    """LONG run start to end in this process: (results, prediction, curves rows)."""
+    return _long_run(tmp_path_factory.mktemp("uninterrupted"))
 
 
-# The CLI, but the process signals itself from inside its first oracle evaluation (iteration 50 of LONG): a real
-# signal, delivered while training, at a known iteration.
+# The CLI, but the process signals itself from inside its first oracle evaluation (iteration 50 of LONG) once the
+# folder $SIGNAL_ONCE_EXISTS exists (a run dir: the run's first evaluation; a sweep job's dir: that job's first): a
+# real signal, delivered while training, at a known iteration.
 SIGNAL_AT_FIRST_EVAL = """
 import os, sys
 import inr_recover.metrics as M
 psnr = M.psnr
 def psnr_then_signal(*args):
-    M.psnr = psnr
-    os.kill(os.getpid(), int(os.environ["SIGNAL_AT_FIRST_EVAL"]))
+    if os.path.isdir(os.environ["SIGNAL_ONCE_EXISTS"]):
+        M.psnr = psnr
+        os.kill(os.getpid(), int(os.environ["SIGNAL_AT_FIRST_EVAL"]))
     return psnr(*args)
 M.psnr = psnr_then_signal
 sys.argv[0] = "inr-recover"
@@ -200,9 +172,13 @@ main()
 """
 
 
-def _signal_cli_in_training(tmp_path, signum):
-    """Run the CLI on LONG, signalled with ``signum`` at iteration 50; returns (process, run dir)."""
-    cmd, env, out = cli_command(tmp_path, *LONG, env={"SIGNAL_AT_FIRST_EVAL": str(int(signum))})
+def _signal_cli_in_training(tmp_path, signum, *overrides, job=None):
+    """Run the CLI on LONG (and ``overrides``; a multirun when ``job`` names the sweep job to signal), signalled with
+    ``signum`` at iteration 50 (of ``job``); returns (process, run or sweep dir)."""
+    _, _, out = cli_command(tmp_path)
+    where = out if job is None else out / job
+    cmd, env, _ = cli_command(tmp_path, *LONG, *overrides, multirun=job is not None,
+                              env={"SIGNAL_AT_FIRST_EVAL": str(int(signum)), "SIGNAL_ONCE_EXISTS": str(where)})
     assert cmd[1:3] == ["-m", "inr_recover.cli"]
     proc = subprocess.run([cmd[0], "-c", SIGNAL_AT_FIRST_EVAL, *cmd[3:]], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=600)
@@ -211,15 +187,19 @@ def _signal_cli_in_training(tmp_path, signum):
 
 
 def _curve_iterations(out):
-    return [int(row["iteration"]) for row in csv.DictReader((out / "curves.csv").open())]
+    return [int(row["iteration"]) for row in read_curves(out)]
 
 
 def _resumed_and_same_as_uninterrupted(out, saved, uninterrupted):
     """The run in ``out`` continued from the checkpoint ``saved`` (its curves keep the saved evaluation's training
     time, which a restart from scratch would measure anew) and ends with the uninterrupted run's numbers."""
-    ref, prediction = uninterrupted
-    rows = list(csv.DictReader((out / "curves.csv").open()))
-    assert [float(row["seconds"]) for row in rows[:1]] == saved["history"]["seconds"]
+    assert [float(row["seconds"]) for row in read_curves(out)[:1]] == saved["history"]["seconds"]
+    _same_as_uninterrupted(out, uninterrupted)
+
+
+def _same_as_uninterrupted(out, uninterrupted):
+    """The run in ``out`` is complete with the numbers of ``uninterrupted`` (:func:`_long_run`)."""
+    ref, prediction, _ = uninterrupted
     r = read_results(out)
     assert r["status"] == "complete" and r["iterations"] == 200 and not (out / "checkpoint.pt").exists()
     assert r["metrics"] == ref["metrics"] and r["config_sha"] == ref["config_sha"]
@@ -255,8 +235,36 @@ def test_ctrl_c_writes_interrupted_results_and_a_checkpoint_and_a_rerun_complete
     # Ctrl-C landed inside an evaluation's oracle diagnostic: every evaluation keeps its row (the oracle column is
     # aligned by iteration, empty where the diagnostic was cut), not a row dropped and the oracle shifted
     assert _curve_iterations(out) == [50, 100, 150, 200]
-    oracle = [r["oracle_psnr"] for r in csv.DictReader((out / "curves.csv").open())]
-    assert oracle.count("") <= 1 and all(float(v) > 0 for v in oracle if v)
+    rows = read_curves(out)
+    oracle = [(row["oracle_psnr"], ref["oracle_psnr"]) for row, ref in zip(rows, uninterrupted[2], strict=True)]
+    assert sum(v == "" for v, _ in oracle) <= 1 and all(v == ref for v, ref in oracle if v)  # the uninterrupted run's
+    # results.json's oracle diagnostic is its best point in curves.csv: PSNR, iteration, training seconds to it
+    best = max((row for row in rows if row["oracle_psnr"]), key=lambda row: float(row["oracle_psnr"]))
+    peak = read_results(out)["oracle"]
+    assert (peak["psnr_peak"], peak["iteration"], peak["seconds_to_peak"]) == (float(best["oracle_psnr"]),
+                                                                               int(best["iteration"]), float(best["seconds"]))
+
+
+def test_killed_sweep_relaunch_skips_finished_and_resumes_interrupted(tmp_path, uninterrupted):
+    """A 2-job sweep (LONG, seeds 0 and 1) gets SIGTERM (as SLURM preemption) while job 1 trains (iteration 50 of
+    200): exit 143, job 0 complete, job 1 a checkpoint and no results. The relaunch with the same sweep dir leaves
+    job 0's outputs byte-for-byte and mtime untouched, resumes job 1 from its checkpoint, and each job ends with the
+    numbers of an uninterrupted run of its config (in this process)."""
+    jobs = ["0_choir_synthetic_random_0.1_s0", "1_choir_synthetic_random_0.1_s1"]
+    proc, out = _signal_cli_in_training(tmp_path, signal.SIGTERM, "seed=0,1", job=jobs[1])
+    job0, job1 = (out / j for j in jobs)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.log
+    assert read_results(job0)["status"] == "complete" and not (job1 / "results.json").exists()
+    saved = torch.load(job1 / "checkpoint.pt", weights_only=False)
+    assert saved["iteration"] == 50
+    finished = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in job0.iterdir() if p.is_file() and p.suffix != ".log"}
+
+    again, _ = run_cli(tmp_path, *LONG, "seed=0,1", multirun=True)
+    assert {n: (p.read_bytes(), p.stat().st_mtime_ns) for n, p in ((n, job0 / n) for n in finished)} == finished
+    assert "skipped" in again.stdout + again.stderr and "resuming from" in again.stdout + again.stderr
+    _same_as_uninterrupted(job0, uninterrupted)
+    _resumed_and_same_as_uninterrupted(job1, saved, _long_run(tmp_path / "seed1", "seed=1"))
+    assert _curve_iterations(job1) == [50, 100, 150, 200]
 
 
 def test_resumed_fit_stops_early_where_an_uninterrupted_one_does(tmp_path):

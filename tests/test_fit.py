@@ -1,4 +1,5 @@
-"""The training loop (inr_recover/fit.py): honesty, holdout, mini-batches, data consistency, the loss."""
+"""The training loop (inr_recover/fit.py): honesty, holdout, mini-batches, the loss on a forward operator, the
+range."""
 import inspect
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 from conftest import make_optim
 
 from inr_recover.data.builtin import synthetic
-from inr_recover.degrade import RandomMissing, TubeMissing, degrade
+from inr_recover.degrade import RandomMissing, degrade
 from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.base import build_model, model_config
@@ -15,7 +16,7 @@ from inr_recover.models.choir import CHOIR
 from inr_recover.models.iinr import IINR
 from inr_recover.models.siren import SIREN
 from inr_recover.observation import Observation
-from inr_recover.select import Final, Holdout, holdout_error, holdout_mask
+from inr_recover.select import Final, Holdout, holdout_error
 from inr_recover.tasks import Task
 
 
@@ -51,16 +52,6 @@ def test_fit_never_sees_the_truth():
     assert len(seen) == 6
     np.testing.assert_array_equal(r1.prediction, r2.prediction)
     assert r1.selected_iteration == r2.selected_iteration
-
-
-def test_holdout_mask_exact_and_pixelwise():
-    known = np.zeros((20, 20, 3), bool)
-    known[::2] = True  # 200 observed pixels, all bands
-    h = holdout_mask(known, 0.05, pixelwise=True, seed=0)
-    assert h.all(-1).sum() == 10 and np.array_equal(h.all(-1), h.any(-1))
-    assert not (h & ~known).any()
-    e = holdout_mask(known, 0.05, pixelwise=False, seed=0)
-    assert e.sum() == 30 and not np.array_equal(e.all(-1), e.any(-1))
 
 
 def test_holdout_selection_reports_the_best_scored_point():
@@ -135,30 +126,6 @@ def test_minibatch_and_seed_reproducible():
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
-def test_data_consistency_keeps_observed_entries():
-    sig, obs, model = _setup()
-    r = fit(model, obs, Task("complete"), optim(iterations=2), Final(Task("complete"), obs, 0), eval_every=1)
-    rec = Task("complete").output(r.prediction, obs.values, obs.known)
-    np.testing.assert_array_equal(rec[obs.known], obs.values[obs.known])
-    assert not np.array_equal(rec[~obs.known], obs.values[~obs.known])
-    assert Task("restore", data_consistency=False).output(r.prediction, obs.values, obs.known) is r.prediction
-
-
-def test_tube_holdout_uses_whole_pixels():
-    sig = synthetic("s", shape=[16, 16, 4])
-    obs = degrade(sig.values, [TubeMissing(0.5)], seed=0)
-    h = holdout_mask(obs.known, 0.1, obs.pixelwise, seed=0)
-    assert np.array_equal(h.all(-1), h.any(-1)) and h.all(-1).sum() == round(0.1 * 128)
-
-
-def test_loss_reduction_is_masked_sum_over_numel():
-    t = Task("complete", loss="l1")
-    pred, y = torch.ones(2, 3), torch.zeros(2, 3)
-    w = torch.tensor([[1.0, 0, 0], [1, 1, 0]])
-    assert t.loss_fn(pred, y, w).item() == pytest.approx(3 / 6)
-    assert Task("x", loss="l2").loss_fn(2 * pred, y, w).item() == pytest.approx(12 / 6)
-
-
 def test_loss_is_on_the_downsampled_model_output():
     """The data term compares A(f(x)) with y (A = area downsampling by 2): L = mean((avgpool(f) - y)^2)."""
     from inr_recover.degrade import Downsample
@@ -177,16 +144,6 @@ def test_loss_is_on_the_downsampled_model_output():
     assert loss == pytest.approx(((f - torch.from_numpy(obs.values)) ** 2).mean().item(), rel=1e-5)
     with pytest.raises(UserError, match="batch_size must be null"):
         Trainer(model, obs, Task("super_resolve", downsampled=True), OPTIM, Final(Task("x"), obs, 0), batch_size=8)
-
-
-def test_frobenius_losses_are_unsquared_unaveraged_norms():
-    """fro: ||w (f - y)||_2 (LRTFR/DRO-TFF torch.norm(X_Out * mask - X * mask, 2)); group_fro: the sum over groups
-    of each group's norm (S-INR sum_j ||M_j (f_j - y_j)||_2)."""
-    pred, y = torch.tensor([[3.0, 0], [0, 4], [1, 1]]), torch.zeros(3, 2)
-    w = torch.tensor([[1.0, 1], [1, 1], [0, 1]])
-    assert Task("x", loss="fro").loss_fn(pred, y, w).item() == pytest.approx(26 ** 0.5)
-    groups = torch.tensor([0, 1, 1])
-    assert Task("x", loss="group_fro").loss_fn(pred, y, w, groups).item() == pytest.approx(3 + 17 ** 0.5)
 
 
 def test_range_encodes_the_targets_and_decodes_the_output():

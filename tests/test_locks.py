@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import TINY, cli_command
+from conftest import TINY, checkout_env, cli_command, run_cli
 from inr_recover.errors import UserError
 from inr_recover.locks import NAME, acquire, hold, release
 
@@ -18,10 +18,10 @@ from inr_recover.locks import NAME, acquire, hold, release
 def test_second_live_launch_into_the_dir_is_refused(tmp_path):
     """This process holds the run dir; the CLI launched into it exits 2 with one line naming our pid and host, and
     writes nothing there."""
-    cmd, env, out = cli_command(tmp_path, *TINY)
+    _, _, out = cli_command(tmp_path)
     with hold(out):
         before = sorted(p.name for p in out.iterdir())
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+        proc, _ = run_cli(tmp_path, *TINY, check=False)
         assert sorted(p.name for p in out.iterdir()) == before == [NAME]
     err = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(err) == 1, proc.stderr
@@ -32,7 +32,7 @@ def test_second_live_launch_into_the_dir_is_refused(tmp_path):
 def test_lock_of_a_live_process_is_refused_in_process(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", "import sys, time; from inr_recover.locks import acquire; "
                               f"acquire({str(tmp_path)!r}); print('held', flush=True); time.sleep(60)"],
-                             stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+                             stdout=subprocess.PIPE, text=True, env=checkout_env())
     try:
         assert child.stdout.readline().strip() == "held"
         with pytest.raises(UserError, match=rf"in use by another inr-recover process \(pid {child.pid} on "):

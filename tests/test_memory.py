@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from conftest import TINY, run_cli, run_pipeline
+from conftest import TINY_RUN, run_cli, run_pipeline
 from inr_recover import memory
 from inr_recover.errors import UserError
 
@@ -35,14 +35,13 @@ def test_line_fit_and_largest_power_of_two():
 def test_a_fit_that_does_not_fit_is_refused_naming_a_batch_size_that_fits(tmp_path):
     """CHOIR at its default width on 32x32x8 needs about 37 MB at full batch: refused under a 20 MB limit, with a
     batch_size (and eval_chunk, if the evaluation does not fit either) under which the same run passes the check."""
-    base = [o for o in TINY if not o.startswith("model.")]
     with pytest.raises(UserError) as e:
-        run_pipeline(tmp_path / "refused", *base, "memory_limit=0.02")
+        run_pipeline(tmp_path / "refused", *TINY_RUN, "memory_limit=0.02")
     msg = str(e.value)
     assert "\n" not in msg and "GiB is allowed by memory_limit" in msg and "(memory_limit=null skips this check)" in msg
     advice = re.findall(r"(batch_size|eval_chunk)=(\d+)(?= and| would fit)", msg)
     assert advice and advice[0][0] == "batch_size"
-    r = run_pipeline(tmp_path / "fits", *base, "memory_limit=0.02", *(f"{k}={v}" for k, v in advice))
+    r = run_pipeline(tmp_path / "fits", *TINY_RUN, "memory_limit=0.02", *(f"{k}={v}" for k, v in advice))
     assert r["status"] == "complete" and r["memory"]["estimate_mb"] <= 0.02 * 1024
 
 
@@ -60,8 +59,7 @@ def test_estimate_against_the_measured_peak(tmp_path, over):
     """Each fit in its own process: the growth of its peak resident set (ru_maxrss) over the resident set when the
     check ran. Measured on the 2-core CPU (ratios estimate/measured 0.5 to 1.0; the smallest fits are dominated by
     the libraries' own allocations, which the estimate leaves out)."""
-    base = [o for o in TINY if not o.startswith("model.")]
-    _, out = run_cli(tmp_path, *base, "optim.iterations=3", "eval_every=3", "logger=none", *over)
+    _, out = run_cli(tmp_path, *TINY_RUN, "optim.iterations=3", "eval_every=3", "logger=none", *over)
     r = json.loads((out / "results.json").read_text())
     growth = r["peak_memory_mb"]["host"] - r["memory"]["resident_mb"]
     assert 0.5 <= r["memory"]["estimate_mb"] / growth <= 2.0, (r["memory"], growth)

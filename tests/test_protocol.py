@@ -7,13 +7,12 @@ import math
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import CONF, run_pipeline
+from conftest import CONF, TINY_RUN, run_pipeline
 
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml")
                 if not p.stem.startswith("_") and "recipe" in OmegaConf.load(p))
 RESTORE = [m for m in MODELS if "restore" in OmegaConf.load(CONF / "model" / f"{m}.yaml").recipe]
-TINY = ["data=synthetic", "data.shape=[16,16,3]", "optim.iterations=2", "eval_every=2", "metrics=fast",
-        "save.figures=false", "progress=false", "logger=none"]
+SMALL = [*TINY_RUN, "data.shape=[16,16,3]", "optim.iterations=2", "logger=none"]
 
 
 # every recipe; the shared one where it changes most (range, loss form, the model's task options)
@@ -24,7 +23,7 @@ CASES = ([(m, "complete", "official") for m in MODELS] + [(m, "restore", "offici
 @pytest.mark.parametrize("model,task,protocol", CASES)
 def test_every_method_trains_under_its_protocol(tmp_path, model, task, protocol):
     degrade = "random_0.3" if task == "complete" else "scene3"
-    r = run_pipeline(tmp_path, f"model={model}", f"task={task}", f"degrade={degrade}", f"protocol={protocol}", *TINY)
+    r = run_pipeline(tmp_path, f"model={model}", f"task={task}", f"degrade={degrade}", f"protocol={protocol}", *SMALL)
     ran = r["protocol"]["ran"]
     assert r["status"] == "complete" and r["iterations"] == 2 and math.isfinite(r["metrics"]["psnr"])
     assert r["protocol"]["differs"] == ["iterations"]  # nothing but the budget departs from the protocol

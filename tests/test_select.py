@@ -9,12 +9,12 @@ import torch
 from inr_recover import metrics as M
 from inr_recover.data import load_file
 from inr_recover.data.builtin import synthetic
-from inr_recover.degrade import Gaussian, RandomMissing, SaltPepper, Stripes, degrade
+from inr_recover.degrade import Gaussian, RandomMissing, SaltPepper, Stripes, TubeMissing, degrade
 from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.choir import CHOIR
-from inr_recover.select import (Discrepancy, Final, Holdout, auto, discrepancy_reached, holdout_error, noise_level,
-                                patience_reached)
+from inr_recover.select import (Discrepancy, Final, Holdout, auto, discrepancy_reached, holdout_error, holdout_mask,
+                                noise_level, patience_reached)
 from inr_recover.tasks import Task
 
 from conftest import compose_config, full_observation, make_optim, shared_file
@@ -45,6 +45,23 @@ def test_holdout_errors_match_direct_formulas():
 def test_holdout_error_rejects_bad_options(bad):
     with pytest.raises(UserError):
         holdout_error(torch.ones(3), None, **bad)
+
+
+def test_holdout_mask_exact_and_pixelwise():
+    known = np.zeros((20, 20, 3), bool)
+    known[::2] = True  # 200 observed pixels, all bands
+    h = holdout_mask(known, 0.05, pixelwise=True, seed=0)
+    assert h.all(-1).sum() == 10 and np.array_equal(h.all(-1), h.any(-1))
+    assert not (h & ~known).any()
+    e = holdout_mask(known, 0.05, pixelwise=False, seed=0)
+    assert e.sum() == 30 and not np.array_equal(e.all(-1), e.any(-1))
+
+
+def test_tube_holdout_uses_whole_pixels():
+    sig = synthetic("s", shape=[16, 16, 4])
+    obs = degrade(sig.values, [TubeMissing(0.5)], seed=0)
+    h = holdout_mask(obs.known, 0.1, obs.pixelwise, seed=0)
+    assert np.array_equal(h.all(-1), h.any(-1)) and h.all(-1).sum() == round(0.1 * 128)
 
 
 def test_noise_level_estimates_gaussian_median_abs():

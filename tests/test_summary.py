@@ -9,8 +9,14 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import checkout_env
 from inr_recover.summary import summarize
+
+
+def summary_cli(*args):
+    """``inr-recover-summary *args`` of this checkout in a subprocess (the entry point's exit code and stderr)."""
+    return subprocess.run([sys.executable, "-m", "inr_recover.summary", *map(str, args)], capture_output=True, text=True,
+                          env=checkout_env(), timeout=300)
 
 
 def _job(root, name, overrides, status="complete", seconds=(0.5, 1.0, 5), **metrics):
@@ -71,8 +77,7 @@ def test_paper_figures_are_the_papers_tables():
 
 
 def test_cli_reports_empty_dir(tmp_path):
-    env = {"PYTHONPATH": str(ROOT)}
-    p = subprocess.run([sys.executable, "-m", "inr_recover.summary", str(tmp_path)], capture_output=True, text=True, env=env)
+    p = summary_cli(tmp_path)
     assert p.returncode == 2 and "no results.json" in p.stderr and "Traceback" not in p.stderr
 
 
@@ -92,6 +97,5 @@ def test_smoke_preset_multirun_writes_summary_and_heatmap(cli):
     png = (out / "summary_heatmap.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     # rerunning the CLI over the same dir reproduces the callback's table
-    p = subprocess.run([sys.executable, "-m", "inr_recover.summary", str(out), "--out", str(out / "again")],
-                       capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)})
+    p = summary_cli(out, "--out", out / "again")
     assert p.returncode == 0 and (out / "again" / "summary.md").read_text() == "\n".join(md) + "\n"

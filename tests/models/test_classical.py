@@ -8,7 +8,7 @@ import torch
 from inr_recover.models.classical import fold, halrtc, interpolate, svt, unfold
 from inr_recover.errors import UserError
 
-from conftest import run_pipeline
+from conftest import TINY_RUN, run_pipeline
 
 
 def planar(shape, rng):
@@ -107,6 +107,17 @@ def test_solver_runs_through_the_pipeline_as_the_algorithm(tmp_path, name):
     algo = interpolate if name == "interp" else halrtc
     np.testing.assert_allclose(z["reconstruction"], algo(z["observed"], z["known"]).astype(np.float32), atol=1e-6)
     assert r["iterations"] == 0 and r["model"]["params"] == 0 and r["selection"]["iteration"] == 0
+
+
+def test_bicubic_baseline_is_bicubic_upsampling_of_y(tmp_path):
+    """``model=bicubic`` in the runner (task=super_resolve): the reconstruction is the upsampled observation."""
+    from inr_recover.models.classical import bicubic_upsample
+
+    res = run_pipeline(tmp_path, *TINY_RUN, "task=super_resolve", "degrade=downsample_2", "model=bicubic",
+                       "degrade.ops.0.kernel=bicubic")
+    saved = np.load(tmp_path / "reconstruction.npz")
+    assert np.allclose(saved["reconstruction"], bicubic_upsample(saved["observed"], 2))
+    assert res["degrade"]["ops"][0]["kernel"] == "bicubic" and res["metrics"]["psnr"] > 25
 
 
 def test_bicubic_upsampling_matches_pil():

@@ -79,18 +79,20 @@ def test_fresh_picks_lower_w0_for_smooth_than_for_high_frequency_observation():
 def test_fresh_search_does_not_change_the_seeded_init():
     obs = Observation(np.random.default_rng(0).random((8, 8, 1)).astype(np.float32), np.ones((8, 8, 1), bool))
     cfg = model_config("fresh", {"backbone_options": {"width": 8, "depth": 1}, "inits": 2, "candidates": [30.0], "bins": 4})
-    models = []
-    for c in (cfg, dict(cfg, inits=5), dict(cfg, candidates=[10.0, 30.0, 50.0])):
+
+    def searched(c):
         torch.manual_seed(0)
         m = build_model(c, 2, 1, (8, 8))
         m.setup(obs, grid_coords((8, 8)))
-        models.append(m)
-    a, b, c = models
+        return m
+
+    a, b, c = (searched(c) for c in (cfg, dict(cfg, inits=5), dict(cfg, candidates=[10.0, 30.0, 50.0])))
+    alone = searched(dict(cfg, candidates=[c.chosen]))  # the w0 the three-way search chose, searched alone
     x = random_coords(5)
     # how many networks were scored does not move the trained model's init (the search runs on a forked RNG)
     torch.testing.assert_close(a(x), b(x))
-    if c.chosen == 30.0:
-        torch.testing.assert_close(a(x), c(x))
+    assert alone.chosen == c.chosen
+    torch.testing.assert_close(c(x), alone(x))
 
 
 def test_fresh_backbones_finer_and_rff():

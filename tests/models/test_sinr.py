@@ -1,20 +1,17 @@
-"""S-INR (inr_recover/models/sinr.py): the batched superpixel networks equal a loop over superpixels, the overlap
-ring, the initialisation."""
+"""S-INR (inr_recover/models/sinr.py): the batched superpixel networks equal a loop over superpixels (with their
+overlap rings), the initialisation."""
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 
 from inr_recover.grid import grid_coords
 from inr_recover.models.base import CONFIG_ONLY, model_config
 from inr_recover.models.sinr import SINR
-from inr_recover.models.superpixels import overlap_members, superpixels
 
-from conftest import random_observation
+from conftest import extended_superpixel, random_observation
 
 
 def direct_superpixel_net(m: SINR, k: int, u: torch.Tensor) -> torch.Tensor:
@@ -29,15 +26,6 @@ def direct_superpixel_net(m: SINR, k: int, u: torch.Tensor) -> torch.Tensor:
         h = se(torch.sin(m.omega_hidden * (h @ m.w_hid[l, k] + m.b_hid[l, k])), l + 1)
     a = se(h @ m.w_out[k] + m.b_out[k], m.depth + 1)
     return a @ m.dictionary.weight.T
-
-
-def extended_superpixel(labels: np.ndarray, k: int, width: int) -> np.ndarray:
-    """Superpixel ``k`` and its overlap ring: the points 4-adjacent to it, and those within chessboard distance
-    ``width - 1`` of these (the official Laplacian edge dilated ``expand_pixels - 1`` times by a 3x3 kernel)."""
-    if width == 0:
-        return labels == k
-    edge = ndimage.distance_transform_cdt(labels != k, metric="taxicab") == 1
-    return (labels == k) | (ndimage.distance_transform_cdt(~edge, metric="chessboard") <= width - 1)
 
 
 @pytest.mark.parametrize("overlap", [0, 2])
@@ -64,19 +52,6 @@ def test_batched_superpixel_networks_equal_a_loop_over_superpixels(overlap):
     full = m.predict(coords)
     torch.testing.assert_close(full, expected)
     torch.testing.assert_close(torch.cat([m.predict(coords[i : i + 17]) for i in range(0, coords.shape[0], 17)]), full)
-
-
-def test_overlap_members_own_label_first_then_ring():
-    obs = random_observation((20, 18), 3)
-    labels = superpixels(obs.values, obs.known, pixels_per_superpixel=30)
-    ptr, members = overlap_members(labels, 2)
-    flat = labels.reshape(-1)
-    assert np.array_equal(members[ptr[:-1]], flat)  # own superpixel first
-    for k in range(labels.max() + 1):
-        covered = np.array([k in members[ptr[i] : ptr[i + 1]] for i in range(flat.size)])
-        assert np.array_equal(covered, extended_superpixel(labels, k, 2).reshape(-1))
-    ptr0, members0 = overlap_members(labels, 0)
-    assert np.array_equal(ptr0, np.arange(flat.size + 1)) and np.array_equal(members0, flat)
 
 
 def test_sinr_init_bounds_per_network():

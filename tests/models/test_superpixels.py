@@ -1,13 +1,14 @@
-"""Generalized superpixels (inr_recover/models/superpixels.py): coverage, connectivity, only observed entries."""
+"""Generalized superpixels (inr_recover/models/superpixels.py): coverage, connectivity, only observed entries, S-INR's
+overlap rings."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from inr_recover.models.superpixels import connected_labels, superpixels
+from inr_recover.models.superpixels import connected_labels, overlap_members, superpixels
 
-from conftest import random_observation
+from conftest import extended_superpixel, random_observation
 
 
 @pytest.mark.parametrize("grid", [(40, 36), (12, 10, 6)])
@@ -48,3 +49,16 @@ def test_connected_labels_splits_disconnected_clusters():
     assert out.max() + 1 == 4  # cluster 0 has three components, cluster 1 one
     for lab in range(4):
         assert ndimage.label(out == lab)[1] == 1
+
+
+def test_overlap_members_own_label_first_then_ring():
+    obs = random_observation((20, 18), 3)
+    labels = superpixels(obs.values, obs.known, pixels_per_superpixel=30)
+    ptr, members = overlap_members(labels, 2)
+    flat = labels.reshape(-1)
+    assert np.array_equal(members[ptr[:-1]], flat)  # own superpixel first
+    for k in range(labels.max() + 1):
+        covered = np.array([k in members[ptr[i] : ptr[i + 1]] for i in range(flat.size)])
+        assert np.array_equal(covered, extended_superpixel(labels, k, 2).reshape(-1))
+    ptr0, members0 = overlap_members(labels, 0)
+    assert np.array_equal(ptr0, np.arange(flat.size + 1)) and np.array_equal(members0, flat)

@@ -1,8 +1,16 @@
 """Shared pieces of the tensor-function baselines (inr_recover/models/tensor/common.py) and the hooks every one of
-them implements (sparse term, TV, 3-D and 4-D shapes, bad options)."""
+them implements (sparse term, TV, 3-D and 4-D shapes, bad options, recipes), against the official code's formulas
+restated here independently (issue 11).
+
+Official code read: YisiLuo/LRTFR be8e625 (Demo_Image_inpainting.py, Demo_HSI_denoising.py), YisiLuo/CRNL 35349f7
+(demo_CRNL_inpainting.py, demo_CRNL_denoising.py, utils_patch.py), Xbow-Git/DRO-TFF de297a0 (model/drotff.py,
+Demo_Image_inpainting.py, Demo_Mixed_noise_removal.py). tools/official/{lrtfr,crnl,dro_tff}.py --check compares
+the forward passes with the official classes themselves.
+"""
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -10,6 +18,7 @@ import torch
 
 from inr_recover.errors import UserError
 from inr_recover.grid import grid_coords
+from inr_recover.models.base import build_model
 from inr_recover.models.tensor.common import (
     FactorNet, index_coords, mode_index, mode_product, soft_threshold, sstv_l1, tv_l1,
 )
@@ -17,7 +26,7 @@ from inr_recover.models.tensor.crnl import CRNL
 from inr_recover.models.tensor.dro_tff import DROTFF
 from inr_recover.models.tensor.lrtfr import LRTFR
 
-from conftest import full_observation
+from conftest import full_observation, model_options
 
 SMALL = dict(width=16)
 MODELS = {
@@ -54,6 +63,24 @@ def test_tv_and_sstv_match_loops():
     assert float(tv_l1(torch.ones(4, 5, 3), (0, 1))) == 0.0
 
 
+def test_tv_and_sstv_official_sums_on_a_known_tensor():
+    """Official: gamma * torch.norm(X[1:] - X[:-1], 1) + ... and 10 gamma * torch.norm(dz[1:, :, 1:] - dz[:-1, :, 1:], 1)
+    + ..., dz = X[:, :, 1:] - X[:, :, :-1]. On X[i, j, k] = i^2 + 3 j + k^3 every difference has a closed form."""
+    H, W, K = 4, 5, 4
+    i, j, k = np.meshgrid(np.arange(H), np.arange(W), np.arange(K), indexing="ij")
+    x = torch.from_numpy((i**2 + 3 * j + k**3).astype(np.float64))
+    tv_h = sum((2 * a + 1) * W * K for a in range(H - 1))  # |(i+1)^2 - i^2| = 2i + 1
+    tv_w = 3 * H * (W - 1) * K
+    assert float(tv_l1(x, (0, 1), "sum")) == tv_h + tv_w
+    # dz = (k+1)^3 - k^3 = 3k^2 + 3k + 1 depends on k only: its spatial differences vanish
+    assert float(sstv_l1(x, (0, 1), "sum")) == 0.0
+    y = x + torch.from_numpy((i * k**2).astype(np.float64))  # dz gains i (2k + 1); D_h dz = 2k + 1, for k >= 1 only
+    expected = sum((2 * kk + 1) * (H - 1) * W for kk in range(1, K - 1))
+    assert float(sstv_l1(y, (0, 1), "sum")) == expected
+    assert float(tv_l1(x, (0, 1), "mean")) == pytest.approx(tv_h / ((H - 1) * W * K) + tv_w / (H * (W - 1) * K))
+    assert float(sstv_l1(torch.ones(3, 3, 2), (0, 1))) == 0.0  # fewer than 3 channels: nothing to difference
+
+
 def test_mode_product_and_index_coords():
     g = torch.randn(2, 3, 4)
     m = torch.randn(5, 3)
@@ -75,7 +102,19 @@ def test_factor_net_is_two_sine_layers_and_linear():
     assert l1.weight.abs().max() <= 1.0 and l2.weight.abs().max() <= 1.0 / 8
 
 
-@pytest.mark.parametrize("name", ["lrtfr", "dro_tff"])  # CRNL: its own objective (tests/test_faithful_tensor.py)
+def test_factor_net_inits():
+    torch.manual_seed(0)
+    first, default, kaiming = (FactorNet(3, 400, 2.0, layers=2, init=i) for i in ("first", "torch", "kaiming"))
+    w = lambda f: f.net[1].linear.weight.abs()  # noqa: E731
+    assert w(first).max() <= 1 / 400 and w(first).max() > 0.9 / 400  # U(-1/in, 1/in) (official LRTFR, CRNL)
+    assert w(default).max() <= 1 / 20 and w(default).max() > 0.9 / 20  # nn.Linear default U(+-1/sqrt(in)) (DRO-TFF)
+    std = float(kaiming.net[1].linear.weight.detach().std())  # kaiming_normal_(a=sqrt(10)): sqrt(2 / 11) / sqrt(in)
+    assert std == pytest.approx(math.sqrt(2 / 11) / 20, rel=0.02)
+    with pytest.raises(UserError, match="init"):
+        FactorNet(3, 8, 2.0, init="siren")
+
+
+@pytest.mark.parametrize("name", ["lrtfr", "dro_tff"])  # CRNL: its own objective (test_crnl.py)
 def test_sparse_term_and_tv_hooks(name):
     torch.manual_seed(0)
     grid, c = (8, 8), 3
@@ -120,3 +159,17 @@ def test_bad_options_are_user_errors():
     with pytest.raises(UserError, match="sparse"):
         DROTFF(2, 3, (8, 8), sparse=-1.0)
     assert CRNL(2, 3, (6, 7)).patch == 6  # the patch is capped at the grid
+
+
+@pytest.mark.parametrize("name", ["lrtfr", "crnl", "dro_tff"])
+@pytest.mark.parametrize("task", ["complete", "restore"])
+def test_recipe_blocks_build(name, task):
+    """Every recipe names the keys the protocol reads, and the model builds with its task's options."""
+    cfg = model_options(name)
+    recipe = cfg["recipe"][task]
+    assert set(recipe) == {"loss", "lr", "weight_decay", "grad_clip", "scheduler", "range", "iterations", "model"}
+    cfg.update(recipe["model"])
+    m = build_model(cfg, 2, 31, (16, 16))
+    assert m.render().shape == (16, 16, 31)
+    if name == "dro_tff":
+        assert m.rank == int(16 * (0.7 if task == "complete" else 0.3))
