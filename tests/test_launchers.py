@@ -19,6 +19,7 @@ def _need(module: str, extra: str):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one Ray cluster at a time on this machine
 def test_ray_gpu_gives_each_concurrent_job_its_own_device(tmp_path):
     """Ray is told the machine has 2 GPUs (fake: no CUDA here). 4 jobs: each runs in a fresh process (max_calls=1)
     with CUDA_VISIBLE_DEVICES set to exactly one id, and jobs that overlap in time never share an id."""
@@ -39,6 +40,7 @@ def test_ray_gpu_gives_each_concurrent_job_its_own_device(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one Ray cluster at a time on this machine
 def test_ray_gpu_jobs_per_gpu_shares_a_device_never_beyond_the_setting(tmp_path):
     """hydra.launcher.jobs_per_gpu=2 on 2 fake GPUs, 8 logical CPUs (so only the GPUs limit the jobs), the smoke grid
     with batch=seeds: 4 group jobs (2 seeds each) through Ray, each in its own process on one device; at no job's start
