@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import re
 import sys
+from pathlib import Path
 
 from inr_recover.errors import UserError
 
@@ -47,14 +48,21 @@ def fast_cpu() -> None:
 
 
 def peak_memory_mb(device) -> dict:
-    """Peak resident memory of this process (``host``) and, on CUDA, peak allocated GPU memory (``cuda``), MiB."""
+    """Peak resident memory of this process (``host``) and, on CUDA, peak allocated GPU memory (``cuda``), MiB.
+    ``host`` is VmHWM (``/proc/self/status``): on Linux ``ru_maxrss`` keeps the high-water mark of the process that
+    started this one (it survives ``fork`` + ``exec``), so a run launched by a large parent (a test worker, a Ray
+    worker) would report the parent's peak; ``ru_maxrss`` only where /proc is absent."""
     out = {}
     try:
-        import resource
+        status = Path("/proc/self/status").read_text()
+        out["host"] = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+    except (OSError, StopIteration, ValueError):
+        try:
+            import resource
 
-        out["host"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    except ImportError:
-        pass
+            out["host"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        except ImportError:
+            pass
     if getattr(device, "type", str(device)) == "cuda":
         import torch
 
