@@ -155,9 +155,11 @@ def uninterrupted(tmp_path_factory):
 
 # The CLI, but the process signals itself from inside its first oracle evaluation (iteration 50 of LONG) once the
 # folder $SIGNAL_ONCE_EXISTS exists (a run dir: the run's first evaluation; a sweep job's dir: that job's first): a
-# real signal, delivered while training, at a known iteration.
+# real signal, delivered while training, at a known iteration. SIGINT acts as in a terminal even when the tests run
+# as a background job (which starts its processes with SIGINT ignored).
 SIGNAL_AT_FIRST_EVAL = """
-import os, sys
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import inr_recover.metrics as M
 psnr = M.psnr
 def psnr_then_signal(*args):
