@@ -149,10 +149,11 @@ def test_recover_real_observation_with_nan_holes(tiny, holes):
     # observed entries come back unchanged up to float32 round-off of the normalised values (measured 3e-8 * span)
     np.testing.assert_allclose(rec[obs], holed[obs], rtol=0, atol=1e-6 * span)
     np.testing.assert_array_equal(np.load(out / "mask.npz")["mask"], obs)
-    # the holes are filled with the image: measured 28.4 dB on them (CHOIR width 64, depth 3, 300 it, seed 0,
-    # CPU); filling them with the mean of the observed entries gives 15.5 dB
+    # the holes are filled with the image, well above filling them with the mean of the observed entries: measured
+    # 28.4 dB against 15.5 dB (CHOIR width 64, depth 3, 300 it, seed 0, CPU); the margin is the measured 12.9 - 0.5
     hole_psnr = 10 * np.log10(span**2 / np.mean((rec - clean)[~obs] ** 2))
-    assert hole_psnr > 26.0
+    mean_fill = 10 * np.log10(span**2 / np.mean((np.nanmean(holed) - clean)[~obs] ** 2))
+    assert hole_psnr >= mean_fill + 12.4, (hole_psnr, mean_fill)
 
 
 def test_recover_sentinel_and_mask_file_in_native_units(tiny, tmp_path):
@@ -194,17 +195,6 @@ def test_recover_v73_non_square_keeps_its_orientation(tiny, tmp_path):
     rec, obs = mat["cube"], np.isfinite(holed)
     assert rec.shape == (24, 40, 3) and np.isfinite(rec).all()
     np.testing.assert_allclose(rec[obs], holed[obs], rtol=0, atol=1e-6 * 255)
-
-
-# ---------------------------------------------------------------- real data
-
-
-def test_shared_cave_cloth_completion(tmp_path):
-    """CHOIR on the real CAVE cloth cube (64x64 crop, 31 bands) from 10% random entries; measured 22.4 dB."""
-    shared_file("msi/cave_cloth_256x256x31.mat")
-    r = run_pipeline(tmp_path, "progress=false", "save.figures=false", "data=cave_cloth", "data.crop=[96,96,64,64]",
-                     "degrade=random_0.1", "optim.iterations=200", "metrics=fast")
-    assert r["data"]["channels"] == 31 and r["metrics"]["psnr"] > 20.5  # measured 22.37 dB (200 it, seed 0)
 
 
 # ---------------------------------------------------------------- the config's fingerprint (results.json config_sha)

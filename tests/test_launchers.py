@@ -25,8 +25,10 @@ def test_ray_gpu_gives_each_concurrent_job_its_own_device(tmp_path):
     with CUDA_VISIBLE_DEVICES set to exactly one id, and jobs that overlap in time never share an id."""
     _need("hydra_plugins.hydra_ray_launcher", "ray")
     _need("ray", "ray")
-    proc, out = run_cli(tmp_path, "experiment=smoke", "seed=0", "hydra/launcher=ray_gpu", "hydra.launcher.ray.init.num_gpus=2",
-                        "+hydra.launcher.ray.init.num_cpus=2", multirun=True)
+    # 300 iterations: each job outlasts a Ray worker's start on a loaded CPU, so two do overlap (at 4, a CI run once saw
+    # every job end before the next worker was up)
+    proc, out = run_cli(tmp_path, "experiment=smoke", "seed=0", "optim.iterations=300", "hydra/launcher=ray_gpu",
+                        "hydra.launcher.ray.init.num_gpus=2", "+hydra.launcher.ray.init.num_cpus=2", multirun=True)
     jobs = [json.loads(p.read_text())["process"] for p in sorted(out.glob("*/results.json"))]
     assert len(jobs) == 4 and (out / "summary.md").is_file()
     assert {j["cuda_visible_devices"] for j in jobs} == {"0", "1"}
