@@ -133,7 +133,7 @@ PSNR_FLOORS = {  # name: (overrides, baseline, margin dB)
     "pemlp": (["model=pemlp", "optim.iterations=200"], "mean", 0.9),  # 21.57: +1.42 (-1.49 under interp)
     "wire": (["model=wire", "optim.iterations=200"], "mean", 0.4),  # 21.08: +0.93 (-1.98 under interp)
     # SCONE at 1000 iterations: 22.15 (+2.00) as the first fit of a process, 21.03 (+0.88) after another fit in the
-    # same process (summation order: 1.1 dB of spread at this lr over 1000 steps); the margin is the lower, minus 0.5
+    # same process (1.1 dB of spread at this lr over 1000 steps; cause not pinned down); the margin is the lower, minus 0.5
     "scone": (["model=scone", "optim.iterations=1000"], "mean", 0.4),  # 18.48 at 200, below both fills
 }
 
