@@ -25,7 +25,7 @@ SHAPES = {  # name: (data overrides, description)
     "synthetic-64": (["data=synthetic", "data.shape=[64,64,31]"], "synthetic 64x64x31"),
     "synthetic-256": (["data=synthetic", "data.shape=[256,256,31]"], "synthetic 256x256x31 (the paper's CAVE size)"),
     "cave_cloth": (["data=cave_cloth"], "CAVE cloth 256x256x31 (real, ../shared/data)"),
-    "astronaut": (["data=astronaut"], "astronaut 256x256x3 (real, scikit-image)"),
+    "astronaut": (["data=astronaut", "data.resize=[256,256]"], "astronaut 256x256x3 (real, scikit-image)"),
 }
 
 
