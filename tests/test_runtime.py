@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from inr_recover.errors import UserError
-from conftest import checkout_env
 from inr_recover.runtime import resolve_device
+
+from conftest import checkout_env
 
 
 def test_cuda_device_numbers_beyond_the_count_are_refused(monkeypatch):
