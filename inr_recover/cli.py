@@ -2,8 +2,14 @@
 
 Errors the user can fix end the process with ``inr-recover: error: <one line>`` on stderr and exit code 2: a
 :class:`UserError` from the run, and Hydra's own errors before the run starts: a bad command line (an unknown option of
-a group, an unknown key, an unparsable override) or an output directory it cannot create. Any other exception is a bug and keeps its traceback.
+a group, an unknown key, an unparsable override, flags that exclude each other such as ``-m`` with ``--cfg``) or an
+output directory it cannot create. Any other exception is a bug and keeps its traceback.
 With ``HYDRA_FULL_ERROR=1`` set by the user, Hydra reports everything itself, as it would without this.
+
+The project's own Hydra plugins (the ``batch=seeds|lr`` sweeper, the ``ray_gpu`` launcher) are registered with Hydra
+explicitly (:func:`register_plugins`): Hydra's scan of the ``hydra_plugins`` namespace walks the paths of
+``hydra_plugins.__path__``, which an editable install (setuptools' import hook) does not extend, so a scan alone finds
+them only in a regular install.
 """
 from __future__ import annotations
 
@@ -65,17 +71,39 @@ def _main(cfg: DictConfig):
     return (results.get("metrics") or {}).get("psnr")
 
 
+# Hydra's own refusals of a command line, with what to type instead
+HINTS = {"Only one of --run, --multirun": "drop -m to print a preset's composed config and its sweep "
+                                          "(e.g. `inr-recover experiment=table3 --cfg hydra`)"}
+
+
 def one_line(e: BaseException) -> str:
     """The message of ``e`` on one line; a missing config option lists the options (Hydra prints one per line)."""
     lines = [line.strip() for line in str(e).split("Config search path:")[0].splitlines() if line.strip()] or [type(e).__name__]
     options = getattr(e, "options", None)
-    return f"{lines[0]} (available: {', '.join(options)})" if options else " ".join(lines)
+    text = f"{lines[0]} (available: {', '.join(options)})" if options else " ".join(lines)
+    hint = next((h for key, h in HINTS.items() if text.startswith(key)), None)
+    return f"{text}: {hint}" if hint else text
+
+
+def register_plugins() -> None:
+    """Register the sweeper and launcher of ``hydra_plugins/inr_recover_batch`` with Hydra by class, whatever the
+    install kind (module doc); registering a class the scan also found is a no-op. The scan runs first: it executes
+    Hydra's core plugin modules again, and a subclass must derive from the classes that stay registered."""
+    from hydra.core.plugins import Plugins
+
+    plugins = Plugins.instance()
+    from hydra_plugins.inr_recover_batch import ray_gpu, sweeper
+
+    plugins.register(sweeper.BatchedSweeper)
+    if ray_gpu.RayLauncher is not None:  # the [ray] extra is installed
+        plugins.register(ray_gpu.RayGPULauncher)
 
 
 def main() -> None:
     from inr_recover.runtime import fast_cpu
 
     fast_cpu()
+    register_plugins()
     _from_task.clear()
     app = hydra.main(config_path=config_dir(), config_name="config", version_base="1.3")(_main)
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
@@ -83,9 +111,9 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing: the errors are reported here
     try:
         app()
-    except (UserError, HydraException, OmegaConfBaseException, OSError) as e:
+    except (UserError, HydraException, OmegaConfBaseException, OSError, ValueError) as e:
         if not isinstance(e, UserError) and any(e is t for t in _from_task):
-            raise  # the pipeline's own failure: a bug to report with its traceback
+            raise  # the pipeline's own failure: a bug to report with its traceback (a ValueError here is Hydra's)
         refuse(one_line(e))
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)

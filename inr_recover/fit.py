@@ -21,6 +21,7 @@ memory before it starts (:meth:`Trainer.check_memory`).
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ from inr_recover.optim import Optim
 from inr_recover.select import Selector
 from inr_recover.tasks import Task
 
+log = logging.getLogger("inr_recover")
+
+# optim.iterations=0 is a run of its own kind: the observation saved and the untrained network scored (tools/official)
+INIT_ONLY = "initialisation only (optim.iterations=0): the untrained network's output, not a fit"
 HISTORY = ("iteration", "seconds", "loss", "lr", "holdout")  # the columns recorded at each evaluation point
 
 
@@ -196,6 +201,8 @@ class Trainer:
         self.memory = self.check_memory()
         self.restore()
         iterations = self.optim.iterations
+        if iterations == 0:
+            log.warning(INIT_ONLY)
         self.bar = tqdm(total=iterations, initial=self.done, disable=(not progress) if progress is not None else None,
                         desc="fit", leave=False, dynamic_ncols=True)
         stop = ckpt.StopOnSigterm().install() if self.checkpoint else None
@@ -229,6 +236,8 @@ class Trainer:
             selected, seconds_to_selected = self.selector.iteration, self.selector.seconds
         final = self.task.decode(predict(self.model, self.coords, self.eval_chunk)).reshape(*self.obs.grid, self.obs.channels).cpu().numpy()
         selection = self.selector.record(selected)
+        if self.optim.iterations == 0:
+            selection = {"method": "initialisation", "iteration": 0, "note": INIT_ONLY}
         if self.selector.stopped_at is not None:
             selection["iterations_saved"] = self.optim.iterations - self.done
         return FitResult(prediction=final, selected_iteration=selected, iterations=self.done, train_seconds=train_seconds,

@@ -12,9 +12,12 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 import csv
+import hashlib
 import json
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -249,3 +252,73 @@ def extended_superpixel(labels: np.ndarray, k: int, width: int) -> np.ndarray:
         return labels == k
     edge = ndimage.distance_transform_cdt(labels != k, metric="taxicab") == 1
     return (labels == k) | (ndimage.distance_transform_cdt(~edge, metric="chessboard") <= width - 1)
+
+
+# The installed product (tests/test_installed.py, tests/test_readme.py): the console scripts as a user runs them, from
+# outside the checkout with no PYTHONPATH, for the editable install of `make install` and for a wheel install.
+class Installed:
+    """The console scripts of one installed inr-recover, run as a user runs them."""
+
+    def __init__(self, kind: str, bin_dir: Path):
+        self.kind, self.bin = kind, bin_dir
+
+    def run(self, cwd: Path, script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env.update(MPLBACKEND="Agg", INR_RECOVER_SHARED_DATA=str(SHARED))
+        return subprocess.run([str(self.bin / script), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def ok(self, cwd: Path, script: str, *args: str) -> subprocess.CompletedProcess:
+        proc = self.run(cwd, script, *args)
+        assert proc.returncode == 0, f"{script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        return proc
+
+    def package_file(self, cwd: Path) -> Path:
+        """Where this install's ``inr_recover`` is imported from."""
+        proc = self.ok(cwd, "python", "-c", "import inr_recover; print(inr_recover.__file__)")
+        return Path(proc.stdout.strip())
+
+
+def editable(cwd: Path) -> Installed:
+    """The environment running the tests, if it holds this checkout's editable install (``make install``)."""
+    inst = Installed("editable", Path(sys.executable).parent)
+    if not (inst.bin / "inr-recover").is_file():
+        pytest.skip(f"no inr-recover console script beside {sys.executable} (run the tests with `make test`)")
+    if inst.package_file(cwd) != ROOT / "inr_recover" / "__init__.py":
+        pytest.skip("the inr-recover installed beside the test interpreter is not this checkout's (run `make install`)")
+    return inst
+
+
+def wheel(cache: Path, scratch: Path) -> Installed:
+    """This checkout built as a wheel and installed into a fresh virtual environment (module doc)."""
+    built = scratch / "wheel"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(built),
+                    str(ROOT)], check=True, capture_output=True, env={**os.environ, "SOURCE_DATE_EPOCH": "315532800"})
+    (whl,) = built.glob("inr_recover-*.whl")
+    venv = cache / hashlib.sha256(whl.read_bytes()).hexdigest()[:16]
+    python = venv / "bin" / "python"
+    if not (venv / "ready").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                   check=True, capture_output=True, text=True).stdout.strip())
+        (site / "test_environment_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
+                        str(whl)], check=True, capture_output=True)
+        (venv / "ready").touch()
+    return Installed("wheel", venv / "bin")
+
+
+@pytest.fixture(scope="session")
+def installs(request, tmp_path_factory) -> dict:
+    """Each install kind, made at most once per session (the wheel's environment kept across sessions by hash)."""
+    made = {}
+
+    def get(kind: str) -> Installed:
+        if kind not in made:
+            scratch = tmp_path_factory.mktemp(f"install_{kind}")
+            made[kind] = (editable(scratch) if kind == "editable"
+                          else wheel(Path(request.config.cache.mkdir("inr_recover_wheel_envs")), scratch))
+        return made[kind]
+
+    return get
