@@ -19,9 +19,8 @@ import copy
 import torch
 from torch.func import functional_call, vmap
 
-from inr_recover import checkpoint as ckpt
 from inr_recover.errors import UserError
-from inr_recover.fit import FitResult, Trainer
+from inr_recover.fit import FitResult, Trainer, train
 from inr_recover.models.base import INR
 
 HOOKS = ("setup", "training_forward", "regularization", "predict")
@@ -63,7 +62,7 @@ def _stacked(members: list[Trainer], named: str) -> dict:
 
 
 class Group:
-    """The members' shared update (:meth:`step`) and the loop that runs them (:meth:`run`)."""
+    """The members' shared update (:meth:`step`), run by the one training loop (:meth:`run`)."""
 
     def __init__(self, trainers: list[Trainer]):
         reason = refusal([t.model for t in trainers])
@@ -89,62 +88,11 @@ class Group:
             t.updater.apply()
         return losses
 
-    @staticmethod
-    def takes_part(member: Trainer, iteration: int) -> bool:
-        """Whether ``member`` takes the update of ``iteration``: not once its fit is past it (resumed from a later
-        checkpoint, or done), nor once its selector ended it (``select.patience``: :meth:`Selector.should_stop` at its
-        last iteration, as :meth:`Trainer.run` asks); its prediction is then its selected state (:meth:`Trainer.finish`)."""
-        done = member.done
-        return done < iteration and not (0 < done < member.optim.iterations and member.selector.should_stop(done))
-
     def run(self, progress: bool | None = None) -> list[FitResult | UserError]:
-        """Each member restores its checkpoint; then iterations until every member is done, each iteration one
-        :meth:`step` of the members not yet done, each recording its own loss and evaluation points
-        (:meth:`Trainer.record`); checkpoints of every member every ``checkpoint.every`` iterations, on Ctrl-C and on
-        SIGTERM (then exit 143), as :meth:`Trainer.run`; then each member's :meth:`Trainer.finish`. A member whose
-        fit fails (its loss became non-finite: a learning rate too high) leaves the group and gets its error in
-        place of a result; the others go on."""
-        from tqdm.auto import tqdm
-
-        trainers = self.trainers
-        for t in trainers:
-            t.restore()
-            t.bar = tqdm(disable=True)  # the group's bar below shows the progress
-        iterations = trainers[0].optim.iterations
-        start = min(t.done for t in trainers)
-        bar = tqdm(total=iterations, initial=start, disable=(not progress) if progress is not None else None,
-                   desc=f"fit x{len(trainers)}", leave=False, dynamic_ncols=True)
-        saving = [t for t in trainers if t.checkpoint]
-        every = saving[0].checkpoint.every if saving else 0
-        stop = ckpt.StopOnSigterm().install() if saving else None
-        failed = {}
-        try:
-            for it in range(start + 1, iterations + 1):
-                members = [t for t in trainers if self.takes_part(t, it) and t not in failed]
-                if not members:
-                    break
-                for t, loss in zip(members, self.step(members)):
-                    try:
-                        t.record(it, loss)
-                    except UserError as e:
-                        failed[t] = e
-                bar.update(1)
-                if stop is not None and ((every and it % every == 0) or stop.signum is not None):
-                    for t in saving:
-                        if t not in failed:
-                            t.save_checkpoint()
-                    if stop.signum is not None:
-                        raise SystemExit(128 + stop.signum)
-        except KeyboardInterrupt:
-            for t in trainers:
-                t.interrupted = True
-                if t.checkpoint and t not in failed:
-                    t.save_checkpoint()
-        finally:
-            bar.close()
-            if stop is not None:
-                stop.restore()
-        return [failed[t] if t in failed else t.finish() for t in trainers]
+        """The members trained by the one training loop (:func:`inr_recover.fit.train`), each update one :meth:`step`
+        of those not yet done: memory checked for the group, checkpoints, signals, early stopping and records as for a
+        single fit; a member whose fit fails leaves the group with its error in place of a result."""
+        return train(self.trainers, self.step, progress)
 
 
 def fit_group(trainers: list[Trainer], progress: bool | None = None) -> list[FitResult | UserError]:

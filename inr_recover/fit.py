@@ -101,16 +101,17 @@ class Trainer:
         """Training time so far, across resumes (time to quality)."""
         return self.elapsed + time.perf_counter() - self.t0
 
-    def check_memory(self) -> dict:
+    def check_memory(self, members: int = 1) -> dict:
         """Stop before training when the fit's estimated peak memory exceeds ``memory_limit`` (GiB, or ``auto``: what
-        is available; None: no check), naming a ``batch_size`` / ``eval_chunk`` that fits (:mod:`inr_recover.memory`).
+        is available; None: no check), naming a ``batch_size`` / ``eval_chunk`` that fits (:mod:`inr_recover.memory`);
+        ``members``: this fit is one of that many trained as one vmapped model (:meth:`memory.Estimate.group`).
         Not with a forward operator (super-resolution): its loss needs the whole grid, the probe takes a prefix."""
         if self.memory_limit is None or self.obs.operator is not None:
             return {}
         est = memory.estimate(self.model, lambda n: self.loss(self.coords[:n], self.train_target[:n], self.weight[:n]),
                               self.optim.optimizer, [self.coords, self.target, self.weight], self.coords.shape[0],
                               self.target.numel(), self.device)
-        return memory.check(est, self.batch_size, self.eval_chunk, self.memory_limit, self.device)
+        return memory.check(est.group(members), self.batch_size, self.eval_chunk, self.memory_limit, self.device)
 
     def restore(self) -> None:
         """Continue from the checkpoint, if there is one: everything that decides the next iteration."""
@@ -193,38 +194,11 @@ class Trainer:
             self.score(iteration)
 
     def run(self, progress: bool | None = None) -> FitResult:
-        """restore, then step to ``optim.iterations`` (or until the selector says stop: ``select.patience``) with
-        evaluation points every ``eval_every`` (and at the end), selection-only scoring points every
-        ``selector.every``, checkpoints every ``checkpoint.every``; then finish."""
-        from tqdm.auto import tqdm
-
-        self.memory = self.check_memory()
-        self.restore()
-        iterations = self.optim.iterations
-        if iterations == 0:
-            log.warning(INIT_ONLY)
-        self.bar = tqdm(total=iterations, initial=self.done, disable=(not progress) if progress is not None else None,
-                        desc="fit", leave=False, dynamic_ncols=True)
-        stop = ckpt.StopOnSigterm().install() if self.checkpoint else None
-        try:
-            for it in range(self.done + 1, iterations + 1):
-                self.record(it, self.step())
-                self.bar.update(1)
-                if it < iterations and self.selector.should_stop(it):  # select.patience: the selection is final
-                    break
-                if stop is not None and ((self.checkpoint.every and it % self.checkpoint.every == 0) or stop.signum is not None):
-                    self.save_checkpoint()
-                    if stop.signum is not None:
-                        stop.handoff()
-        except KeyboardInterrupt:
-            self.interrupted = True
-            if self.checkpoint:
-                self.save_checkpoint()
-        finally:
-            self.bar.close()
-            if stop is not None:
-                stop.restore()
-        return self.finish()
+        """This fit alone: :func:`train` with one member whose update is :meth:`step`; a failure is raised."""
+        (result,) = train([self], lambda members: [self.step()], progress)
+        if isinstance(result, UserError):
+            raise result
+        return result
 
     def finish(self) -> FitResult:
         """The prediction of the selected model state (the last one when the rule selected none), and the iterations
@@ -243,6 +217,70 @@ class Trainer:
         return FitResult(prediction=final, selected_iteration=selected, iterations=self.done, train_seconds=train_seconds,
                          selection=selection, history=self.history, interrupted=self.interrupted,
                          holdout=self.selector.holdout, memory=self.memory, seconds_to_selected=seconds_to_selected)
+
+
+def takes_part(member: Trainer, iteration: int) -> bool:
+    """Whether ``member`` takes the update of ``iteration``: not once its fit is past it (resumed from a later
+    checkpoint, or done), nor once its selector ended it (``select.patience``: :meth:`Selector.should_stop`, asked
+    once after each iteration but the last); its prediction is then its selected state (:meth:`Trainer.finish`)."""
+    done = member.done
+    return done < iteration and not (0 < done < member.optim.iterations and member.selector.should_stop(done))
+
+
+def train(members: list[Trainer], step, progress: bool | None = None) -> list[FitResult | UserError]:
+    """The one training loop, for a single fit (:meth:`Trainer.run`) and for K fits trained as one model
+    (:mod:`inr_recover.batched`): ``step(active)`` updates the active members and returns their losses.
+
+    The memory check (of all members together), then each member's restore; then iterations until every member is
+    done (:func:`takes_part`), each one ``step`` of the active members, each recording its own loss and evaluation
+    points (:meth:`Trainer.record`). Checkpoints of every member every ``checkpoint.every`` iterations, on Ctrl-C, and
+    on SIGTERM or the requeue signal USR2, after which the signal is handed on (:meth:`StopOnSigterm.handoff`: exit,
+    or submitit's requeue). A member whose fit fails (its loss became non-finite) leaves, with its error in place of
+    a result; the others go on. Returns each member's :meth:`Trainer.finish`."""
+    from tqdm.auto import tqdm
+
+    record = members[0].check_memory(len(members))
+    for t in members:
+        t.memory = record
+        t.restore()
+    iterations = members[0].optim.iterations
+    if iterations == 0:
+        log.warning(INIT_ONLY)
+    start = min(t.done for t in members)
+    bar = tqdm(total=iterations, initial=start, disable=(not progress) if progress is not None else None,
+               desc="fit" if len(members) == 1 else f"fit x{len(members)}", leave=False, dynamic_ncols=True)
+    for t in members:
+        t.bar = bar if len(members) == 1 else tqdm(disable=True)  # a group's bar shows the progress
+    saving = [t for t in members if t.checkpoint]
+    stop = ckpt.StopOnSigterm().install() if saving else None
+    failed = {}
+    try:
+        for it in range(start + 1, iterations + 1):
+            active = [t for t in members if t not in failed and takes_part(t, it)]
+            if not active:
+                break
+            for t, loss in zip(active, step(active)):
+                try:
+                    t.record(it, loss)
+                except UserError as e:
+                    failed[t] = e
+            bar.update(1)
+            if stop is not None and ((saving[0].checkpoint.every and it % saving[0].checkpoint.every == 0) or stop.signum is not None):
+                for t in saving:
+                    if t not in failed:
+                        t.save_checkpoint()
+                if stop.signum is not None:
+                    stop.handoff()
+    except KeyboardInterrupt:
+        for t in members:
+            t.interrupted = True
+            if t.checkpoint and t not in failed:
+                t.save_checkpoint()
+    finally:
+        bar.close()
+        if stop is not None:
+            stop.restore()
+    return [failed[t] if t in failed else t.finish() for t in members]
 
 
 def solve(solver, obs: Observation) -> FitResult:

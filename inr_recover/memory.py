@@ -23,7 +23,7 @@ one without.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -46,6 +46,11 @@ class Estimate:
     entries: int  # N * C
     coords: int  # N
     host_eval: bool  # the evaluation's numpy copies count against this budget (CPU)
+
+    def group(self, k: int) -> "Estimate":
+        """K such fits trained as one vmapped model (a batched group): K models' optimiser state, gradients and saved
+        tensors; evaluation stays one member at a time."""
+        return replace(self, state=k * self.state, grads=k * self.grads, saved=tuple(k * v for v in self.saved))
 
     def training(self, batch: int) -> float:
         return self.grads + TRAIN * _line(self.saved, batch)

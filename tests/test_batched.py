@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -32,11 +34,11 @@ def _obs():
     return degrade(synthetic("s", shape=[16, 16, 3], kind="smooth").values, [RandomMissing(0.3)], seed=0)
 
 
-def _trainer(seed, obs, batch_size=None, checkpoint=None, on_eval=None, optim=OPTIM):
+def _trainer(seed, obs, batch_size=None, checkpoint=None, on_eval=None, optim=OPTIM, memory_limit=None):
     torch.manual_seed(seed)
     model = CHOIR(2, 3, obs.grid, width=16, depth=2)
     return Trainer(model, obs, TASK, optim, Final(TASK, obs, seed), seed=seed, eval_every=10, batch_size=batch_size,
-                   checkpoint=checkpoint, on_eval=on_eval)
+                   checkpoint=checkpoint, on_eval=on_eval, memory_limit=memory_limit)
 
 
 @pytest.mark.parametrize("batch_size", [None, 100])
@@ -76,6 +78,48 @@ def test_a_diverging_member_leaves_the_group_the_others_finish():
     ok, bad = fit_group([_trainer(0, obs), _trainer(1, obs, optim=hot)])
     np.testing.assert_allclose(ok.prediction, _trainer(0, obs).run().prediction, atol=2e-5)
     assert isinstance(bad, UserError) and "lower optim.lr" in str(bad)
+
+
+def test_a_group_checkpoints_every_member_then_hands_the_requeue_signal_on(tmp_path):
+    """USR2 (submitit's requeue signal) at iteration 10: every member's state is checkpointed first, then the handler
+    installed before (submitit's "checkpoint and requeue") gets the signal, as for a single fit; when it returns,
+    the group trains on to the end, to the uninterrupted fits."""
+    obs, calls = _obs(), []
+    paths = [tmp_path / f"{s}.pt" for s in (0, 1)]
+
+    def submitit_like(signum, frame):
+        calls.append((signum, [torch.load(p, weights_only=False)["iteration"] for p in paths]))
+
+    def on_eval(i, pred):
+        if i == 10:
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+    previous = signal.signal(signal.SIGUSR2, submitit_like)
+    try:
+        results = fit_group([_trainer(0, obs, checkpoint=Checkpoint(paths[0], 0, "sha"), on_eval=on_eval),
+                             _trainer(1, obs, checkpoint=Checkpoint(paths[1], 0, "sha"))])
+        assert signal.getsignal(signal.SIGUSR2) is submitit_like
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert calls == [(signal.SIGUSR2, [10, 10])]
+    for s, r in zip((0, 1), results):
+        assert r.iterations == 25
+        np.testing.assert_allclose(r.prediction, _trainer(s, obs).run().prediction, atol=2e-5)
+
+
+def test_a_group_that_would_not_fit_in_memory_is_refused_before_training():
+    """The memory check counts the K members (their models, optimiser states, gradients and saved tensors): with a
+    budget between one member's estimate and the group's, a member alone trains and the group is refused before
+    its first update, naming what would fit."""
+    obs, seen = _obs(), []
+    one = _trainer(0, obs, memory_limit=1000).check_memory()["estimate_mb"]
+    four = _trainer(0, obs, memory_limit=1000).check_memory(4)["estimate_mb"]
+    assert 3.5 * one < four <= 4 * one
+    limit = (one + four) / 2 / 1024  # GiB
+    assert _trainer(0, obs, memory_limit=limit).run().iterations == 25
+    with pytest.raises(UserError, match="memory_limit"):
+        fit_group([_trainer(s, obs, memory_limit=limit, on_eval=lambda i, p: seen.append(i)) for s in range(4)])
+    assert seen == []
 
 
 def test_what_cannot_be_batched_says_why():

@@ -189,3 +189,15 @@ def test_patience_stops_on_the_prefix_of_the_full_run():
     assert stopped.selected_iteration == full.selected_iteration
     np.testing.assert_array_equal(stopped.prediction, full.prediction)
     assert 0 < stopped.seconds_to_selected < stopped.train_seconds
+
+
+def test_zero_iterations_is_an_initialisation_only_run():
+    """optim.iterations=0: no update, the untrained network's output, recorded as such (not as a selected fit)."""
+    _, obs, model = _setup()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    r = fit(model, obs, Task("complete"), optim(0), holdout(obs, 0.1), eval_every=5)
+    assert r.iterations == 0 and r.selection["method"] == "initialisation" and "untrained" in r.selection["note"]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with torch.no_grad():
+        untrained = model(obs.coordinates()).reshape(r.prediction.shape).numpy()
+    np.testing.assert_allclose(r.prediction, Task("complete").decode(torch.from_numpy(untrained)).numpy(), atol=1e-6)
