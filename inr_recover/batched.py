@@ -76,11 +76,11 @@ class Group:
     def step(self, members: list[Trainer]) -> list[torch.Tensor]:
         """One update of each of ``members`` on its own batch (:meth:`Trainer.batch`); returns their losses."""
         batches = [t.batch() for t in members]
-        shared = members[0].batch_size is None  # full batch: every member's coordinates are the grid's
-        coords = batches[0][0] if shared else torch.stack([b[0] for b in batches])
+        shared = members[0].batch_size is None  # full batch: every member's inputs are the measurement's
+        inputs = batches[0].inputs if shared else torch.stack([b.inputs for b in batches])
         forward = vmap(lambda p, b, x: functional_call(self.base, (p, b), (x,)), in_dims=(0, 0, None if shared else 0))
-        out = forward(_stacked(members, "named_parameters"), _stacked(members, "named_buffers"), coords)
-        losses = [t.data_term(o, target, weight) for t, o, (_, target, weight) in zip(members, out, batches)]
+        out = forward(_stacked(members, "named_parameters"), _stacked(members, "named_buffers"), inputs)
+        losses = [t.data_term(o, batch) for t, o, batch in zip(members, out, batches)]
         for t in members:
             t.updater.optimizer.zero_grad(set_to_none=True)
         torch.stack(losses).sum().backward()

@@ -31,8 +31,8 @@ import torch
 
 from inr_recover import checkpoint as ckpt, memory
 from inr_recover.errors import UserError
-from inr_recover.grid import predict, rows
-from inr_recover.observation import Observation
+from inr_recover.grid import predict
+from inr_recover.observation import Batch, Observation, measurement
 from inr_recover.optim import Optim
 from inr_recover.select import Selector
 from inr_recover.tasks import Task
@@ -70,23 +70,16 @@ class Trainer:
             raise TypeError("fit() takes an Observation")
         self.model, self.obs, self.task, self.optim, self.selector = model, obs, task, optim, selector
         self.device = torch.device(device)
-        self.coords = obs.coordinates(self.device)
         task.trains()
-        self.target = rows(obs.values, self.device)  # on [0, 1]: what selection scores against
-        self.train_target = task.encode(self.target)  # on the task's range: what the loss sees
+        # what the loss sees (targets on the task's range, held-out entries weighing 0) and selection scores against
+        self.measure = measurement(obs, selector.train_mask, task.encode, self.device)
         if task.range != (0.0, 1.0) and model.sigmoid_output():
             raise UserError(f"{type(model).__name__} ends in a sigmoid (outputs in (0, 1)); it cannot train on "
                             f"task.range={list(task.range)}: use task.range=[0,1]")
-        self.weight = rows(selector.train_mask.astype(np.float32), self.device)  # held-out entries never train
         model.to(self.device).train()
-        model.setup(obs.restricted(selector.train_mask), self.coords)  # held-out entries stay unseen
+        model.setup(obs.restricted(selector.train_mask), self.measure.inputs)  # held-out entries stay unseen
         self.updater = optim.build(model.parameters())
-        if batch_size is not None and batch_size <= 0:
-            raise UserError(f"batch_size must be positive, got {batch_size}")
-        if batch_size is not None and obs.operator is not None:
-            raise UserError("this observation is a downsampled image: its operator needs the whole grid at every step, "
-                            "so batch_size must be null")
-        self.batch_size = batch_size if batch_size is not None and batch_size < self.coords.shape[0] else None
+        self.batch_size = self.measure.batch_size(batch_size)
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
         self.eval_every, self.eval_chunk, self.on_eval, self.checkpoint = eval_every, eval_chunk, on_eval, checkpoint
         self.memory_limit, self.memory = memory_limit, {}
@@ -105,12 +98,12 @@ class Trainer:
         """Stop before training when the fit's estimated peak memory exceeds ``memory_limit`` (GiB, or ``auto``: what
         is available; None: no check), naming a ``batch_size`` / ``eval_chunk`` that fits (:mod:`inr_recover.memory`);
         ``members``: this fit is one of that many trained as one vmapped model (:meth:`memory.Estimate.group`).
-        Not with a forward operator (super-resolution): its loss needs the whole grid, the probe takes a prefix."""
-        if self.memory_limit is None or self.obs.operator is not None:
+        Only for a per-row measurement (not super-resolution: its loss needs the whole grid, the probe takes a prefix)."""
+        m = self.measure
+        if self.memory_limit is None or not m.per_row:
             return {}
-        est = memory.estimate(self.model, lambda n: self.loss(self.coords[:n], self.train_target[:n], self.weight[:n]),
-                              self.optim.optimizer, [self.coords, self.target, self.weight], self.coords.shape[0],
-                              self.target.numel(), self.device)
+        est = memory.estimate(self.model, lambda n: self.loss(m.first(n)), self.optim.optimizer,
+                              [m.inputs, m.values, m.weights], m.inputs.shape[0], m.values.numel(), self.device)
         return memory.check(est.group(members), self.batch_size, self.eval_chunk, self.memory_limit, self.device)
 
     def restore(self) -> None:
@@ -130,23 +123,21 @@ class Trainer:
                               "rng": ckpt.rng_state(self.gen), "train_seconds": self.seconds(), "history": self.history,
                               "selected": self.selector.state_dict(), "pending": [float(v) for v in self.pending]})
 
-    def batch(self) -> tuple:
-        """Coordinates, targets and loss weights of one step: all of them, or a random mini-batch of ``batch_size``."""
-        if self.batch_size is None:
-            return self.coords, self.train_target, self.weight
-        idx = torch.randint(0, self.coords.shape[0], (self.batch_size,), generator=self.gen).to(self.device)
-        return self.coords[idx], self.train_target[idx], self.weight[idx]
+    def batch(self) -> Batch:
+        """One step's batch of the measurement: all of it, or a random mini-batch of ``batch_size`` rows."""
+        return self.measure.sample(self.gen, self.batch_size)
 
-    def data_term(self, output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, groups=None) -> torch.Tensor:
-        """The task's data term on the model's output seen through the observation's operator ``A``,
-        ``sum(w * rho(A(f(x)) - y)) / numel`` (:meth:`Observation.observe`; the identity returns the output itself;
-        ``groups``: the model's loss groups for ``group_fro``); a batched group computes each member's loss with it."""
-        return self.task.loss_fn(self.obs.observe(output), target, weight, groups)
+    def data_term(self, output: torch.Tensor, batch: Batch, groups=None) -> torch.Tensor:
+        """The task's data term on the model's output on ``batch`` seen through the measurement's operator ``A``,
+        ``sum(w * rho(A(f(x)) - y)) / numel`` (:meth:`Measurement.apply`; ``groups``: the model's loss groups for
+        ``group_fro``); a batched group computes each member's loss with it."""
+        return self.task.loss_fn(self.measure.apply(output), batch.targets, batch.weights, groups)
 
-    def loss(self, coords: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def loss(self, batch: Batch) -> torch.Tensor:
         """``L = sum(w * rho(A(f(x)) - y)) / numel + R``: :meth:`data_term` on the model's output, plus the model's
         regulariser."""
-        loss = self.data_term(self.model.training_forward(coords, target), target, weight, self.model.loss_groups(coords))
+        loss = self.data_term(self.model.training_forward(batch.inputs, batch.targets), batch,
+                              self.model.loss_groups(batch.inputs))
         reg = self.model.regularization()
         if not isinstance(reg, float) or reg != 0.0:
             loss = loss + reg
@@ -154,15 +145,15 @@ class Trainer:
 
     def step(self) -> torch.Tensor:
         """One update on one batch; returns its loss."""
-        loss = self.loss(*self.batch())
+        loss = self.loss(self.batch())
         self.updater.step(loss)
         return loss
 
     def score(self, iteration: int) -> tuple:
         """A scoring point: the selection rule scores the prediction as observed (``A(f)`` against ``y``) and keeps the
         model state it selects. Returns (flat prediction, score)."""
-        pred = self.task.decode(predict(self.model, self.coords, self.eval_chunk))
-        return pred, self.selector(iteration, self.obs.observe(pred), self.target, self.model)
+        pred = self.task.decode(predict(self.model, self.measure.inputs, self.eval_chunk))
+        return pred, self.selector(iteration, self.measure.apply(pred), self.measure.values, self.model)
 
     def evaluate(self, iteration: int) -> None:
         """An evaluation point: mean training loss since the previous one, time and learning rate into the history,
@@ -208,7 +199,7 @@ class Trainer:
         if self.selector.state is not None:
             self.model.load_state_dict(self.selector.state)
             selected, seconds_to_selected = self.selector.iteration, self.selector.seconds
-        final = self.task.decode(predict(self.model, self.coords, self.eval_chunk)).reshape(*self.obs.grid, self.obs.channels).cpu().numpy()
+        final = self.task.decode(predict(self.model, self.measure.inputs, self.eval_chunk)).reshape(*self.obs.grid, self.obs.channels).cpu().numpy()
         selection = self.selector.record(selected)
         if self.optim.iterations == 0:
             selection = {"method": "initialisation", "iteration": 0, "note": INIT_ONLY}

@@ -137,9 +137,9 @@ def test_loss_is_on_the_downsampled_model_output():
     torch.manual_seed(0)
     model = CHOIR(2, 3, obs.grid, width=8, depth=1, gamma=1.0)
     trainer = Trainer(model, obs, Task("super_resolve", loss="l2", downsampled=True), OPTIM, Final(Task("x"), obs, 0))
-    assert trainer.coords.shape == (64, 2) and trainer.target.shape == (16, 3)
+    assert trainer.measure.inputs.shape == (64, 2) and trainer.measure.values.shape == (16, 3)
     with torch.no_grad():
-        loss = trainer.loss(trainer.coords, trainer.target, trainer.weight).item()
+        loss = trainer.loss(trainer.batch()).item()
         f = model(grid_coords((8, 8))).reshape(4, 2, 4, 2, 3).mean((1, 3))
     assert loss == pytest.approx(((f - torch.from_numpy(obs.values)) ** 2).mean().item(), rel=1e-5)
     with pytest.raises(UserError, match="batch_size must be null"):

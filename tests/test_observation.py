@@ -1,0 +1,94 @@
+"""The measurement protocol (inr_recover/observation.py): what a training batch is, what the forward operator does to
+the model's outputs, and that held-out and missing entries weigh nothing, for every kind of observation today:
+entries of a grid (completion, restoration), scattered points, a downsampled grid (super-resolution)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from inr_recover.data.builtin import synthetic
+from inr_recover.degrade import Downsample, RandomMissing, degrade
+from inr_recover.errors import UserError
+from inr_recover.grid import grid_coords
+from inr_recover.observation import Downsampled, Entries, Observation, measurement
+from inr_recover.tasks import Task
+
+
+def _grid_obs():
+    return degrade(synthetic("s", shape=[8, 6, 3], kind="smooth").values, [RandomMissing(0.5)], seed=0)
+
+
+def _points_obs(n=40, c=2):
+    rng = np.random.default_rng(0)
+    xyz = rng.normal(size=(n, 3)).astype(np.float32)
+    known = rng.random((n, c)) < 0.5
+    return Observation(values=np.where(known, rng.random((n, c)), 0).astype(np.float32), known=known,
+                       coords=xyz / np.linalg.norm(xyz, axis=1, keepdims=True))
+
+
+def _train_mask(obs, seed=1):
+    """A selection rule's split: a quarter of the observed entries held out."""
+    return obs.known & (np.random.default_rng(seed).random(obs.known.shape) >= 0.25)
+
+
+def test_entries_on_a_grid_measure_each_entry_at_its_grid_point():
+    obs = _grid_obs()
+    train = _train_mask(obs)
+    m = measurement(obs, train, Task("complete").encode)
+    assert isinstance(m, Entries) and m.per_row
+    torch.testing.assert_close(m.inputs, grid_coords((8, 6)))
+    np.testing.assert_array_equal(m.values.numpy(), obs.values.reshape(48, 3))
+    # the loss sees exactly the training entries: held-out and missing entries weigh 0
+    assert m.weights.sum().item() == train.sum() < obs.known.sum()
+    np.testing.assert_array_equal(m.weights.numpy().astype(bool), train.reshape(48, 3))
+    out = torch.randn(48, 3)
+    assert m.apply(out) is out  # A is the identity on the observed entries
+
+
+def test_entries_on_points_are_queried_at_the_points():
+    obs = _points_obs()
+    m = measurement(obs, obs.known, Task("complete").encode)
+    assert isinstance(m, Entries) and m.inputs.shape == (40, 3)
+    np.testing.assert_array_equal(m.inputs.numpy(), obs.coords)
+    assert m.weights.sum().item() == obs.known.sum()
+
+
+def test_a_batch_is_all_rows_or_rows_drawn_by_the_generator():
+    """The full batch is every row; a mini-batch is ``size`` rows drawn with replacement by ``torch.randint`` on the
+    given generator (so a checkpointed generator state resumes the same draws), inputs, targets and weights alike."""
+    obs = _grid_obs()
+    m = measurement(obs, obs.known, Task("complete").encode)
+    full = m.sample(torch.Generator().manual_seed(0))
+    assert full.inputs is m.inputs and full.targets is m.targets and full.weights is m.weights
+    b = m.sample(torch.Generator().manual_seed(7), 10)
+    idx = torch.randint(0, 48, (10,), generator=torch.Generator().manual_seed(7))
+    for got, whole in ((b.inputs, m.inputs), (b.targets, m.targets), (b.weights, m.weights)):
+        torch.testing.assert_close(got, whole[idx])
+    assert m.batch_size(None) is None and m.batch_size(10) == 10 and m.batch_size(48) is None  # all rows: full batch
+    with pytest.raises(UserError, match="positive"):
+        m.batch_size(0)
+    torch.testing.assert_close(m.first(5).targets, m.targets[:5])
+
+
+def test_targets_are_on_the_task_range():
+    obs = _grid_obs()
+    m = measurement(obs, obs.known, Task("complete", range=[-1, 1]).encode)
+    torch.testing.assert_close(m.targets, 2 * m.values - 1)
+
+
+def test_downsampled_measures_block_means_of_the_whole_grid():
+    """Super-resolution: y = A f with A the 2x2 area mean; the model is queried on the fine grid, a batch is the
+    whole grid (no mini-batch, no prefix probe)."""
+    sig = synthetic("s", shape=[8, 8, 3], kind="smooth")
+    obs = degrade(sig.values, [Downsample(2).on((8, 8))], seed=0)
+    m = measurement(obs, obs.known, Task("super_resolve", downsampled=True).encode)
+    assert isinstance(m, Downsampled) and not m.per_row
+    assert m.inputs.shape == (64, 2) and m.values.shape == (16, 3)
+    f = torch.randn(64, 3)
+    torch.testing.assert_close(m.apply(f), f.reshape(4, 2, 4, 2, 3).mean((1, 3)).reshape(16, 3))
+    assert m.batch_size(None) is None
+    with pytest.raises(UserError, match="batch_size must be null"):
+        m.batch_size(8)
+    with pytest.raises(ValueError):
+        m.first(4)
