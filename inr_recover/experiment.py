@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from inr_recover import __version__, batched, degrade as degradation, metrics as M
+from inr_recover import __version__, batched, degrade as degradation, metrics as M, shapes
 from inr_recover.checkpoint import Checkpoint
 from inr_recover.config import instantiate
 from inr_recover.data import Signal
@@ -39,7 +39,7 @@ from inr_recover.locks import hold
 from inr_recover.models.base import INR, Solver, build_model, check_support, model_class
 from inr_recover.observation import Observation
 from inr_recover.optim import Optim
-from inr_recover.outputs import save_curves, save_figure, save_map, save_mask, write_native
+from inr_recover.outputs import save_curves, save_figure, save_map, save_mask, save_slices, write_native
 from inr_recover.runtime import peak_memory_mb, resolve_device
 from inr_recover.validate import nothing_to_recover, validate
 
@@ -134,6 +134,7 @@ class Experiment:
         self.task = instantiate(cfg.task)
         self.started = (time.perf_counter(), time.time())  # the run's wall clock and start time (results.json)
         self.eval_coords = None  # where the model is queried for the reconstruction when not where it trained (zero_shot)
+        self.eval_grid = None  # the grid of eval_coords when it is not the signal's (a shape's dense grid)
         self.protocol = instantiate(cfg.protocol, _recursive_=False)
 
     def load(self) -> Signal:
@@ -177,6 +178,15 @@ class Experiment:
         self.eval_coords = refine_coords(train_grid, op.factor // f, self.device)
         log.info("zero-shot: trained at x%d on a %s grid, queried at x%d on %s", f, "x".join(map(str, train_grid)),
                  op.factor, "x".join(map(str, self.signal.grid)))
+
+    def dense_grid(self) -> None:
+        """``task=sdf|occupancy``: the model trained at the shape's sampled points is queried, for the reconstruction,
+        at the cell centres of a ``data.resolution^3`` grid of the cube (:func:`inr_recover.shapes.cell_centres`)."""
+        if self.task.shape is None:
+            return
+        r = self.signal.resolution
+        self.eval_coords = torch.from_numpy(shapes.cell_centres(r).astype(np.float32)).to(self.device)
+        self.eval_grid = (r, r, r)
 
     def build(self) -> INR | Solver:
         torch.manual_seed(int(self.cfg.seed))  # model init does not depend on how much randomness loading used
@@ -226,7 +236,7 @@ class Experiment:
         if self.eval_coords is None:
             return self.result.prediction
         out = predict(self.model, self.eval_coords, self.cfg.eval_chunk)
-        return out.reshape(*self.signal.grid, self.signal.channels).cpu().numpy()
+        return out.reshape(*(self.eval_grid or self.signal.grid), self.signal.channels).cpu().numpy()
 
     def save_fit(self) -> None:
         """Everything a finished fit made, written before anything that can fail: ``reconstruction.npz`` (the arrays),
@@ -278,6 +288,10 @@ class Experiment:
     def observed(self) -> dict:
         """How closely the prediction fits the observed entries it trained on, and those held out (if any)."""
         obs, result = self.obs, self.result
+        if self.task.shape is not None:  # the training points' labels: distances (RMSE) or inside/outside (accuracy)
+            pred, y = result.prediction, obs.values
+            return {"fraction": 1.0, **({"rmse_fit": float(np.sqrt(np.mean((pred - y) ** 2)))} if self.task.shape == "sdf"
+                                        else {"accuracy_fit": float(np.mean((pred >= 0) == (y >= 0.5)))})}
         train = obs.known if result.holdout is None else obs.known & ~result.holdout
         fitted = obs.observe(result.prediction)  # A(f): on the observed entries' own grid
         rec = {"fraction": obs.observed_fraction, "psnr_fit": M.psnr(np.clip(fitted[train], 0, 1), obs.values[train])}
@@ -317,7 +331,7 @@ class Experiment:
         oracle = self.oracle.record(result.history, headline)
         if oracle is not None:
             results["oracle"] = oracle
-        if self.eval_coords is not None:
+        if self.eval_coords is not None and self.task.shape is None:
             results["zero_shot"] = {"train_factor": self.task.train_factor, "factor": self.ops_forward.factor,
                                     "query": "the training grid refined at its sub-pixel centres (README)"}
         return results
@@ -330,6 +344,8 @@ class Experiment:
     def score(self) -> dict:
         """The headline metrics against the truth: ``cfg.metrics`` on a grid; on point data NRMSE and R-squared over
         the points the observation does not hold (S-INR's Table 4 protocol: scored on the unobserved points)."""
+        if self.task.shape is not None:
+            return shapes.score(self.recon[..., 0], self.signal, seed=int(self.cfg.seed))
         if self.signal.scattered:
             test = ~self.obs.known.any(-1)
             return M.point_scores(self.signal.values[test], self.recon[test])
@@ -351,6 +367,9 @@ class Experiment:
             write_array(out_dir / "reconstruction.mat", signal.to_raw(self.recon), key=signal.key or "reconstruction")
         if not signal.has_truth:  # the product of a recover run: the repaired data, as the input was stored
             results["output"] = str(write_native(out_dir, signal, self.recon))
+        if self.task.shape is not None and (mesh := shapes.extract(self.recon[..., 0])) is not None:
+            mesh.trimesh().export(out_dir / "reconstruction.ply")  # the extracted surface (MeshLab, Blender)
+            results["mesh"] = str(out_dir / "reconstruction.ply")
         logger = instantiate(cfg.logger)
         if logger is not None:
             logger.write(out_dir, self.curves())
@@ -363,6 +382,8 @@ class Experiment:
         signal, obs, truth, hist = self.signal, self.obs, self.truth, self.result.history
         if hist["iteration"]:
             save_curves(self.out_dir / "curves.png", hist, self.oracle.curve)
+        if self.task.shape is not None:
+            return self.shape_figure(m)
         if signal.scattered:
             return self.point_figure(m)
         f = len(signal.frames_view(self.recon)) // 2
@@ -376,6 +397,16 @@ class Experiment:
         panels = ([("ground truth", truth[f])] if truth is not None else []) + [(label, obs_frame), (title, rec_frame)]
         err = np.sqrt(np.mean((truth[f] - np.clip(rec_frame, 0, 1)) ** 2, -1)) if truth is not None else None
         save_figure(self.out_dir / "figure.png", panels, err, signal.rgb_bands)
+
+    def shape_figure(self, m: dict) -> None:
+        """``figure.png`` for a shape: the middle slice (z = 0) of the true field, of the reconstruction, and the error."""
+        r, label = self.eval_grid[0], self.task.shape
+        centres = shapes.cell_centres(r).reshape(r, r, r, 3)[:, :, r // 2]
+        mesh = self.signal.mesh
+        truth = (mesh.sdf(centres.reshape(-1, 3)) if label == "sdf" else mesh.inside(centres.reshape(-1, 3)) - 0.5).reshape(r, r)
+        title = "reconstruction" + (f"\nIoU {m['iou']:.4f}" + (f", Chamfer {m['chamfer']:.3g}" if m.get("chamfer") is not None else "")
+                                    if m else "")
+        save_slices(self.out_dir / "figure.png", truth, self.recon[:, :, r // 2, 0], label, title)
 
     def point_figure(self, m: dict) -> None:
         """``figure.png`` for point data: truth, observed points, reconstruction and absolute error of the first
@@ -410,6 +441,7 @@ def prepare(cfg: DictConfig, out_dir: str | os.PathLike) -> Experiment | dict:
     exp.load()
     exp.degrade()
     exp.zero_shot()
+    exp.dense_grid()
     exp.reused = exp.reuse() is not None
     if not exp.reused:
         exp.build()
@@ -507,7 +539,11 @@ def process_record(started: float) -> dict:
 def report(results: dict, out_dir: Path) -> None:
     m = results["metrics"]
     fmt = lambda v, p: "n/a" if v is None else f"{v:.{p}f}"  # noqa: E731
-    if "nrmse" in m:
+    if "iou" in m:
+        log.info("%s | IoU %s | Chamfer %s | F-score %s (%d^3 grid) | %d it in %.1f s", results["status"], fmt(m["iou"], 4),
+                 "n/a" if m["chamfer"] is None else f"{m['chamfer']:.3g}", fmt(m["fscore"], 4), m["resolution"],
+                 results["iterations"], results["train_seconds"])
+    elif "nrmse" in m:
         log.info("%s | NRMSE %s | R² %s (unobserved points) | selection=%s @ %d | %d it in %.1f s", results["status"],
                  fmt(m["nrmse"], 4), fmt(m["r2"], 4), results["selection"]["method"], results["selection"]["iteration"],
                  results["iterations"], results["train_seconds"])
@@ -519,6 +555,8 @@ def report(results: dict, out_dir: Path) -> None:
     else:
         log.info("%s | no ground truth; PSNR on observed entries %.2f dB | %d it", results["status"],
                  results["observed"]["psnr_fit"], results["iterations"])
+    if results.get("mesh"):
+        log.info("extracted surface (marching cubes of the field's zero level): %s", results["mesh"])
     if results.get("output"):
         log.info("repaired data (the input's format, key, axis order and units): %s", results["output"])
     log.info("outputs: %s", out_dir.resolve())

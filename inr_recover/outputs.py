@@ -61,6 +61,32 @@ def save_figure(path, panels: list[tuple[str, np.ndarray]], error: np.ndarray | 
     return Path(path)
 
 
+def save_slices(path, truth: np.ndarray, recon: np.ndarray, label: str, title: str) -> Path:
+    """A 3-D field's middle slice, one row: the true field, the reconstruction (each with its zero level: the surface,
+    or the occupancy logit's 0) and the absolute error of the SDF (for occupancy: where inside/outside disagree)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+    lim = float(np.abs(truth).max()) or 1.0
+    for ax, (name, img) in zip(axes, (("ground truth " + label, truth), (title, recon))):
+        im = ax.imshow(img.T, origin="lower", cmap="RdBu", vmin=-lim, vmax=lim, extent=(-1, 1, -1, 1))
+        ax.contour(np.linspace(-1, 1, img.shape[0]), np.linspace(-1, 1, img.shape[1]), img.T, levels=[0], colors="k", linewidths=0.8)
+        ax.set_title(name, fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    error = np.abs(recon - truth) if label == "sdf" else ((recon >= 0) != (truth >= 0)).astype(float)
+    im = axes[2].imshow(error.T, origin="lower", cmap="magma", extent=(-1, 1, -1, 1))
+    axes[2].set_title("|SDF error|" if label == "sdf" else "inside/outside disagree", fontsize=10)
+    fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
 def save_map(path, lon: np.ndarray, lat: np.ndarray, panels: list, error: np.ndarray, label: str) -> Path:
     """Point data on a longitude-latitude map, one row: each (title, values ``(N,)``, shown ``(N,)`` bool or None for
     all) as coloured points on a common colour scale, then the absolute error; ``label`` names the channel."""

@@ -38,8 +38,10 @@ from inr_recover.files import atomic_path
 
 log = logging.getLogger("inr_recover")
 
-METRICS = {"psnr": ("PSNR", 2, max), "ssim": ("SSIM", 4, max), "lpips": ("LPIPS", 4, min),
-           "nrmse": ("NRMSE", 4, min), "r2": ("R²", 4, max)}  # point data: nrmse, r2
+# name: (header, number format, better); point data: nrmse, r2; shapes (task=sdf|occupancy): iou, chamfer, fscore
+METRICS = {"psnr": ("PSNR", ".2f", max), "ssim": ("SSIM", ".4f", max), "lpips": ("LPIPS", ".4f", min),
+           "nrmse": ("NRMSE", ".4f", min), "r2": ("R²", ".4f", max),
+           "iou": ("IoU", ".4f", max), "chamfer": ("Chamfer", ".3e", min), "fscore": ("F-score", ".4f", max)}
 TIMES = ("seconds_to_selected", "train_seconds", "selected_iteration")  # time to quality, averaged like the metrics
 NOT_METHOD = ("data", "degrade", "seed", "hydra", "progress", "device", "checkpoint")
 HEATMAP_PAIRS = [("model.depth", "optim.lr")]  # preferred (rows, columns) when swept
@@ -141,7 +143,7 @@ def markdown(agg: dict, n_incomplete: int = 0, paper: dict | None = None) -> str
                     continue
                 mean, std, n = agg[(me, *col)][m]
                 p = METRICS[m][1]
-                s = f"{mean:.{p}f}" + (f" ± {std:.{p}f}" if n > 1 else "")
+                s = f"{mean:{p}}" + (f" ± {std:{p}}" if n > 1 else "")
                 cells.append(f"**{s}**" if math.isclose(mean, best[(col, m)]) else s)
                 if m == "psnr" and col in cited:
                     fig = paper.get((*col, me))

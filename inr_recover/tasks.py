@@ -18,6 +18,12 @@ Losses (``task.loss``, each method's from its recipe under ``protocol=official``
   ``torch.norm(X_Out * mask - X * mask, 2)``).
 - ``group_fro``: ``sum_j ||w_j (f_j - y_j)||_2`` over the model's loss groups (:meth:`INR.loss_groups`; S-INR: its
   superpixels, ``sinr_completion.py``); one group (``fro``) for a model without groups.
+- ``bce``: binary cross-entropy of the output as a logit against 0/1 labels, ``sum(w * BCE(f, y)) / numel``
+  (``task=occupancy``).
+
+``sdf`` and ``occupancy`` (``Task.shape``) train a field of a 3-D shape on sampled points (:mod:`inr_recover.shapes`):
+the signed distance with ``l2`` (SCONE's MSE), the inside/outside label with ``bce``; the output is scored on a dense
+grid (IoU, Chamfer distance), not entry by entry.
 
 The scale sets what gradient clipping (``optim.grad_clip``, a bound on the parameters' gradient norm) and weight
 decay see: a mean loss's gradient is ``1 / numel`` of the summed one, while ``fro``'s gradient with respect to the
@@ -40,7 +46,8 @@ from inr_recover.errors import UserError
 from inr_recover.schema import Positive
 from inr_recover.select import RULES
 
-LOSSES = ("l1", "l2", "huber", "fro", "group_fro")
+LOSSES = ("l1", "l2", "huber", "fro", "group_fro", "bce")
+SHAPES = ("sdf", "occupancy")
 
 
 @dataclass
@@ -57,6 +64,8 @@ class Task:
     downsampled: bool = False  # true: the observation is a downsampled image (super_resolve), not entries of the grid
     train_factor: int | None = None  # super_resolve: train at this factor, query at the degradation's (zero-shot)
     range: tuple | None = (0.0, 1.0)  # the interval the loss sees the data on (module doc)
+    shape: Literal[SHAPES] | None = None  # sdf | occupancy: the field of a 3-D shape (inr_recover/shapes.py), scored on a grid
+    batch_size: int | None = None  # the default batch_size (the top-level key's): shapes draw 10000 points per step
     # loss and range are None for a method without a training loop under protocol=official (no recipe)
 
     def __post_init__(self):
@@ -101,6 +110,9 @@ class Task:
         """The data term on the model output (module doc); ``groups`` (one id per row) for ``group_fro``."""
         if self.loss == "fro":
             return torch.linalg.vector_norm(weight * (pred - target))
+        if self.loss == "bce":  # pred: logits, target: 0/1 (task=occupancy)
+            bce = torch.nn.functional.binary_cross_entropy_with_logits(pred, target, reduction="none")
+            return (weight * bce).sum() / pred.numel()
         if self.loss == "group_fro":
             if groups is None:
                 return torch.linalg.vector_norm(weight * (pred - target))

@@ -128,15 +128,24 @@ def dry_run_optim(cfg: DictConfig) -> None:
         raise UserError(f"optim ({cfg.optim._target_}) with scheduler ({cfg.scheduler._target_}) fails: {e}") from None
 
 
+SHAPE_LOADER = "inr_recover.shapes.load_mesh"  # the data of task=sdf|occupancy
+
+
 def combinations(c: dict, task) -> None:
     """Task x degradation x selection x model (``c``: the resolved config)."""
     if not task.allows_degradation and c["degrade"]["ops"]:
         raise UserError(f"task={task.name} measures representation quality and takes degrade=none (got degrade={c['degrade']['name']})")
     if c["data"].get("has_truth") is False and task.needs_truth:
         raise UserError("data.has_truth=false needs task=recover (there is no ground truth to score against)")
+    if (task.shape is not None) != (c["data"].get("_target_") == SHAPE_LOADER):
+        raise UserError(f"task={task.name} takes a 3-D shape (data=bunny, dragon, mesh)" if task.shape
+                        else f"data={c['data'].get('name')} is a 3-D shape: use task=sdf or task=occupancy")
     model = locate("model", c["model"]["_target_"])
     if isinstance(model, type) and issubclass(model, Solver):
         name = c["model"].get("name", c["model"]["_target_"])
+        if task.shape is not None:
+            raise UserError(f"model={name} has no network to query on the evaluation grid; task={task.name} takes a "
+                            "coordinate network (siren, choir, finer, wire, gauss, ...)")
         if c["batch_size"] is not None:
             raise UserError(f"model={name} has no training loop, so batch_size={c['batch_size']} means nothing; drop batch_size")
         rule = locate("select", c["select"]["_target_"])

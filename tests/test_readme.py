@@ -23,7 +23,10 @@ SHELL = ("bash", "sh", "shell", "console")
 TINY = ["optim.iterations=2", "eval_every=1", "metrics=fast", "save.figures=false", "progress=false"]
 
 SKIP: dict[str, str] = {}  # command -> why no test runs it
-USER_DATA = {"inr-recover model=choir data=wdc degrade=tube_0.1": "WDC.mat"}  # command -> the file it asks for
+USER_DATA = {"inr-recover model=choir data=wdc degrade=tube_0.1": "WDC.mat",  # command -> the file it asks for
+             "inr-recover task=sdf data=mesh data.path=armadillo.ply model=siren": "armadillo.ply"}
+SHARED_FILES = {"data=cave_cloth": "msi/cave_cloth_256x256x31.mat", "data=bunny": "mesh/bunny.obj",
+                "data=dragon": "mesh/dragon_10k.obj"}  # a command on the shared data skips, with the reason, without it
 
 
 def readme_commands() -> list[str]:
@@ -77,8 +80,9 @@ def test_readme_command(command, installs, tmp_path):
         proc = subprocess.run(["make", "-n", *argv[1:]], cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr
         return
-    if "cave_cloth" in command:
-        shared_file("msi/cave_cloth_256x256x31.mat")
+    for data, file in SHARED_FILES.items():
+        if data in argv:
+            shared_file(file)
     user_files(tmp_path)
     inst = installs("editable")
     if command in USER_DATA:

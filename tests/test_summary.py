@@ -53,6 +53,16 @@ def test_table_mean_std_best_and_incomplete(tmp_path):
     assert len(list(csv.DictReader(files["runs"].open()))) == 5 and "heatmap" not in files
 
 
+def test_shape_metrics_table(tmp_path):
+    """task=sdf runs: IoU and F-score (higher is better) with four decimals, the Chamfer distance (lower is better) in
+    scientific notation, best per column in bold."""
+    _job(tmp_path, "0", ["model=siren", "data=bunny", "seed=0"], iou=0.98, chamfer=4.8e-5, fscore=0.997)
+    _job(tmp_path, "1", ["model=choir", "data=bunny", "seed=0"], iou=0.95, chamfer=2.0e-4, fscore=0.990)
+    md = summarize(tmp_path)["md"].read_text().splitlines()
+    assert md[0] == "| method | bunny · random_0.1 · IoU ↑ | bunny · random_0.1 · Chamfer ↓ | bunny · random_0.1 · F-score ↑ |"
+    assert md[2] == "| siren | **0.9800** | **4.800e-05** | **0.9970** |" and md[3] == "| choir | 0.9500 | 2.000e-04 | 0.9900 |"
+
+
 def test_paper_column_beside_ours(tmp_path):
     """The CHOIR paper's Table 2 figure (MSI Flowers, random OR=0.10: CHOIR 41.316, SIREN 37.268) beside ours, matched
     by data / degradation / method; a method the paper lacks (interp) gets none, and the CSV carries it too."""

@@ -169,6 +169,7 @@ def test_every_shipped_option_passes():
 
     for over in [*options("model"), *options("degrade", "from_file"), *options("select"), *options("logger"),
                  *options("experiment"), "task=fit", "task=restore", "task=recover", "scheduler=none",
-                 "optim.iterations=0"]:  # 0: the observation alone (tools/official)
+                 "optim.iterations=0", "task=sdf data=bunny", "task=occupancy data=dragon"]:  # 0: the observation alone
         extra = ["degrade=none"] if over in ("task=fit", "task=recover") else []
-        validate(compose_config(*TINY_RUN, over, *extra))
+        shape = "shapes" in over or "data=" in over  # a 3-D shape instead of the tiny grid
+        validate(compose_config(*[o for o in TINY_RUN if not (shape and o.startswith("data="))], *over.split(), *extra))
