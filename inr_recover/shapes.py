@@ -160,8 +160,8 @@ def load_mesh(name: str, file: str | None = None, root: str | None = None, path:
                         f"(got {samples}, {resolution}, {near_sigma})")
     p = resolve_path(root, file, path)
     if not p.is_file():
-        raise UserError(f"data '{name}': mesh file not found at {p}; set data.path=/path/to/mesh.obj (.ply .off .stl) "
-                        "or data.root=DIR (or INR_RECOVER_SHARED_DATA)")
+        raise UserError(f"data '{name}': mesh file not found at {p}; put it there, or set data.root=DIR holding it or "
+                        "data.path=/path/to/mesh (.obj .ply .off .stl)")
     mesh = read_mesh(p)
     coords, values = sample(mesh, samples, label, seed, near_sigma)
     return Shape(values=values, coords=coords, mesh=mesh, name=name, label=label, resolution=resolution, path=str(p),

@@ -95,6 +95,7 @@ def test_score_of_the_exact_field_of_a_cube():
     (["task=complete", "data=bunny"], "data=bunny is a 3-D shape: use task=sdf"),
     (["task=occupancy", "data=bunny", "model=knn"], "model=knn has no network to query"),
     (["task=sdf", "data=mesh"], "set data.path"),
+    (["task=occupancy", "data=bunny", "model=choir", "data.samples=300"], "set model.out_activation=none"),  # sigmoid head
 ])
 def test_refusals(tmp_path, overrides, message):
     proc, _ = run_cli(tmp_path, *overrides, check=False)

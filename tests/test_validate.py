@@ -171,5 +171,5 @@ def test_every_shipped_option_passes():
                  *options("experiment"), "task=fit", "task=restore", "task=recover", "scheduler=none",
                  "optim.iterations=0", "task=sdf data=bunny", "task=occupancy data=dragon"]:  # 0: the observation alone
         extra = ["degrade=none"] if over in ("task=fit", "task=recover") else []
-        shape = "shapes" in over or "data=" in over  # a 3-D shape instead of the tiny grid
+        shape = compose_config(*over.split()).task.get("shape") is not None  # a 3-D shape instead of the tiny grid
         validate(compose_config(*[o for o in TINY_RUN if not (shape and o.startswith("data="))], *over.split(), *extra))
