@@ -54,9 +54,7 @@ def worker(args) -> dict:
     cfg = _compose([f"model={args.method}", *SHAPES[args.shape][0], *args.override])
     device = torch.device(args.device)
     exp = Experiment(cfg, device)
-    exp.load()
-    obs = exp.degrade()
-    model = exp.build()
+    obs, model = exp.obs, exp.build()
     if args.compile and args.mode == "fast":
         model.training_forward = torch.compile(model.training_forward)
     trainer = Trainer(model, obs, exp.task, Optim.from_config(cfg), Final(exp.task, obs, 0), device=device)
@@ -165,7 +163,7 @@ def summarise(xs):
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="inr-recover-bench", description=__doc__.splitlines()[0])
     p.add_argument("--methods", default="choir", help="comma-separated model configs (conf/model/*.yaml)")
     p.add_argument("--shapes", default="synthetic-256", help=f"comma-separated, from: {', '.join(SHAPES)}")
@@ -184,30 +182,12 @@ def main(argv=None) -> int:
     p.add_argument("--method", help=argparse.SUPPRESS)
     p.add_argument("--shape", help=argparse.SUPPRESS)
     p.add_argument("--mode", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.worker:
-        print(json.dumps(group_worker(args) if args.members else worker(args)))
-        return 0
-    if args.smoke:
-        args.shapes, args.steps, args.warmup, args.repeats = "synthetic-64", 1, 1, 1
-    for s in args.shapes.split(","):
-        if s not in SHAPES:
-            p.error(f"unknown shape '{s}' (choose from {', '.join(SHAPES)})")
-    import platform
+    return p
 
-    import torch
 
-    report = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                          "device": args.device, "threads": torch.get_num_threads()},
-              "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "method", "shape", "mode")}, "results": []}
-    if args.batched:
-        report["results"] = compare_batched(args)
-        from inr_recover.files import write_json
-
-        write_json(Path(args.out), report)
-        print(f"wrote {args.out}")
-        return 0 if all("error" not in r for r in report["results"]) else 1
-    modes = args.modes.split(",")
+def compare_modes(args) -> list[dict]:
+    """plain vs fast for each method x shape (module doc); prints one line per method x shape x mode."""
+    modes, rows = args.modes.split(","), []
     print(f"{'method':<10} {'shape':<14} {'mode':<6} {'step s (median [min, max])':<30} {'plain/fast':>10}")
     for method in args.methods.split(","):
         for shape in args.shapes.split(","):
@@ -229,12 +209,35 @@ def main(argv=None) -> int:
                     s = row[mode]["step"]
                     ratio = f"{row['ratio_plain_over_fast']:.2f}x" if mode == "fast" and "ratio_plain_over_fast" in row else ""
                     print(f"{method:<10} {shape:<14} {mode:<6} {s['median']:.4f} [{s['min']:.4f}, {s['max']:.4f}]{'':<8} {ratio:>10}")
-            report["results"].append(row)
+            rows.append(row)
+    return rows
+
+
+def main(argv=None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(group_worker(args) if args.members else worker(args)))
+        return 0
+    if args.smoke:
+        args.shapes, args.steps, args.warmup, args.repeats = "synthetic-64", 1, 1, 1
+    for s in args.shapes.split(","):
+        if s not in SHAPES:
+            p.error(f"unknown shape '{s}' (choose from {', '.join(SHAPES)})")
+    import platform
+
+    import torch
+
     from inr_recover.files import write_json
 
+    report = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
+                          "device": args.device, "threads": torch.get_num_threads()},
+              "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "method", "shape", "mode")},
+              "results": compare_batched(args) if args.batched else compare_modes(args)}
     write_json(Path(args.out), report)
     print(f"wrote {args.out}")
-    return 0 if all("error" not in r.get(m, {}) for r in report["results"] for m in modes) else 1
+    return 0 if all("error" not in r and all("error" not in v for v in r.values() if isinstance(v, dict))
+                    for r in report["results"]) else 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -85,6 +86,16 @@ def one_line(e: BaseException) -> str:
     return f"{text}: {hint}" if hint else text
 
 
+def positional_degradation(argv: list[str]) -> str | None:
+    """The refusal of an override that addresses a degradation operator by its position (``degrade.ops.1.known``, the
+    form before operators were named), or None."""
+    old = next((a for a in argv if a.lstrip("+~").startswith("degrade.ops")), None)
+    if old is None:
+        return None
+    return (f"{old}: degradation operators are addressed by name, not position: degrade.<name>.<option>, e.g. "
+            "degrade.impulses.known=true (the names: `inr-recover degrade=<name> --cfg job`, or conf/degrade/<name>.yaml)")
+
+
 def register_plugins() -> None:
     """Register the sweeper and launcher of ``hydra_plugins/inr_recover_batch`` with Hydra by class, whatever the
     install kind (module doc); registering a class the scan also found is a no-op. The scan runs first: it executes
@@ -103,6 +114,8 @@ def main() -> None:
     from inr_recover.runtime import fast_cpu
 
     fast_cpu()
+    if (old := positional_degradation(sys.argv[1:])) is not None:
+        refuse(old)
     register_plugins()
     _from_task.clear()
     app = hydra.main(config_path=config_dir(), config_name="config", version_base="1.3")(_main)

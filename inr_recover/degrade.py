@@ -10,6 +10,9 @@ with ``y``. It comes first in the composition (masks and noise then act on ``y``
 ``known`` marks the entries the fitting code is told are observed; an operator with ``known=False`` corrupts
 values without telling the model where (blind). Counts are exact: a rate ``r`` of ``N`` items selects
 ``round(r * N)`` of them. Every operator describes itself for ``results.json`` (:meth:`Operator.record`).
+
+In a ``conf/degrade`` config the operators are the named nodes with a ``_target_`` (:func:`operators`), applied in
+the order they are written and addressed by name: ``degrade.impulses.known=true``, ``degrade.noise.sigma=0.1``.
 """
 from __future__ import annotations
 
@@ -229,7 +232,7 @@ class Downsample(Operator):
 
     def __call__(self, values, known, rng):
         if not known.all():
-            raise UserError("downsampling acts on the whole grid: put it first in degrade.ops (before masks and noise), "
+            raise UserError("downsampling acts on the whole grid: put it first in the degrade config (before masks and noise), "
                             "on data without missing entries")
         y = self.forward(torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))).numpy()
         return y.astype(np.float32), np.ones(y.shape, dtype=bool)
@@ -300,9 +303,15 @@ class FromFile(Operator):
         return np.where(known, values, 0.0).astype(np.float32), known
 
 
-def build_ops(cfg_ops, signal) -> list:
-    """Instantiate the configured operators and bind those that read files laid out like ``signal``."""
-    ops = [instantiate(op) for op in (cfg_ops or [])]
+def operators(degradation) -> dict:
+    """The operators of a ``degrade`` config (a mapping): its nodes with a ``_target_``, by name, in order."""
+    return {k: v for k, v in degradation.items() if hasattr(v, "get") and v.get("_target_") is not None}
+
+
+def build_ops(degradation, signal) -> list:
+    """Instantiate the operators of a ``degrade`` config (:func:`operators`) and bind those that read files laid out
+    like ``signal``."""
+    ops = [instantiate(op) for op in operators(degradation).values()]
     for op in ops:
         if hasattr(op, "bind"):
             op.bind(signal)

@@ -76,9 +76,7 @@ class Trainer:
         if task.range != (0.0, 1.0) and model.sigmoid_output():
             raise UserError(f"{type(model).__name__} ends in a sigmoid (outputs in (0, 1)); it cannot train on "
                             f"task.range={list(task.range)}: use task.range=[0,1]")
-        if task.shape is not None and model.sigmoid_output():
-            raise UserError(f"{type(model).__name__} ends in a sigmoid (outputs in (0, 1)); task={task.name} needs a "
-                            "signed output (a distance, a logit): set model.out_activation=none")
+        task.check_model(model)
         model.to(self.device).train()
         model.setup(obs.restricted(selector.train_mask), self.measure.inputs)  # held-out entries stay unseen
         self.updater = optim.build(model.parameters())

@@ -1,4 +1,6 @@
-"""Tasks: which entries drive the loss, which loss, and how the output is formed.
+"""Tasks: what a run accepts, which entries drive the loss, which loss, how the output is formed and how it is
+evaluated (:mod:`inr_recover.evaluation`). :class:`Task` serves the tasks on a grid or on scattered points;
+:class:`SuperResolve` and :class:`Shape` add what their observation and evaluation need.
 
 - ``complete``: loss on the observed entries; data consistency: observed entries are kept in the output
   (``x = M * y + (1 - M) * f``).
@@ -37,12 +39,18 @@ before selection, metrics and outputs, which stay on [0, 1] (:meth:`Task.encode`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+import numpy as np
 import torch
 
+from inr_recover import shapes
+from inr_recover.degrade import Downsample, operators
 from inr_recover.errors import UserError
+from inr_recover.evaluation import GridEvaluation, PointEvaluation, Query, ShapeEvaluation
+from inr_recover.grid import refine_coords
+from inr_recover.observation import Observation
 from inr_recover.schema import Positive
 from inr_recover.select import RULES
 
@@ -61,18 +69,13 @@ class Task:
     patience: int | None = None  # the default select.patience (early stopping; None: never), measured per task
     min_iterations: int = 0  # the default select.min_iterations
     needs_truth: bool = True  # false: the data file is the observation itself, nothing to score against (recover)
-    downsampled: bool = False  # true: the observation is a downsampled image (super_resolve), not entries of the grid
-    train_factor: int | None = None  # super_resolve: train at this factor, query at the degradation's (zero-shot)
     range: tuple | None = (0.0, 1.0)  # the interval the loss sees the data on (module doc)
-    shape: Literal[SHAPES] | None = None  # sdf | occupancy: the field of a 3-D shape (inr_recover/shapes.py), scored on a grid
     batch_size: int | None = None  # the default batch_size (the top-level key's): shapes draw 10000 points per step
     # loss and range are None for a method without a training loop under protocol=official (no recipe)
 
     def __post_init__(self):
         if self.loss is not None and self.loss not in LOSSES:
             raise UserError(f"task.loss='{self.loss}' is not one of {', '.join(LOSSES)}")
-        if self.train_factor is not None and not (self.downsampled and isinstance(self.train_factor, int) and self.train_factor >= 1):
-            raise UserError(f"task.train_factor={self.train_factor!r}: a positive integer, with task=super_resolve only")
         if self.range is not None:
             lo, hi = (float(v) for v in self.range)
             if not lo < hi:
@@ -127,6 +130,103 @@ class Task:
             return prediction
         if isinstance(prediction, torch.Tensor):
             return torch.where(known, observed, prediction)
-        import numpy as np
-
         return np.where(known, observed, prediction)
+
+    def check(self, c: dict, solver: bool) -> None:
+        """Refuse a configuration (``c``: resolved) this task cannot run, before any work; ``solver``: the model has no
+        training loop."""
+        if not self.allows_degradation and operators(c["degrade"]):
+            raise UserError(f"task={self.name} measures representation quality and takes degrade=none (got degrade={c['degrade']['name']})")
+        if c["data"].get("has_truth") is False and self.needs_truth:
+            raise UserError("data.has_truth=false needs task=recover (there is no ground truth to score against)")
+        self.check_data(c["data"])
+
+    def check_data(self, data: dict) -> None:
+        """Refuse data this task cannot take (``data``: its resolved config): here, a 3-D shape."""
+        if data.get("_target_") == SHAPE_LOADER:
+            raise UserError(f"data={data.get('name')} is a 3-D shape: use task=sdf or task=occupancy")
+
+    def check_observation(self, obs: Observation, degrade: str) -> None:
+        """Refuse an observation this task cannot take (``degrade``: its name): here, a downsampled one."""
+        if obs.operator is not None:
+            raise UserError(f"degrade={degrade} observes a downsampled image: use task=super_resolve")
+
+    def check_model(self, model) -> None:
+        """Refuse, before training, a built model whose outputs this task cannot train."""
+
+    def query(self, obs: Observation, signal, trains: bool, device) -> tuple[Observation, Query | None]:
+        """What the model trains on (the observation) and where it is queried for the reconstruction when not where it
+        trained (None); ``trains``: the model has a training loop."""
+        return obs, None
+
+    def evaluation(self, signal, obs: Observation, forward=None) -> GridEvaluation:
+        """How the reconstruction is scored, shown and reported: on the grid, or on the points of scattered data."""
+        return (PointEvaluation if signal.scattered else GridEvaluation)(self, signal, obs, forward)
+
+
+SHAPE_LOADER = "inr_recover.shapes.load_mesh"  # the data of task=sdf|occupancy
+
+
+@dataclass
+class SuperResolve(Task):
+    """``task=super_resolve``: the observation is a downsampled image ``y = A(f)``; the loss compares ``A`` of the model's
+    output with it. ``train_factor`` (zero-shot, README "Super-resolution"): a trained model explains ``y`` through a
+    downsampling by ``train_factor`` from a grid ``train_factor`` times ``y``'s, and is then queried on the signal's
+    grid, that grid refined ``factor / train_factor`` times (:func:`refine_coords`); ``train_factor=1`` fits ``y`` on
+    its own grid."""
+
+    train_factor: int | None = None  # train at this factor, query at the degradation's (zero-shot)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.train_factor is not None and not (isinstance(self.train_factor, int) and self.train_factor >= 1):
+            raise UserError(f"task.train_factor={self.train_factor!r}: a positive integer")
+
+    def check_observation(self, obs: Observation, degrade: str) -> None:
+        if obs.operator is None:
+            raise UserError(f"task={self.name} needs a downsampled observation (degrade=downsample_2, downsample_3, downsample_4)")
+
+    def query(self, obs: Observation, signal, trains: bool, device) -> tuple[Observation, Query | None]:
+        """Zero-shot: the observation seen through ``Downsample(train_factor)`` from the training grid, queried on the
+        signal's grid. A :class:`~inr_recover.models.base.Solver` maps ``y`` at the degradation's own factor."""
+        f, op = self.train_factor, obs.operator
+        if f is None or f == op.factor or not trains:
+            return obs, None
+        if op.factor % f:
+            raise UserError(f"task.train_factor={f} does not divide the degradation's factor {op.factor}")
+        train_grid = (op.out_grid[0] * f, op.out_grid[1] * f, *op.out_grid[2:])
+        obs = replace(obs, operator=Downsample(f, op.kernel).on(train_grid) if f > 1 else None)
+        return obs, Query(refine_coords(train_grid, op.factor // f, device), signal.grid, "zero_shot",
+                          {"train_factor": f, "factor": op.factor,
+                           "query": "the training grid refined at its sub-pixel centres (README)"})
+
+
+@dataclass
+class Shape(Task):
+    """``task=sdf|occupancy``: the field of a 3-D shape (:mod:`inr_recover.shapes`) trained on points sampled around a
+    mesh, queried at the cell centres of a ``data.resolution^3`` grid of the cube and scored there and on the mesh
+    extracted from it (:class:`~inr_recover.evaluation.ShapeEvaluation`)."""
+
+    shape: Literal[SHAPES] = "sdf"  # what the network outputs: the signed distance, or the logit of "inside"
+
+    def check_data(self, data: dict) -> None:
+        if data.get("_target_") != SHAPE_LOADER:
+            raise UserError(f"task={self.name} takes a 3-D shape (data=bunny, dragon, mesh)")
+
+    def check(self, c: dict, solver: bool) -> None:
+        super().check(c, solver)
+        if solver:
+            raise UserError(f"model={c['model'].get('name', c['model']['_target_'])} has no network to query on the "
+                            f"evaluation grid; task={self.name} takes a coordinate network (siren, choir, finer, wire, gauss, ...)")
+
+    def check_model(self, model) -> None:
+        if model.sigmoid_output():
+            raise UserError(f"{type(model).__name__} ends in a sigmoid (outputs in (0, 1)); task={self.name} needs a "
+                            "signed output (a distance, a logit): set model.out_activation=none")
+
+    def query(self, obs: Observation, signal, trains: bool, device) -> tuple[Observation, Query | None]:
+        r = signal.resolution
+        return obs, Query(torch.from_numpy(shapes.cell_centres(r).astype(np.float32)).to(device), (r, r, r))
+
+    def evaluation(self, signal, obs: Observation, forward=None) -> ShapeEvaluation:
+        return ShapeEvaluation(self, signal, obs, forward)

@@ -3,7 +3,7 @@
 - Top-level keys: the declarations of :class:`Settings` below (a new top-level key is declared there; a test checks
   that every key of ``conf/config.yaml`` is).
 - Every node with a ``_target_`` (``model``, ``data``, ``task``, ``select``, ``optim``, ``scheduler``, ``logger``,
-  ``degrade.ops[*]``, and any new group): each key must be a parameter of the target and fit its annotation
+  ``degrade.<operator>``, and any new group): each key must be a parameter of the target and fit its annotation
   (:mod:`inr_recover.schema`: a new option is validated by declaring its type where its class is defined).
 - Names against their registries: ``metrics.names`` (:data:`inr_recover.metrics.METRICS`), losses, selection rules and
   errors, layouts, devices; an unknown option of a group (``scheduler=foo``) is Hydra's error (see ``cli.py``).
@@ -62,8 +62,7 @@ class Metrics:
 @dataclass
 class Degradation:
     name: str
-    seed: Seed
-    ops: list | None
+    seed: Seed  # the operators are its named `_target_` nodes (inr_recover/degrade.py), checked against their classes
 
 
 @dataclass
@@ -128,24 +127,14 @@ def dry_run_optim(cfg: DictConfig) -> None:
         raise UserError(f"optim ({cfg.optim._target_}) with scheduler ({cfg.scheduler._target_}) fails: {e}") from None
 
 
-SHAPE_LOADER = "inr_recover.shapes.load_mesh"  # the data of task=sdf|occupancy
-
-
 def combinations(c: dict, task) -> None:
-    """Task x degradation x selection x model (``c``: the resolved config)."""
-    if not task.allows_degradation and c["degrade"]["ops"]:
-        raise UserError(f"task={task.name} measures representation quality and takes degrade=none (got degrade={c['degrade']['name']})")
-    if c["data"].get("has_truth") is False and task.needs_truth:
-        raise UserError("data.has_truth=false needs task=recover (there is no ground truth to score against)")
-    if (task.shape is not None) != (c["data"].get("_target_") == SHAPE_LOADER):
-        raise UserError(f"task={task.name} takes a 3-D shape (data=bunny, dragon, mesh)" if task.shape
-                        else f"data={c['data'].get('name')} is a 3-D shape: use task=sdf or task=occupancy")
+    """Task x data x degradation x selection x model (``c``: the resolved config): the task's own checks
+    (:meth:`inr_recover.tasks.Task.check`), then what a model without a training loop cannot take."""
     model = locate("model", c["model"]["_target_"])
-    if isinstance(model, type) and issubclass(model, Solver):
+    solver = isinstance(model, type) and issubclass(model, Solver)
+    task.check(c, solver)
+    if solver:
         name = c["model"].get("name", c["model"]["_target_"])
-        if task.shape is not None:
-            raise UserError(f"model={name} has no network to query on the evaluation grid; task={task.name} takes a "
-                            "coordinate network (siren, choir, finer, wire, gauss, ...)")
         if c["batch_size"] is not None:
             raise UserError(f"model={name} has no training loop, so batch_size={c['batch_size']} means nothing; drop batch_size")
         rule = locate("select", c["select"]["_target_"])

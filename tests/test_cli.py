@@ -40,8 +40,8 @@ def test_missing_paper_file_is_one_line_error(cli, tmp_path):
 
 
 def test_bad_value_is_one_line_error(cli):
-    proc, _ = cli(*TINY, "degrade.ops.0.rate=1.5", check=False)
-    assert proc.returncode == 2 and "degrade.ops.0.rate=1.5 is not a finite number in [0, 1]" in proc.stderr and "Traceback" not in proc.stderr
+    proc, _ = cli(*TINY, "degrade.missing.rate=1.5", check=False)
+    assert proc.returncode == 2 and "degrade.missing.rate=1.5 is not a finite number in [0, 1]" in proc.stderr and "Traceback" not in proc.stderr
     proc, _ = cli(*TINY, "task=fit", check=False)
     assert proc.returncode == 2 and "degrade=none" in proc.stderr
 
@@ -50,7 +50,9 @@ def test_hydra_errors_and_validation_are_one_line_errors(cli):
     """Errors before the run (Hydra's: an unknown option of a group) and from the whole-config check (an unknown
     metric, before any training) end the process with one stderr line and exit code 2."""
     for override, message in (("model=nosuch", "Could not find 'model/nosuch' (available: bicubic, choir, "),
-                              ("metrics.names=[psnr,foo]", "metrics.names.1='foo' is not one of 'psnr'")):
+                              ("metrics.names=[psnr,foo]", "metrics.names.1='foo' is not one of 'psnr'"),
+                              ("degrade.ops.0.rate=0.5", "degrade.ops.0.rate=0.5: degradation operators are addressed by "
+                               "name, not position: degrade.<name>.<option>, e.g. degrade.impulses.known=true")):
         proc, out = cli(*TINY, override, check=False)
         err = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(err) == 1 and message in err[0], proc.stderr

@@ -13,7 +13,7 @@ import torch
 from omegaconf import OmegaConf
 
 from inr_recover.config import instantiate
-from inr_recover.degrade import Downsample, degrade
+from inr_recover.degrade import Downsample, degrade, operators
 from inr_recover.errors import UserError
 from inr_recover.models.base import INR, Solver, build_model, model_class
 from inr_recover.observation import Observation
@@ -68,7 +68,7 @@ def test_every_model_instantiates_and_runs(option):
 @pytest.mark.parametrize("option", options("degrade"))
 def test_every_degradation_instantiates(option):
     cfg = compose_config(f"degrade={option}")
-    ops = [instantiate(op) for op in cfg.degrade.ops]
+    ops = [instantiate(op) for op in operators(cfg.degrade).values()]
     assert all(callable(op) for op in ops)
 
 

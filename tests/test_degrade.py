@@ -3,11 +3,10 @@ import numpy as np
 import torch
 import pytest
 
-from inr_recover.config import instantiate
 from inr_recover.data.io import write_array
 from inr_recover.data.prepare import prepare
 from inr_recover.degrade import (Downsample, FromFile, Gaussian, Poisson, RandomMissing, SaltPepper, Stripes, TubeMissing,
-                                degrade, record)
+                                build_ops, degrade, operators, record)
 from inr_recover.errors import UserError
 
 from conftest import compose_config
@@ -88,14 +87,14 @@ GREY = np.full((100, 60, 31), 0.5, np.float32)  # mid-grey: noise of sigma 0.2 n
 def scene(name: str, *overrides: str):
     """The observation ``degrade=name`` makes of GREY, with the config's own operators, order and seed."""
     cfg = compose_config(f"degrade={name}", *overrides).degrade
-    return degrade(GREY, [instantiate(op) for op in cfg.ops], seed=int(cfg.seed))
+    return degrade(GREY, build_ops(cfg, None), seed=int(cfg.seed))
 
 
 def test_scene2_noise_then_exact_impulses():
     """Unclipped noise on mid-grey data is never exactly 0 or 1, so the entries that are hold the impulses: exactly
     round(0.1 N), half salt (the odd one pepper), none of them noisy (impulses come after the noise); the rest
     carry N(0, 0.2^2) noise. Blind: every entry is known."""
-    obs = scene("scene2", "degrade.ops.0.clip=false")
+    obs = scene("scene2", "degrade.noise.clip=false")
     n = round(0.1 * GREY.size)
     salt, pepper = obs.values == 1, obs.values == 0
     assert salt.sum() == n // 2 and pepper.sum() == n - n // 2
@@ -121,10 +120,10 @@ def test_scene3_is_scene2_then_whole_dead_lines():
 
 @pytest.mark.parametrize("name", ["scene2", "scene3"])
 def test_known_impulses_are_masked_blind_ones_are_not(name):
-    """degrade.ops.1.known=true (the official code) marks exactly the entries the blind impulses hit as missing, and
+    """degrade.impulses.known=true (the official code) marks exactly the entries the blind impulses hit as missing, and
     zero; every other entry keeps its value."""
-    blind = scene(name, "degrade.ops.0.clip=false")
-    known = scene(name, "degrade.ops.0.clip=false", "degrade.ops.1.known=true")
+    blind = scene(name, "degrade.noise.clip=false")
+    known = scene(name, "degrade.noise.clip=false", "degrade.impulses.known=true")
     impulses = ((blind.values == 0) | (blind.values == 1)) & blind.known
     assert impulses.sum() > 0.09 * GREY.size
     np.testing.assert_array_equal(~known.known, impulses | ~blind.known)
@@ -272,10 +271,16 @@ def test_poisson_mean_variance_and_exact_seeding():
 
 
 def test_poisson_config_records_itself():
-    from conftest import compose_config
-    from inr_recover.degrade import build_ops, record
-
     cfg = compose_config("degrade=poisson_10")
-    ops = build_ops(cfg.degrade.ops, None)
+    ops = build_ops(cfg.degrade, None)
     assert isinstance(ops[0], Poisson) and ops[0].peak == 10
     assert record("poisson_10", 0, ops)["ops"][0]["peak"] == 10
+
+
+def test_operators_are_named_and_applied_in_the_order_written():
+    """A degrade config's operators are its `_target_` nodes, by name, in the order of the file (scene3: noise, then
+    impulses, then stripes); a degradation without operators (none) has none."""
+    assert list(operators(compose_config("degrade=scene3").degrade)) == ["noise", "impulses", "stripes"]
+    assert [type(op).__name__ for op in build_ops(compose_config("degrade=scene3").degrade, None)] == ["Gaussian", "SaltPepper", "Stripes"]
+    assert operators(compose_config("degrade=none").degrade) == {}
+    assert list(operators(compose_config("degrade=from_file").degrade)) == ["file"]

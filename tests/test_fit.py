@@ -17,7 +17,7 @@ from inr_recover.models.iinr import IINR
 from inr_recover.models.siren import SIREN
 from inr_recover.observation import Observation
 from inr_recover.select import Final, Holdout, holdout_error
-from inr_recover.tasks import Task
+from inr_recover.tasks import SuperResolve, Task
 
 
 def optim(iterations=30):
@@ -136,14 +136,14 @@ def test_loss_is_on_the_downsampled_model_output():
     obs = degrade(sig.values, [Downsample(2).on((8, 8))], seed=0)
     torch.manual_seed(0)
     model = CHOIR(2, 3, obs.grid, width=8, depth=1, gamma=1.0)
-    trainer = Trainer(model, obs, Task("super_resolve", loss="l2", downsampled=True), OPTIM, Final(Task("x"), obs, 0))
+    trainer = Trainer(model, obs, SuperResolve("super_resolve", loss="l2"), OPTIM, Final(Task("x"), obs, 0))
     assert trainer.measure.inputs.shape == (64, 2) and trainer.measure.values.shape == (16, 3)
     with torch.no_grad():
         loss = trainer.loss(trainer.batch()).item()
         f = model(grid_coords((8, 8))).reshape(4, 2, 4, 2, 3).mean((1, 3))
     assert loss == pytest.approx(((f - torch.from_numpy(obs.values)) ** 2).mean().item(), rel=1e-5)
     with pytest.raises(UserError, match="batch_size must be null"):
-        Trainer(model, obs, Task("super_resolve", downsampled=True), OPTIM, Final(Task("x"), obs, 0), batch_size=8)
+        Trainer(model, obs, SuperResolve("super_resolve"), OPTIM, Final(Task("x"), obs, 0), batch_size=8)
 
 
 def test_range_encodes_the_targets_and_decodes_the_output():

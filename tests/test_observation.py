@@ -12,7 +12,7 @@ from inr_recover.degrade import Downsample, RandomMissing, degrade
 from inr_recover.errors import UserError
 from inr_recover.grid import grid_coords
 from inr_recover.observation import Downsampled, Entries, Observation, measurement
-from inr_recover.tasks import Task
+from inr_recover.tasks import SuperResolve, Task
 
 
 def _grid_obs():
@@ -82,7 +82,7 @@ def test_downsampled_measures_block_means_of_the_whole_grid():
     whole grid (no mini-batch, no prefix probe)."""
     sig = synthetic("s", shape=[8, 8, 3], kind="smooth")
     obs = degrade(sig.values, [Downsample(2).on((8, 8))], seed=0)
-    m = measurement(obs, obs.known, Task("super_resolve", downsampled=True).encode)
+    m = measurement(obs, obs.known, SuperResolve("super_resolve").encode)
     assert isinstance(m, Downsampled) and not m.per_row
     assert m.inputs.shape == (64, 2) and m.values.shape == (16, 3)
     f = torch.randn(64, 3)

@@ -35,10 +35,10 @@ class Pulse:
 
 def test_unknown_target_parameters_validate_themselves():
     """A class the validator has never heard of is checked against its own signature and annotations."""
-    check_node("degrade.ops.0", {"_target_": "test_schema.Pulse", "rate": 0.5, "width": 3})
-    with pytest.raises(UserError, match=r"degrade.ops.0.colour is not an option of test_schema.Pulse \(its options: rate, width\)"):
-        check_node("degrade.ops.0", {"_target_": "test_schema.Pulse", "colour": 3})
-    with pytest.raises(UserError, match=r"degrade.ops.0.rate=2 is not a finite number in \[0, 1\]"):
-        check_node("degrade.ops.0", {"_target_": "test_schema.Pulse", "rate": 2})
+    check_node("degrade.pulse", {"_target_": "test_schema.Pulse", "rate": 0.5, "width": 3})
+    with pytest.raises(UserError, match=r"degrade.pulse.colour is not an option of test_schema.Pulse \(its options: rate, width\)"):
+        check_node("degrade.pulse", {"_target_": "test_schema.Pulse", "colour": 3})
+    with pytest.raises(UserError, match=r"degrade.pulse.rate=2 is not a finite number in \[0, 1\]"):
+        check_node("degrade.pulse", {"_target_": "test_schema.Pulse", "rate": 2})
     with pytest.raises(UserError, match="x._target_='nowhere.Thing' cannot be imported"):
         check_node("x", {"_target_": "nowhere.Thing"})

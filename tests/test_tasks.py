@@ -1,11 +1,17 @@
-"""Tasks (inr_recover/tasks.py): the losses' reductions and the output's data consistency."""
+"""Tasks (inr_recover/tasks.py): the losses' reductions, the output's data consistency, and what each task trains on,
+where it queries the model and how it is evaluated."""
 import numpy as np
 import pytest
 import torch
 
+import trimesh
+
+from inr_recover import shapes
 from inr_recover.data.builtin import synthetic
-from inr_recover.degrade import RandomMissing, degrade
-from inr_recover.tasks import Task
+from inr_recover.degrade import Downsample, RandomMissing, degrade
+from inr_recover.errors import UserError
+from inr_recover.evaluation import GridEvaluation, ShapeEvaluation
+from inr_recover.tasks import Shape, SuperResolve, Task
 
 
 def test_loss_reduction_is_masked_sum_over_numel():
@@ -38,3 +44,65 @@ def test_data_consistency_keeps_observed_entries():
     assert Task("restore", data_consistency=False).output(prediction, obs.values, obs.known) is prediction
     t = Task("complete").output(torch.from_numpy(prediction), torch.from_numpy(obs.values), torch.from_numpy(obs.known))
     np.testing.assert_array_equal(t.numpy(), rec)  # the torch path forms the same reconstruction
+
+
+# ---------------------------------------------------------------- each task's observation, query and evaluation
+
+
+def test_zero_shot_trains_through_the_finer_downsampling_and_queries_the_signal_grid():
+    """task.train_factor=2 on a 4x-downsampled 16x16 image: the fit sees y through a 2x downsampling of an 8x8 grid,
+    and the reconstruction is the model queried at the 256 sub-pixel centres of that grid (at +-h/4 of each centre); without train_factor,
+    or for a Solver, the observation is trained on as it is and no query is made."""
+    sig = synthetic("s", shape=[16, 16, 3], kind="smooth")
+    obs = degrade(sig.values, [Downsample(4).on((16, 16))], seed=0)
+    trained, query = SuperResolve("super_resolve", train_factor=2).query(obs, sig, True, "cpu")
+    assert trained.operator.factor == 2 and trained.operator.out_grid == (4, 4) and trained.grid == (8, 8)
+    assert query.grid == (16, 16) and query.coords.shape == (256, 2) and query.key == "zero_shot"
+    assert query.record["train_factor"] == 2 and query.record["factor"] == 4
+    g, h = np.linspace(-1, 1, 8), 2 / 7  # the training grid's pixel centres; each splits into 2 sub-pixel centres
+    np.testing.assert_allclose(np.unique(query.coords[:, 0].numpy()), np.sort(np.r_[g - h / 4, g + h / 4]), atol=1e-6)
+    assert len(np.unique(query.coords.numpy(), axis=0)) == 256
+    for task, trains in [(SuperResolve("super_resolve"), True), (SuperResolve("super_resolve", train_factor=2), False)]:
+        same, none = task.query(obs, sig, trains, "cpu")
+        assert same is obs and none is None
+    with pytest.raises(UserError, match="task.train_factor=3 does not divide the degradation's factor 4"):
+        SuperResolve("super_resolve", train_factor=3).query(obs, sig, True, "cpu")
+
+
+def test_tasks_refuse_the_observation_of_another_task():
+    sig = synthetic("s", shape=[16, 16, 3], kind="smooth")
+    small, holed = (degrade(sig.values, [op], seed=0) for op in (Downsample(2).on((16, 16)), RandomMissing(0.5)))
+    with pytest.raises(UserError, match="degrade=downsample_2 observes a downsampled image: use task=super_resolve"):
+        Task("complete").check_observation(small, "downsample_2")
+    with pytest.raises(UserError, match="task=super_resolve needs a downsampled observation"):
+        SuperResolve("super_resolve").check_observation(holed, "random_0.5")
+    Task("complete").check_observation(holed, "random_0.5")
+    SuperResolve("super_resolve").check_observation(small, "downsample_2")
+
+
+def _cube(resolution: int, label: str) -> shapes.Shape:
+    box = trimesh.creation.box(extents=(1, 1, 1))
+    mesh = shapes.Mesh(np.asarray(box.vertices, np.float64), np.asarray(box.faces, np.int64))
+    coords, values = shapes.sample(mesh, 300, label, seed=0)
+    return shapes.Shape(values=values, coords=coords, mesh=mesh, name="cube", label=label, resolution=resolution)
+
+
+@pytest.mark.parametrize("label", ["sdf", "occupancy"])
+def test_a_shape_is_queried_on_the_cell_centres_and_judged_on_its_labels(label):
+    """task=sdf|occupancy: the model is queried at the r^3 cell centres of the cube; the fit to the training points is
+    the RMSE of the distances, or the accuracy of the inside/outside logits; a grid task evaluates a grid."""
+    shape = _cube(8, label)
+    obs = degrade(shape.values, [], seed=0, coords=shape.coords)
+    task = Shape(label, shape=label)
+    same, query = task.query(obs, shape, True, "cpu")
+    assert same is obs and query.grid == (8, 8, 8) and query.key is None
+    np.testing.assert_array_equal(query.coords.numpy(), shapes.cell_centres(8).astype(np.float32))
+    evaluation = task.evaluation(shape, obs)
+    assert isinstance(evaluation, ShapeEvaluation)
+    if label == "sdf":
+        assert evaluation.observed(shape.values + 0.1, None)["rmse_fit"] == pytest.approx(0.1, abs=1e-6)
+    else:  # logits: right where they share the label's side of 0.5; 2 * label - 1 is right everywhere, its negation nowhere
+        logits = 2 * shape.values - 1
+        assert evaluation.observed(logits, None)["accuracy_fit"] == 1.0 and evaluation.observed(-logits, None)["accuracy_fit"] == 0.0
+    sig = synthetic("s", shape=[8, 8, 3], kind="smooth")
+    assert type(Task("complete").evaluation(sig, degrade(sig.values, [], seed=0))) is GridEvaluation

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from inr_recover.select import patience_reached  # noqa: E402
 
 RESTORE_IT, COMPLETE_IT = 600, 1000
-SCENES = {"scene1": [], "scene2": ["degrade.ops.1.known=true"], "scene3": ["degrade.ops.1.known=true"]}
+SCENES = {"scene1": [], "scene2": ["degrade.impulses.known=true"], "scene3": ["degrade.impulses.known=true"]}
 
 
 def cells(size: int) -> dict:
@@ -50,7 +50,7 @@ def cells(size: int) -> dict:
             for deg in ("random_0.1", "tube_0.1"):
                 out[f"{model}_{short}_{deg}"] = [f"model={model}", f"data={data}", f"degrade={deg}", "task=complete",
                                                  f"optim.iterations={COMPLETE_IT}"]
-        out[f"{model}_kodim23_scene3"] = [f"model={model}", "data=kodim23", "degrade=scene3", "degrade.ops.1.known=true",
+        out[f"{model}_kodim23_scene3"] = [f"model={model}", "data=kodim23", "degrade=scene3", "degrade.impulses.known=true",
                                           "task=restore", f"optim.iterations={RESTORE_IT}"]
     # the paper protocol's budget (5000 iterations, issue 17's command) at the study's size: the full run to the end
     out["choir_cloth_scene3_5000"] = [o for o in out["choir_cloth_scene3"] if not o.startswith("optim.iterations=")] + [

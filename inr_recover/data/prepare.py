@@ -191,6 +191,69 @@ def _range(spec, size: int, what: str) -> slice:
     return slice(start, stop)
 
 
+def _check_array(arr: np.ndarray, name: str, layout: str, normalize: str) -> None:
+    if arr.size == 0:
+        raise UserError(f"{name}: the array is empty (shape {arr.shape})")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise UserError(f"{name}: the array has non-numeric dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise UserError(f"{name}: complex data is not supported; pass its magnitude or real part")
+    if layout not in LAYOUTS:
+        raise UserError(f"data.layout='{layout}' is not one of {', '.join(LAYOUTS)}")
+    if normalize not in NORMALIZE:
+        raise UserError(f"data.normalize='{normalize}' is not one of {', '.join(NORMALIZE)}")
+
+
+def _missing(canon: np.ndarray, name: str, missing_value: float | None, has_truth: bool) -> np.ndarray:
+    """The entries that are NaN/Inf or equal ``missing_value``: refused when the data is a ground truth."""
+    missing = ~np.isfinite(canon)
+    if missing_value is not None:
+        missing |= canon == float(missing_value)
+    if missing.any() and has_truth:
+        raise UserError(
+            f"{name}: {int(missing.sum())} entries are NaN/Inf"
+            + (f" or equal to missing_value={missing_value}" if missing_value is not None else "")
+            + "; if this file is a real observation with holes, set data.has_truth=false (or task=recover)"
+        )
+    if missing.all():
+        raise UserError(f"{name}: every entry is missing")
+    return missing
+
+
+def _resize(canon: np.ndarray, missing: np.ndarray, name: str, resize) -> tuple[np.ndarray, np.ndarray]:
+    """Spatial resize to ``[H, W]`` with anti-aliasing (bilinear, skimage)."""
+    if resize is None:
+        return canon, missing
+    if missing.any():
+        raise UserError(f"{name}: cannot resize data with missing entries; drop data.resize")
+    if len(resize) != 2:
+        raise UserError(f"data.resize must be [height, width], got {list(resize)}")
+    from skimage.transform import resize as sk_resize
+
+    out_shape = (int(resize[0]), int(resize[1]), *canon.shape[2:])
+    if min(out_shape[:2]) <= 0:
+        raise UserError(f"data.resize must be positive, got {list(resize)}")
+    if out_shape == canon.shape:
+        return canon, missing
+    canon = sk_resize(canon, out_shape, order=1, anti_aliasing=True, preserve_range=True)
+    return canon, np.zeros(canon.shape, dtype=bool)
+
+
+def _normalized(canon: np.ndarray, missing: np.ndarray, name: str, normalize: str) -> tuple[np.ndarray, float, float]:
+    """``(x - lo) / (hi - lo)`` over the present entries (min-max), or the data as it is (``none``, checked in [0, 1]);
+    missing entries become 0."""
+    valid = canon[~missing]
+    if normalize == "minmax":
+        lo, hi = float(valid.min()), float(valid.max())
+        if hi <= lo:
+            raise UserError(f"{name}: the data is constant ({lo}); nothing to recover")
+    else:
+        lo, hi = 0.0, 1.0
+        if valid.min() < 0 or valid.max() > 1:
+            raise UserError(f"{name}: data.normalize=none needs values in [0, 1], found [{valid.min():.4g}, {valid.max():.4g}]")
+    return np.where(missing, 0.0, (canon - lo) / (hi - lo)).astype(np.float32), lo, hi
+
+
 def prepare(
     arr: np.ndarray,
     *,
@@ -211,68 +274,22 @@ def prepare(
     """Validate, reorder, crop ([top, left, height, width]), select bands/frames ([start, stop]),
     resize spatially with anti-aliasing ([H, W]) and min-max normalise to [0, 1]."""
     arr = np.asarray(arr)
-    if arr.size == 0:
-        raise UserError(f"{name}: the array is empty (shape {arr.shape})")
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise UserError(f"{name}: the array has non-numeric dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise UserError(f"{name}: complex data is not supported; pass its magnitude or real part")
-    if layout not in LAYOUTS:
-        raise UserError(f"data.layout='{layout}' is not one of {', '.join(LAYOUTS)}")
-    if normalize not in NORMALIZE:
-        raise UserError(f"data.normalize='{normalize}' is not one of {', '.join(NORMALIZE)}")
-    raw_dtype = arr.dtype.name
+    _check_array(arr, name, layout, normalize)
     canon, axes = _canonicalize(arr, axes)
     canon = _select(canon.astype(np.float64), name, axes, crop, bands, frames)
-
-    missing = ~np.isfinite(canon)
-    if missing_value is not None:
-        missing |= canon == float(missing_value)
-    if missing.any() and has_truth:
-        raise UserError(
-            f"{name}: {int(missing.sum())} entries are NaN/Inf"
-            + (f" or equal to missing_value={missing_value}" if missing_value is not None else "")
-            + "; if this file is a real observation with holes, set data.has_truth=false (or task=recover)"
-        )
-    if missing.all():
-        raise UserError(f"{name}: every entry is missing")
-
-    if resize is not None:
-        if missing.any():
-            raise UserError(f"{name}: cannot resize data with missing entries; drop data.resize")
-        if len(resize) != 2:
-            raise UserError(f"data.resize must be [height, width], got {list(resize)}")
-        from skimage.transform import resize as sk_resize
-
-        out_shape = (int(resize[0]), int(resize[1]), *canon.shape[2:])
-        if min(out_shape[:2]) <= 0:
-            raise UserError(f"data.resize must be positive, got {list(resize)}")
-        if out_shape != canon.shape:
-            canon = sk_resize(canon, out_shape, order=1, anti_aliasing=True, preserve_range=True)
-            missing = np.zeros(canon.shape, dtype=bool)
-
-    valid = canon[~missing]
-    if normalize == "minmax":
-        lo, hi = float(valid.min()), float(valid.max())
-        if hi <= lo:
-            raise UserError(f"{name}: the data is constant ({lo}); nothing to recover")
-    else:
-        lo, hi = 0.0, 1.0
-        if valid.min() < 0 or valid.max() > 1:
-            raise UserError(f"{name}: data.normalize=none needs values in [0, 1], found [{valid.min():.4g}, {valid.max():.4g}]")
-    norm = np.where(missing, 0.0, (canon - lo) / (hi - lo)).astype(np.float32)
-
-    canonical_shape = norm.shape
+    missing = _missing(canon, name, missing_value, has_truth)
+    canon, missing = _resize(canon, missing, name, resize)
+    norm, lo, hi = _normalized(canon, missing, name, normalize)
     values, missing = _to_grid(norm, layout), _to_grid(missing, layout)
     return Signal(
         values=np.ascontiguousarray(values),
         name=name,
         axes=axes,
-        canonical_shape=tuple(canonical_shape),
+        canonical_shape=tuple(norm.shape),
         layout=layout,
         lo=lo,
         hi=hi,
-        raw_dtype=raw_dtype,
+        raw_dtype=arr.dtype.name,
         key=key,
         path=path,
         rgb_bands=tuple(rgb_bands) if rgb_bands is not None else None,

@@ -114,7 +114,7 @@ def test_bicubic_baseline_is_bicubic_upsampling_of_y(tmp_path):
     from inr_recover.models.classical import bicubic_upsample
 
     res = run_pipeline(tmp_path, *TINY_RUN, "task=super_resolve", "degrade=downsample_2", "model=bicubic",
-                       "degrade.ops.0.kernel=bicubic")
+                       "degrade.downsample.kernel=bicubic")
     saved = np.load(tmp_path / "reconstruction.npz")
     assert np.allclose(saved["reconstruction"], bicubic_upsample(saved["observed"], 2))
     assert res["degrade"]["ops"][0]["kernel"] == "bicubic" and res["metrics"]["psnr"] > 25

@@ -79,7 +79,7 @@ def observation(obs_dir: str):
         signal = instantiate(cfg.data)
     finally:
         os.chdir(cwd)
-    obs = degrade(signal.values, build_ops(cfg.degrade.ops, signal), seed=int(cfg.degrade.seed), missing=signal.missing)
+    obs = degrade(signal.values, build_ops(cfg.degrade, signal), seed=int(cfg.degrade.seed), missing=signal.missing)
     saved_arrays = np.load(d / "reconstruction.npz")  # what that run's fit() saw: the same observation
     assert np.array_equal(saved_arrays["known"], obs.known)
     assert np.allclose(saved_arrays["observed"][obs.known], obs.values[obs.known], atol=1e-6)
