@@ -175,6 +175,8 @@ class SuperResolve(Task):
     grid, that grid refined ``factor / train_factor`` times (:func:`refine_coords`); ``train_factor=1`` fits ``y`` on
     its own grid."""
 
+    loss: Literal[LOSSES] | None = "l2"  # WIRE's SR code and I-INR's objective: squared error
+    data_consistency: bool = False  # y is not on the output grid
     train_factor: int | None = None  # train at this factor, query at the degradation's (zero-shot)
 
     def __post_init__(self):
@@ -208,6 +210,10 @@ class Shape(Task):
     extracted from it (:class:`~inr_recover.evaluation.ShapeEvaluation`)."""
 
     shape: Literal[SHAPES] = "sdf"  # what the network outputs: the signed distance, or the logit of "inside"
+    loss: Literal[LOSSES] | None = "l2"  # task=sdf's; task=occupancy: bce
+    data_consistency: bool = False  # the output is a field on a dense grid, not the training points
+    allows_degradation: bool = False  # the training points are the observation
+    batch_size: int | None = 10000  # points per step (FINER++: 10k per iteration)
 
     def check_data(self, data: dict) -> None:
         if data.get("_target_") != SHAPE_LOADER:

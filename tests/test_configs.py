@@ -325,3 +325,58 @@ def test_table_presets_train_for_the_authors_budget(overrides, iterations):
     assert compose_config("experiment=table3", *overrides).optim.iterations == iterations
     smoke = compose_config("experiment=smoke")
     assert smoke.data.name == "synthetic" and smoke.optim.iterations <= 4 and smoke.device == "cpu"
+
+
+# ---------------------------------------------------------------- defaults in one place: the YAML
+
+
+def _literal_settings() -> dict:
+    """Per ``_target_`` class of ours, every composed option that targets it: ``{class: {option: {key: value}}}`` of
+    the keys it sets to a literal (not an interpolation) that are parameters of the class's constructor."""
+    import inspect
+
+    from hydra.utils import get_object
+
+    found = {}
+    for group in GROUPS:
+        for option in options(group):
+            stack = [(f"{group}={option}", compose_config(f"{group}={option}")[group])]
+            while stack:
+                where, node = stack.pop()
+                if not OmegaConf.is_dict(node):
+                    continue
+                stack += [(f"{where}.{k}", node._get_node(k)) for k in node if k != "_target_"]
+                target = node.get("_target_")
+                if not (isinstance(target, str) and target.startswith("inr_recover.")):
+                    continue
+                params = inspect.signature(get_object(target)).parameters
+                found.setdefault(target, {})[where] = {
+                    k: OmegaConf.to_container(node, resolve=False)[k] for k in node
+                    if k in params and not OmegaConf.is_interpolation(node, k)}
+    return found
+
+
+def test_constructor_defaults_agree_with_the_yaml():
+    """The YAML is where a default lives. A class one option configures: every literal it sets equals the constructor's
+    default, where the constructor has one. A class several options configure (variants: task=complete|restore|...,
+    degrade=random_0.1|random_0.3, model=finer|finer_gauss): a constructor default is one of the values the variants
+    give, or what a variant that leaves the key out gets, never a third value nobody configures. A default of None
+    ("not set": library defaults, no overrides) agrees with an empty mapping or list."""
+    import inspect
+
+    from hydra.utils import get_object
+
+    disagree = []
+    for target, uses in _literal_settings().items():
+        params = inspect.signature(get_object(target)).parameters
+        for key, p in params.items():
+            if p.default is inspect.Parameter.empty:
+                continue
+            default = list(p.default) if isinstance(p.default, tuple) else p.default
+            given = {where: values[key] for where, values in uses.items() if key in values}
+            if len(uses) == 1:
+                disagree += [f"{where}: {key}={v!r}, {target}'s default {default!r}" for where, v in given.items()
+                             if v != default and not (default is None and v in ({}, []))]
+            elif default is not None and given and len(given) == len(uses) and default not in given.values():
+                disagree.append(f"{target}({key}={default!r}): no option gives it ({given})")
+    assert not disagree, "\n".join(disagree)

@@ -122,15 +122,14 @@ class GridTensorModel(INR):
     inpainting demo writes ``X_Out[mask == 1] = X[mask == 1]`` before its TV terms). With ``sparse`` = lambda,
     the sparse-noise term ``S`` (a buffer the size of the data): :meth:`training_forward` sets
     ``S = soft(Y - X, lambda)`` at the batch's points under no_grad and returns ``X + S`` for the loss;
-    :meth:`predict` returns ``X`` alone. ``recipe`` (the config's ``recipe:`` block, the authors' training
-    recipe for the runner's protocol) is accepted and not used by the model.
+    :meth:`predict` returns ``X`` alone.
     """
 
     needs_grid = needs_entries = True  # factors per grid mode; S and the TV terms on the observed entries
 
     def __init__(self, in_features: int, out_features: int, grid: tuple, tv_weight: float = 0.0,
                  sstv_weight: float = 0.0, sparse: float | None = None, reg_reduction: str = "mean",
-                 reg_keeps_observed: bool = False, recipe: dict | None = None):
+                 reg_keeps_observed: bool = False):
         super().__init__()
         self.grid = tuple(int(g) for g in grid)
         if len(self.grid) != in_features:

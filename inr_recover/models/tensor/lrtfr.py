@@ -11,7 +11,7 @@ sine layers of width ``n_2``, w0 2, U(-1/in, 1/in) weights in both) and a learna
 extension: the official code is 3rd order). Core init U(+-1/sqrt(r_1)) as the official code.
 Denoising terms (official ``Demo_HSI_denoising.py``): TV of ``X`` over H and W (summed, weight ``phi``) and the
 sparse term ``S``, shared in :class:`~inr_recover.models.tensor.common.GridTensorModel` (``**terms``: ``tv_weight``,
-``sstv_weight``, ``sparse``, ``reg_reduction``, ``reg_keeps_observed``, ``recipe``).
+``sstv_weight``, ``sparse``, ``reg_reduction``, ``reg_keeps_observed``).
 """
 from __future__ import annotations
 
