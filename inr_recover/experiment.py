@@ -24,6 +24,7 @@ from inr_recover.checkpoint import Checkpoint
 from inr_recover.config import instantiate
 from inr_recover.data import Signal
 from inr_recover.data.io import write_array
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.evaluation import Oracle
 from inr_recover.files import write_json
@@ -107,7 +108,7 @@ class Experiment:
     def build(self) -> INR | Solver:
         torch.manual_seed(int(self.cfg.seed))  # model init does not depend on how much randomness loading used
         check_support(self.cfg.model, self.obs)
-        self.model = build_model(self.cfg.model, self.obs.in_features, self.obs.channels, self.obs.grid)
+        self.model = build_model(self.cfg.model, self.obs.in_features, self.obs.channels, Domain.of(self.obs))
         log.info("model %s: %d parameters, device %s", self.cfg.model.name, n_params(self.model), self.device)
         return self.model
 

@@ -25,6 +25,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from inr_recover.domain import Domain
 from inr_recover.runtime import fast_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,7 +235,7 @@ def overfitting_restore(seed=0, iterations=60, eval_every=5, patience=None, min_
 
     obs = degrade(synthetic("s", shape=[16, 16, 3], kind="smooth").values, [Gaussian(0.2)], seed=0)
     torch.manual_seed(seed)
-    model = SIREN(2, 3, obs.grid, width=64, depth=2)
+    model = SIREN(2, 3, Domain.of(obs), width=64, depth=2)
     task = Task("restore", data_consistency=False)
     optim = make_optim("optim.lr=1e-3", "optim.weight_decay=0", f"optim.iterations={iterations}", "scheduler.eta_min=1e-6",
                        "optim.grad_clip=1.0")

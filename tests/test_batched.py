@@ -15,6 +15,7 @@ from inr_recover.batched import Group, fit_group, refusal, unbatchable
 from inr_recover.checkpoint import Checkpoint
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import RandomMissing, degrade
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.experiment import run_group
 from inr_recover.fit import Trainer
@@ -36,7 +37,7 @@ def _obs():
 
 def _trainer(seed, obs, batch_size=None, checkpoint=None, on_eval=None, optim=OPTIM, memory_limit=None):
     torch.manual_seed(seed)
-    model = CHOIR(2, 3, obs.grid, width=16, depth=2)
+    model = CHOIR(2, 3, Domain.of(obs), width=16, depth=2)
     return Trainer(model, obs, TASK, optim, Final(TASK, obs, seed), seed=seed, eval_every=10, batch_size=batch_size,
                    checkpoint=checkpoint, on_eval=on_eval, memory_limit=memory_limit)
 
@@ -132,10 +133,10 @@ def test_what_cannot_be_batched_says_why():
     assert unbatchable(FreSh) == "FreSh overrides setup"  # its spectrum search depends on the data
     assert unbatchable(Interp) == "Interp has no training loop"
     grid = (8, 8)
-    assert refusal([CHOIR(2, 3, grid, width=8, depth=1), CHOIR(2, 3, grid, width=16, depth=1)]) == \
+    assert refusal([CHOIR(2, 3, Domain.on_grid(grid), width=8, depth=1), CHOIR(2, 3, Domain.on_grid(grid), width=16, depth=1)]) == \
         "the members' models differ in their parameters' shapes"
     with pytest.raises(UserError, match="overrides regularization: run the members as separate jobs"):
-        Group([Trainer(Hooked(2, 3, _obs().grid, width=8, depth=1), _obs(), TASK, OPTIM, Final(TASK, _obs(), 0))])
+        Group([Trainer(Hooked(2, 3, Domain.of(_obs()), width=8, depth=1), _obs(), TASK, OPTIM, Final(TASK, _obs(), 0))])
 
 
 def _holdout(run_dir):
@@ -236,7 +237,7 @@ def test_every_batchable_method_gives_its_own_loss_and_gradient_in_a_group(name)
 
     def trainer(seed):
         torch.manual_seed(seed)
-        model = build_model(cfg, 2, 3, obs.grid)
+        model = build_model(cfg, 2, 3, Domain.of(obs))
         assert unbatchable(type(model)) is None
         return Trainer(model, obs, TASK, optim, Final(TASK, obs, seed), seed=seed)
 

@@ -16,6 +16,7 @@ from conftest import TINY, cli_command, make_optim, read_curves, read_results, r
 from inr_recover.checkpoint import Checkpoint
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import RandomMissing, degrade
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.choir import CHOIR
@@ -28,7 +29,7 @@ OPTIM = make_optim("optim.lr=3e-3", "optim.weight_decay=1e-5", "optim.iterations
 def _fit(seed, **kw):
     obs = degrade(synthetic("s", shape=[16, 16, 3], kind="smooth").values, [RandomMissing(0.5)], seed=0)
     torch.manual_seed(seed)
-    model = CHOIR(2, 3, obs.grid, width=16, depth=2)
+    model = CHOIR(2, 3, Domain.of(obs), width=16, depth=2)
     select = Holdout(Task("complete"), obs, 0, fraction=0.1, error="trimmed", trim=0.1, every=0)
     return fit(model, obs, Task("complete"), OPTIM, select, seed=0, eval_every=4, batch_size=64, **kw)
 

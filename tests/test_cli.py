@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from inr_recover.domain import Domain
 from inr_recover.models.base import build_model
 
 from conftest import TINY, clean_values, compose_config, read_results, saved_psnr
@@ -16,7 +17,7 @@ def test_end_to_end_writes_results_and_outputs(cli):
     proc, out = cli(*TINY, "save.figures=true")
     r = read_results(out)
     assert r["status"] == "complete" and r["iterations"] == 4 and r["selection"] == {"method": "final", "iteration": 4, "requested": "auto"}
-    model = build_model(compose_config(*TINY).model, 2, 8, (32, 32))
+    model = build_model(compose_config(*TINY).model, 2, 8, Domain.on_grid((32, 32)))
     assert r["model"]["name"] == "choir" and r["model"]["params"] == sum(p.numel() for p in model.parameters())
     assert set(r["metrics"]) == {"psnr", "psnr_band", "ssim"}
     assert r["oracle"]["psnr_peak"] >= r["metrics"]["psnr"] - 1e-9 and "diagnostic" in r["oracle"]["note"]

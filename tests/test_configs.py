@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from inr_recover.config import instantiate
 from inr_recover.degrade import Downsample, degrade, operators
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.base import INR, Solver, build_model, model_class
 from inr_recover.observation import Observation
@@ -48,7 +49,7 @@ def test_every_model_instantiates_and_runs(option):
         pytest.importorskip("sklearn", reason=f"model={option} needs scikit-learn (the 'points' extra)")
     cfg = compose_config(f"model={option}")
     for grid, channels in (((8, 8), 3), ((6, 7, 3), 2)):
-        model = build_model(cfg.model, len(grid), channels, grid)
+        model = build_model(cfg.model, len(grid), channels, Domain.on_grid(grid))
         if isinstance(model, Solver):  # no network: it maps an observation to the grid
             values = np.random.default_rng(0).random((*grid, channels)).astype(np.float32)
             if option == "bicubic":  # upsamples a downsampled observation (even H and W)

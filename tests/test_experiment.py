@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import scipy.io
 
+from inr_recover.domain import Domain
+
 from conftest import (TINY, TINY_RUN, clean_values, compose_config, psnr, read_curves, read_results, run_cli, run_pipeline,
                       saved_psnr, shared_file, write_mat_v73)
 
@@ -413,7 +415,7 @@ def test_failure_after_training_keeps_the_fit_and_a_rerun_only_redoes_what_faile
     saved = {f: (out / f).stat().st_mtime_ns for f in ("reconstruction.npz", "model.pt", "mask.npz")}
     z = np.load(out / "reconstruction.npz")
     state = torch.load(out / "model.pt", weights_only=False)
-    model = build_model(compose_config(*over).model, 2, 8, (32, 32))
+    model = build_model(compose_config(*over).model, 2, 8, Domain.on_grid((32, 32)))
     model.load_state_dict(state["state_dict"])
     again = predict(model, grid_coords((32, 32)), None).reshape(32, 32, 8).detach().numpy()
     np.testing.assert_allclose(again, z["prediction"], atol=1e-6)

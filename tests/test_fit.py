@@ -9,6 +9,7 @@ from conftest import make_optim
 
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import RandomMissing, degrade
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.base import build_model, model_config
@@ -36,7 +37,7 @@ def _setup(seed=0):
     sig = synthetic("s", shape=[16, 16, 4], kind="smooth")
     obs = degrade(sig.values, [RandomMissing(0.5)], seed=0)
     torch.manual_seed(seed)
-    return sig, obs, CHOIR(2, 4, obs.grid, width=16, depth=2)
+    return sig, obs, CHOIR(2, 4, Domain.of(obs), width=16, depth=2)
 
 
 def test_fit_never_sees_the_truth():
@@ -71,11 +72,11 @@ def test_holdout_selection_reports_the_best_scored_point():
 # training_forward noises the targets), LRTFR with its sparse term (soft-thresholds target - prediction) and CRNL
 # (its data term is built in setup).
 GARBAGE_MODELS = {
-    "choir": (lambda grid: CHOIR(2, 4, grid, width=16, depth=2), {}),
-    "choir_minibatch": (lambda grid: CHOIR(2, 4, grid, width=16, depth=2), {"batch_size": 64}),
-    "iinr": (lambda grid: IINR(2, 4, grid, backbone="siren", backbone_overrides={"width": 16, "depth": 1}), {}),
-    "lrtfr_sparse": (lambda grid: build_model(model_config("lrtfr", {"sparse": 0.05}), 2, 4, grid), {}),
-    "crnl": (lambda grid: build_model(model_config("crnl", {"patch": 4, "neighbors": 3}), 2, 4, grid), {}),
+    "choir": (lambda grid: CHOIR(2, 4, Domain.on_grid(grid), width=16, depth=2), {}),
+    "choir_minibatch": (lambda grid: CHOIR(2, 4, Domain.on_grid(grid), width=16, depth=2), {"batch_size": 64}),
+    "iinr": (lambda grid: IINR(2, 4, Domain.on_grid(grid), backbone="siren", backbone_overrides={"width": 16, "depth": 1}), {}),
+    "lrtfr_sparse": (lambda grid: build_model(model_config("lrtfr", {"sparse": 0.05}), 2, 4, Domain.on_grid(grid)), {}),
+    "crnl": (lambda grid: build_model(model_config("crnl", {"patch": 4, "neighbors": 3}), 2, 4, Domain.on_grid(grid)), {}),
 }
 
 
@@ -135,7 +136,7 @@ def test_loss_is_on_the_downsampled_model_output():
     sig = synthetic("s", shape=[8, 8, 3], kind="smooth")
     obs = degrade(sig.values, [Downsample(2).on((8, 8))], seed=0)
     torch.manual_seed(0)
-    model = CHOIR(2, 3, obs.grid, width=8, depth=1, gamma=1.0)
+    model = CHOIR(2, 3, Domain.of(obs), width=8, depth=1, gamma=1.0)
     trainer = Trainer(model, obs, SuperResolve("super_resolve", loss="l2"), OPTIM, Final(Task("x"), obs, 0))
     assert trainer.measure.inputs.shape == (64, 2) and trainer.measure.values.shape == (16, 3)
     with torch.no_grad():
@@ -155,7 +156,7 @@ def test_range_encodes_the_targets_and_decodes_the_output():
     res = {}
     for lo in (0, -1):
         torch.manual_seed(0)
-        model = SIREN(2, 4, obs.grid, width=16, depth=2)
+        model = SIREN(2, 4, Domain.of(obs), width=16, depth=2)
         res[lo] = fit(model, obs, Task("complete", loss="l2", range=[lo, 1]), OPTIM, Final(Task("complete"), obs, 0))
     assert res[-1].prediction.min() > -0.2 and res[-1].prediction.max() < 1.2  # on [0, 1], not [-1, 1]
     assert not np.allclose(res[-1].prediction, res[0].prediction)  # the range changes what is fitted

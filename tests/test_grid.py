@@ -4,6 +4,7 @@ import warnings
 import pytest
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.grid import grid_coords, grid_index, predict, refine_coords
 from inr_recover.models.base import Solver, build_model, model_class
 
@@ -34,7 +35,7 @@ def test_chunked_predict_equals_one_pass(name):
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # CHOIR warns that a 7x9 grid is too small for its frequency range
-        model = build_model(compose_config(f"model={name}").model, 2, 3, grid)
+        model = build_model(compose_config(f"model={name}").model, 2, 3, Domain.on_grid(grid))
     coords = grid_coords(grid)
     whole, chunked = predict(model, coords, None), predict(model, coords, 10)
     assert model.training and chunked.shape == whole.shape == (63, 3)

@@ -10,6 +10,7 @@ import torch
 
 from conftest import TINY_RUN, run_cli, run_pipeline
 from inr_recover import memory
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 
 
@@ -82,7 +83,7 @@ def test_the_check_leaves_the_fit_unchanged():
 
     def run(limit):
         torch.manual_seed(0)
-        model = CHOIR(2, 3, obs.grid, width=16, depth=2)
+        model = CHOIR(2, 3, Domain.of(obs), width=16, depth=2)
         return fit(model, obs, Task("complete"), optim, Final(Task("complete"), obs, 0), eval_every=3, batch_size=64,
                    memory_limit=limit)
 

@@ -10,6 +10,7 @@ from inr_recover import metrics as M
 from inr_recover.data import load_file
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import Gaussian, RandomMissing, SaltPepper, Stripes, TubeMissing, degrade
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.fit import fit
 from inr_recover.models.choir import CHOIR
@@ -99,7 +100,7 @@ def _noisy(seed=0):
     sig = synthetic("s", shape=[24, 24, 6], kind="smooth")
     obs = degrade(sig.values, [Gaussian(0.1), RandomMissing(0.9)], seed=0)
     torch.manual_seed(seed)
-    return sig, obs, CHOIR(2, 6, obs.grid, width=32, depth=2)
+    return sig, obs, CHOIR(2, 6, Domain.of(obs), width=32, depth=2)
 
 
 def test_discrepancy_selects_the_first_point_below_the_noise_level():
@@ -152,7 +153,7 @@ def test_select_every_scores_between_evaluation_points(every, scored):
     best point lies between evaluation points (measured: iteration 25, 1.3% below iteration 40's error)."""
     obs = full_observation(np.float32(0.5) + np.random.default_rng(0).normal(0, 0.1, (16, 16, 4)).astype(np.float32))
     torch.manual_seed(0)
-    model = CHOIR(2, 4, obs.grid, width=32, depth=2)
+    model = CHOIR(2, 4, Domain.of(obs), width=32, depth=2)
     seen = {}
     task = Task("restore", data_consistency=False)
     sel = Scored(task, obs, 0, fraction=0.1, error="l1", trim=0.1, every=every)
@@ -224,7 +225,7 @@ def _scene3_on_cloth(size: int, iterations: int, width: int, eval_every: int, se
                     resize=[size, size])
     obs = degrade(sig.values, [Gaussian(0.2), SaltPepper(0.1, known=False), Stripes(0.03)], seed=0)
     torch.manual_seed(0)
-    model = CHOIR(2, 31, obs.grid, width=width)
+    model = CHOIR(2, 31, Domain.of(obs), width=width)
     curve = []
     adam = make_optim("optim.lr=3e-3", "optim.weight_decay=1e-5", f"optim.iterations={iterations}", "scheduler.eta_min=1e-6",
                       "optim.grad_clip=1.0")

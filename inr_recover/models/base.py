@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from inr_recover.config import instantiate
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.paths import config_dir
 
@@ -16,8 +17,8 @@ from inr_recover.paths import config_dir
 class INR(nn.Module):
     """Coordinates ``(N, d)`` in [-1, 1] -> values ``(N, C)``.
 
-    Constructors take ``in_features`` (d), ``out_features`` (C) and ``grid`` (the sample grid's shape)
-    plus their own options. Hooks of the shared fitting loop (all optional):
+    Constructors take ``in_features`` (d), ``out_features`` (C) and ``domain`` (:class:`~inr_recover.domain.Domain`:
+    the sample grid, or scattered points) plus their own options. Hooks of the shared fitting loop (all optional):
 
     - :meth:`setup` runs once before training with the observation (never the truth): pre-selection
       (FreSh), segmentation (S-INR).
@@ -75,15 +76,16 @@ class INR(nn.Module):
 class Solver:
     """A method without a training loop (the classical baselines): the reconstruction from the observation alone.
 
-    Constructors take ``in_features``, ``out_features`` and ``grid`` like an :class:`INR`, plus their own options;
+    Constructors take ``in_features``, ``out_features`` and ``domain`` like an :class:`INR`, plus their own options;
     :meth:`solve` maps an observation to the prediction on its grid, ``(*grid, C)``. ``needs_grid`` and
     ``needs_entries`` as for :class:`INR`."""
 
     needs_grid = False
     needs_entries = False
 
-    def __init__(self, in_features: int, out_features: int, grid: tuple):
-        self.in_features, self.out_features, self.grid = in_features, out_features, tuple(grid)
+    def __init__(self, in_features: int, out_features: int, domain: Domain):
+        self.in_features, self.out_features, self.domain = in_features, out_features, domain
+        self.grid = domain.grid  # None on scattered points
 
     def solve(self, observation) -> np.ndarray:
         raise NotImplementedError
@@ -120,17 +122,18 @@ def check_support(cfg: DictConfig | dict, obs) -> None:
 # protocol=common and the authors' training recipe (both read by conf/protocol; the recipe's model options reach the
 # other keys). The constructor gets the data's dimensions (GIVEN) and the config's other keys.
 CONFIG_ONLY = ("name", "lr", "recipe")
-GIVEN = ("in_features", "out_features", "grid")
+GIVEN = ("in_features", "out_features", "domain")
 
 
-def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, grid: tuple) -> INR | Solver:
-    """Instantiate a model config (its ``_target_``), handing it the data's dimensions."""
+def build_model(cfg: DictConfig | dict, in_features: int, out_features: int, domain: Domain) -> INR | Solver:
+    """Instantiate a model config (its ``_target_``), handing it the data's dimensions and :class:`Domain`."""
     cfg = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     for key in CONFIG_ONLY:
         cfg.pop(key, None)
     if "_target_" not in cfg:
         raise UserError("the model config has no _target_; pick one with model=<name> (see conf/model/)")
-    model = instantiate(cfg, in_features=in_features, out_features=out_features, grid=tuple(grid), _convert_="all")
+    factory = instantiate(cfg, _partial_=True, _convert_="all")  # the domain is handed as it is (not a config node)
+    model = factory(in_features=in_features, out_features=out_features, domain=domain)
     if not isinstance(model, (INR, Solver)):
         raise UserError(f"model _target_ {cfg['_target_']} is not an inr_recover INR or Solver")
     return model

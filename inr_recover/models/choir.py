@@ -21,19 +21,21 @@ import warnings
 import torch
 from torch import nn
 
+from inr_recover.domain import Domain
 from inr_recover.models.base import INR
 from inr_recover.models.layers import SineLayer, output_activation
 
 FIRST_LAYERS = ("sine", "linear")
 
 
-def psc_frequencies(width: int, grid: tuple, gamma: float) -> torch.Tensor:
+def psc_frequencies(width: int, domain: Domain, gamma: float) -> torch.Tensor:
     """Log-uniform per-neuron frequencies in ``[pi, gamma * pi * min(D1, D2) / 2]`` (spatial dims only; ``sqrt(N)``
-    for ``min(D1, D2)`` on N scattered points, a one-axis grid)."""
+    for ``min(D1, D2)`` on N scattered points or a one-axis grid: :attr:`Domain.side`)."""
     lo = math.pi
-    hi = gamma * math.pi * (min(grid[:2]) if len(grid) > 1 else math.sqrt(grid[0])) / 2.0
+    hi = gamma * math.pi * domain.side / 2.0
     if hi < lo:
-        warnings.warn(f"CHOIR: gamma*pi*min(H,W)/2 = {hi:.3g} < pi for grid {grid}; using the single frequency pi")
+        warnings.warn(f"CHOIR: gamma*pi*min(H,W)/2 = {hi:.3g} < pi for grid {list(domain.grid or (domain.samples,))}; "
+                      "using the single frequency pi")
         hi = lo
     return torch.logspace(math.log10(lo), math.log10(hi), width, dtype=torch.float32)
 
@@ -43,7 +45,7 @@ class CHOIR(INR):
         self,
         in_features: int,
         out_features: int,
-        grid: tuple,
+        domain: Domain,
         width: int = 128,
         depth: int = 8,
         gamma: float = 0.125,
@@ -61,7 +63,7 @@ class CHOIR(INR):
         if width < 1 or depth < 0:
             raise ValueError("CHOIR needs width >= 1 and depth >= 0")
         self.chs, self.psc = chs, psc
-        omega = psc_frequencies(width, grid, gamma) if psc else torch.tensor(float(omega0))
+        omega = psc_frequencies(width, domain, gamma) if psc else torch.tensor(float(omega0))
         if first_layer == "sine":
             self.first = SineLayer(in_features, width, omega, is_first=True)
         else:  # the paper's text: h_0 = W0 v + b0

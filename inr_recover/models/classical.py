@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.base import Solver
 
@@ -153,8 +154,8 @@ class Interp(Solver):
 
     needs_grid = needs_entries = True
 
-    def __init__(self, in_features: int, out_features: int, grid: tuple, method: str = "linear"):
-        super().__init__(in_features, out_features, grid)
+    def __init__(self, in_features: int, out_features: int, domain: Domain, method: str = "linear"):
+        super().__init__(in_features, out_features, domain)
         if method not in METHODS:
             raise UserError(f"model.method='{method}' is not one of {', '.join(METHODS)}")
         if len(self.grid) < 2:
@@ -170,9 +171,9 @@ class HaLRTC(Solver):
 
     needs_grid = needs_entries = True
 
-    def __init__(self, in_features: int, out_features: int, grid: tuple, rho: float = 1e-2, growth: float = 1.05,
+    def __init__(self, in_features: int, out_features: int, domain: Domain, rho: float = 1e-2, growth: float = 1.05,
                  iterations: int = 500, tol: float = 1e-5, alpha: list | None = None):
-        super().__init__(in_features, out_features, grid)
+        super().__init__(in_features, out_features, domain)
         self.options = dict(rho=rho, growth=growth, iterations=iterations, tol=tol, alpha=alpha)
 
     def solve(self, observation) -> np.ndarray:

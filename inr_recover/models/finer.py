@@ -22,6 +22,7 @@ import math
 
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.layers import CoordMLP, finer_sin, gabor, gauss, siren_uniform_, uniform_bias_
 
@@ -29,7 +30,7 @@ ACTIVATIONS = ("sine", "gauss", "wavelet")
 
 
 class FINER(CoordMLP):
-    def __init__(self, in_features: int, out_features: int, grid: tuple, width: int = 256, depth: int = 3,
+    def __init__(self, in_features: int, out_features: int, domain: Domain, width: int = 256, depth: int = 3,
                  activation: str = "sine", omega0: float = 30.0, omega_f: float = 1.0, scale: float = 30.0,
                  sigma0: float = 10.0, first_bias_scale: float | None = None, init: str = "sine",
                  init_omega: float | None = None, out_activation: str = "none"):

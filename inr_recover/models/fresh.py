@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.grid import grid_coords
 from inr_recover.models.base import INR, build_model, model_config
@@ -102,7 +103,7 @@ def search_grid(grid: tuple, bins: int) -> tuple:
 
 class FreSh(INR):
     needs_grid = needs_entries = True  # the spectrum of the observation on its grid
-    def __init__(self, in_features: int, out_features: int, grid: tuple, backbone: str = "siren",
+    def __init__(self, in_features: int, out_features: int, domain: Domain, backbone: str = "siren",
                  backbone_options: dict | None = None, param: str | None = None, candidates: list | None = None,
                  bins: int = 64, inits: int = 10):
         super().__init__()
@@ -124,7 +125,7 @@ class FreSh(INR):
             raise UserError(f"backbone '{backbone}' has no option '{param}' for FreSh to choose (options: {', '.join(k for k in self.spec if k != '_target_')})")
         if backbone == "pemlp" and "n_features" not in (backbone_options or {}):
             self.spec["n_features"] = self.spec["width"] // 2  # FreSh: encoded_size = hidden_features // 2
-        self.dims = (in_features, out_features, tuple(grid))
+        self.dims = (in_features, out_features, domain)
         self.backbone_name = backbone
         self.param, self.candidates = param, list(candidates)
         self.bins, self.inits = int(bins), int(inits)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.layers import CoordMLP, gauss
 
 
 class Gauss(CoordMLP):
-    def __init__(self, in_features: int, out_features: int, grid: tuple, width: int = 256, depth: int = 3,
+    def __init__(self, in_features: int, out_features: int, domain: Domain, width: int = 256, depth: int = 3,
                  scale: float = 30.0, out_activation: str = "none"):
         if scale <= 0:
             raise UserError(f"model.scale must be > 0, got {scale}")

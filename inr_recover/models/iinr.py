@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.grid import grid_index
 from inr_recover.models.base import INR, build_model, model_config
@@ -28,19 +29,19 @@ from inr_recover.models.base import INR, build_model, model_config
 
 class IINR(INR):
     needs_grid = needs_entries = True  # Z and the known mask per grid point; the target per coordinate
-    def __init__(self, in_features: int, out_features: int, grid: tuple, backbone: str = "siren",
+    def __init__(self, in_features: int, out_features: int, domain: Domain, backbone: str = "siren",
                  backbone_overrides: dict | None = None, feedback_width: int = 30, fuse_width: int = 100,
                  eps: float = 0.1, steps: int = 2, seed: int = 0):
         super().__init__()
         if steps < 1:
             raise UserError(f"model.steps must be >= 1, got {steps}")
-        self.backbone = build_model(model_config(backbone, backbone_overrides, exclude=("iinr",)), in_features, out_features, grid)
+        self.backbone = build_model(model_config(backbone, backbone_overrides, exclude=("iinr",)), in_features, out_features, domain)
         with torch.no_grad():
             try:
                 n_feat = self.backbone.features(torch.zeros(1, in_features)).shape[-1]
             except NotImplementedError:
                 raise UserError(f"I-INR needs a backbone with features/head; '{backbone}' has none") from None
-        self.grid, self.eps, self.steps = tuple(grid), float(eps), int(steps)
+        self.grid, self.eps, self.steps = domain.grid, float(eps), int(steps)
         self.feedback = nn.Sequential(nn.Linear(out_features + in_features + 1, feedback_width), nn.ReLU(),
                                       nn.Linear(feedback_width, feedback_width), nn.ReLU())
         self.fuse = nn.Sequential(nn.Linear(feedback_width + n_feat, fuse_width), nn.ReLU(), nn.Linear(fuse_width, n_feat))

@@ -11,12 +11,13 @@ import math
 
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.layers import CoordMLP
 
 
 class PEMLP(CoordMLP):
-    def __init__(self, in_features: int, out_features: int, grid: tuple, width: int = 256, depth: int = 3,
+    def __init__(self, in_features: int, out_features: int, domain: Domain, width: int = 256, depth: int = 3,
                  encoding: str = "pe", n_freqs: int = 10, n_features: int = 256, sigma: float = 10.0,
                  out_activation: str = "none"):
         if encoding == "pe":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.base import Solver
 
@@ -45,9 +46,9 @@ class Regressor(Solver):
 
     needs_entries = True
 
-    def __init__(self, in_features: int, out_features: int, grid: tuple, kind: str = "knn", options: dict | None = None,
+    def __init__(self, in_features: int, out_features: int, domain: Domain, kind: str = "knn", options: dict | None = None,
                  seed: int = 0):
-        super().__init__(in_features, out_features, grid)
+        super().__init__(in_features, out_features, domain)
         regressor(kind, options, seed)  # checks the options now
         self.kind, self.options, self.seed = kind, dict(options or {}), int(seed)
 

@@ -18,6 +18,7 @@ import math
 import torch
 from torch import nn
 
+from inr_recover.domain import Domain
 from inr_recover.models.base import INR
 from inr_recover.models.layers import output_activation
 
@@ -31,7 +32,7 @@ def _siren_init_(linear: nn.Linear, bound: float) -> None:
 
 
 class SCONE(INR):
-    def __init__(self, in_features: int, out_features: int, grid: tuple, width: int = 250,
+    def __init__(self, in_features: int, out_features: int, domain: Domain, width: int = 250,
                  omegas=(90.0, 60.0, 30.0, 10.0), omega0: float = 30.0, mask: str = "sin2",
                  out_activation: str = "none"):
         super().__init__()

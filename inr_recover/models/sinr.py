@@ -42,6 +42,7 @@ from torch import nn
 
 from scipy.spatial import cKDTree
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.grid import grid_coords, grid_index
 from inr_recover.models.base import INR
@@ -62,7 +63,7 @@ def _uniform(shape, bound) -> nn.Parameter:
 
 class SINR(INR):
     needs_entries = True  # superpixels from the observation on its grid (or its points)
-    def __init__(self, in_features: int, out_features: int, grid: tuple, pixels_per_superpixel: int = 2500,
+    def __init__(self, in_features: int, out_features: int, domain: Domain, pixels_per_superpixel: int = 2500,
                  alpha: float = 5.0, seg_channels: int = 3, knn: int = 3, min_size_fraction: float = 0.25,
                  overlap: int = 2, width: int = 35, depth: int = 3, atoms: int | None = None,
                  atoms_per_channel: int | None = None, omega_first: float = 150.0,
@@ -72,7 +73,7 @@ class SINR(INR):
         atoms = dictionary_size(out_features, atoms, atoms_per_channel)
         if width < 1 or depth < 0 or atoms < 1 or se_reduction < 1:
             raise UserError("S-INR needs model.width >= 1, model.depth >= 0, model.atoms >= 1, model.se_reduction >= 1")
-        self.grid = tuple(grid)
+        self.grid = domain.grid  # None: scattered points (set by setup)
         self.seg = dict(pixels_per_superpixel=pixels_per_superpixel, alpha=alpha, n_channels=seg_channels, knn=knn,
                         min_size_fraction=min_size_fraction, seed=seed, n_superpixels=superpixels)
         self.points, self._tree = None, None  # point data: the points' coordinates and their k-d tree (setup)
@@ -83,7 +84,7 @@ class SINR(INR):
         self.dictionary = nn.Linear(atoms, out_features, bias=False)
         self.out = output_activation(out_activation)
         # Before setup the whole grid is one superpixel (a well-defined single-network S-INR); setup re-segments.
-        n = int(np.prod(self.grid))
+        n = domain.samples
         self.register_buffer("labels", torch.zeros(n, dtype=torch.long))
         self.register_buffer("member_ptr", torch.arange(n + 1))  # CSR: superpixels covering each grid point
         self.register_buffer("members", torch.zeros(n, dtype=torch.long))

@@ -17,12 +17,13 @@ import math
 import torch
 from torch import nn
 
+from inr_recover.domain import Domain
 from inr_recover.models.base import INR
 from inr_recover.models.layers import SineLayer, output_activation
 
 
 class SIREN(INR):
-    def __init__(self, in_features: int, out_features: int, grid: tuple, width: int = 256, depth: int = 3,
+    def __init__(self, in_features: int, out_features: int, domain: Domain, width: int = 256, depth: int = 3,
                  omega0: float = 30.0, first_omega0: float | None = None, omega_on_bias: bool = True,
                  omega_last: bool = False, out_activation: str = "none"):
         super().__init__()

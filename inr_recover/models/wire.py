@@ -10,11 +10,12 @@ import math
 
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.models.layers import CoordMLP, gabor
 
 
 class WIRE(CoordMLP):
-    def __init__(self, in_features: int, out_features: int, grid: tuple, width: int = 256, depth: int = 3,
+    def __init__(self, in_features: int, out_features: int, domain: Domain, width: int = 256, depth: int = 3,
                  omega0: float = 20.0, sigma0: float = 10.0, out_activation: str = "none"):
         super().__init__(in_features, out_features, int(width / math.sqrt(2)), depth, complex_hidden=True,
                          out_activation=out_activation)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from inr_recover import metrics
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.grid import grid_coords
 from inr_recover.models.base import build_model, model_config
@@ -32,10 +33,10 @@ def small(name: str, **kw) -> dict:
 
 def small_wrapped(name, d, c, grid):
     if name == "scone":
-        return SCONE(d, c, grid, width=16)
+        return SCONE(d, c, Domain.on_grid(grid), width=16)
     if name == "sinr":
-        return SINR(d, c, grid, pixels_per_superpixel=20, width=8, atoms=12)
-    return IINR(d, c, grid, backbone=name.split("_")[1], backbone_overrides={"width": 16, "depth": 1})
+        return SINR(d, c, Domain.on_grid(grid), pixels_per_superpixel=20, width=8, atoms=12)
+    return IINR(d, c, Domain.on_grid(grid), backbone=name.split("_")[1], backbone_overrides={"width": 16, "depth": 1})
 
 
 @pytest.mark.parametrize("name", PEERS)
@@ -43,7 +44,7 @@ def small_wrapped(name, d, c, grid):
 def test_shape_and_dtype(name, channels):
     for grid in ((6, 5), (4, 3, 2)):
         torch.manual_seed(0)
-        m = build_model(small(name), len(grid), channels, grid)
+        m = build_model(small(name), len(grid), channels, Domain.on_grid(grid))
         x = random_coords(7, len(grid))
         y = m.predict(x)
         assert y.shape == (7, channels) and y.dtype == torch.float32 and torch.isfinite(y).all()
@@ -67,7 +68,7 @@ def test_bad_options_are_user_errors():
     for name, kw in [("pemlp", {"encoding": "nerf"}), ("finer", {"activation": "relu"}), ("gauss", {"scale": 0}),
                      ("fresh", {"backbone": "nope"}), ("fresh", {"backbone": "gauss"}), ("fresh", {"param": "depth"})]:
         with pytest.raises(UserError):
-            build_model(model_config(name, kw), 2, 1, (8, 8))
+            build_model(model_config(name, kw), 2, 1, Domain.on_grid((8, 8)))
 
 
 # ---- every method fits two iterations through the real pipeline (in this process) ---------------------------------

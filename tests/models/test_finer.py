@@ -5,6 +5,7 @@ import math
 
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.models.base import build_model, model_config
 
 from conftest import random_coords
@@ -12,7 +13,7 @@ from conftest import random_coords
 
 def test_finer_activation_and_init():
     torch.manual_seed(0)
-    m = build_model(model_config("finer", {"width": 64, "depth": 0, "first_bias_scale": 2.0}), 2, 3, (8, 8))
+    m = build_model(model_config("finer", {"width": 64, "depth": 0, "first_bias_scale": 2.0}), 2, 3, Domain.on_grid((8, 8)))
     W, b = m.first.weight, m.first.bias
     assert W.abs().max() <= 1 / 2 and b.abs().max() <= 2.0 and b.abs().max() > 1.0  # U(+-1/in), U(-k, k)
     assert m.last.weight.abs().max() <= math.sqrt(6 / 64) / 30
@@ -28,15 +29,15 @@ def test_finer_activation_and_init():
 
 def test_finer_default_bias_is_pytorch_and_k_is_exposed():
     torch.manual_seed(0)
-    m = build_model(model_config("finer", {"width": 512}), 2, 1, (8, 8))
+    m = build_model(model_config("finer", {"width": 512}), 2, 1, Domain.on_grid((8, 8)))
     assert m.first.bias.abs().max() <= 1 / math.sqrt(2)
-    m = build_model(model_config("finer", {"width": 512, "first_bias_scale": 10.0}), 2, 1, (8, 8))
+    m = build_model(model_config("finer", {"width": 512, "first_bias_scale": 10.0}), 2, 1, Domain.on_grid((8, 8)))
     assert 9.0 < m.first.bias.abs().max() <= 10.0
 
 
 def test_finer_wavelet_formula():
     torch.manual_seed(0)
-    m = build_model(model_config("finer_wavelet", {"width": 32, "depth": 1}), 2, 1, (8, 8))
+    m = build_model(model_config("finer_wavelet", {"width": 32, "depth": 1}), 2, 1, Domain.on_grid((8, 8)))
     w0, wf, s0 = 4.0, 5.0, 2.0
     gab = lambda u: torch.exp(1j * w0 * u - (s0 * u).abs() ** 2)
     x = random_coords()
@@ -54,7 +55,7 @@ def test_finer_wavelet_formula():
 def test_finer_gauss_is_official_gf_with_run_sh_settings():
     """GFLayer.forward = exp(-(scale sin(omega (|z|+1) z))^2), run.sh --scale 3 --omega 10 --fbs 1, sine init with omega."""
     torch.manual_seed(0)
-    m = build_model(model_config("finer_gauss", {"depth": 1}), 2, 3, (8, 8))
+    m = build_model(model_config("finer_gauss", {"depth": 1}), 2, 3, Domain.on_grid((8, 8)))
     W1, b1 = m.first.weight, m.first.bias
     assert W1.abs().max() <= 1 / 2  # first layer U(+-1/in)
     assert b1.abs().max() <= 1.0 and b1.abs().max() > 0.95  # fbs 1: U(-1, 1) over 256 neurons
@@ -72,7 +73,7 @@ def test_finer_gauss_is_official_gf_with_run_sh_settings():
 
 def test_finer_wavelet_first_layer_bias_is_fbs_1():
     torch.manual_seed(0)
-    m = build_model(model_config("finer_wavelet"), 2, 3, (8, 8))
+    m = build_model(model_config("finer_wavelet"), 2, 3, Domain.on_grid((8, 8)))
     b = m.first.bias
     assert b.dtype == torch.float32 and m.first.out_features == int(256 / math.sqrt(2)) == 181
     assert b.abs().max() <= 1.0 and b.abs().max() > 0.95  # run.sh --fbs 1: U(-1, 1), not PyTorch's U(+-1/sqrt(2))
@@ -100,7 +101,7 @@ def test_a_seed_draws_the_official_initial_network():
                                          ("finer_gauss", 1.0, 10.0, 32, torch.float32),
                                          ("finer_wavelet", 1.0, 20.0, 22, torch.cfloat)]:
         torch.manual_seed(0)
-        m = build_model(model_config(name, {"width": 32, "depth": 2, "first_bias_scale": k}), 2, 3, (8, 8))
+        m = build_model(model_config(name, {"width": 32, "depth": 2, "first_bias_scale": k}), 2, 3, Domain.on_grid((8, 8)))
         expected = official([2, width, width, width, 3], omega, k, dtype)
         assert len(list(m.parameters())) == len(expected)
         for ours, theirs in zip(m.parameters(), expected):

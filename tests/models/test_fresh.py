@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.grid import grid_coords
 from inr_recover.models.base import build_model, model_config
 from inr_recover.models.fresh import fill_missing, spectrum, wasserstein
@@ -64,7 +65,7 @@ def _fresh_choice(kind: str) -> float:
     known = np.random.default_rng(1).random(v.shape) < 0.5
     obs = Observation(np.where(known, v, 0.0).astype(np.float32), known)
     torch.manual_seed(0)
-    m = build_model(model_config("fresh", {"backbone_options": {"width": 32, "depth": 1}, "inits": 2, "bins": 16}), 2, 1, grid)
+    m = build_model(model_config("fresh", {"backbone_options": {"width": 32, "depth": 1}, "inits": 2, "bins": 16}), 2, 1, Domain.on_grid(grid))
     m.setup(obs, grid_coords(grid))
     assert set(m.distances) == set(float(w) for w in range(10, 201, 10)) and m.chosen in m.distances
     assert m.backbone.first.omega == m.chosen
@@ -82,7 +83,7 @@ def test_fresh_search_does_not_change_the_seeded_init():
 
     def searched(c):
         torch.manual_seed(0)
-        m = build_model(c, 2, 1, (8, 8))
+        m = build_model(c, 2, 1, Domain.on_grid((8, 8)))
         m.setup(obs, grid_coords((8, 8)))
         return m
 
@@ -99,7 +100,7 @@ def test_fresh_backbones_finer_and_rff():
     obs = Observation(np.random.default_rng(0).random((10, 10, 2)).astype(np.float32), np.ones((10, 10, 2), bool))
     for backbone, param, vals in [("finer", "first_bias_scale", [0.0, 1.5]), ("pemlp", "sigma", [1.0, 8.0])]:
         m = build_model(model_config("fresh", {"backbone": backbone, "backbone_options": {"width": 8, "depth": 1},
-                                                "inits": 1, "candidates": vals, "bins": 4}), 2, 2, (10, 10))
+                                                "inits": 1, "candidates": vals, "bins": 4}), 2, 2, Domain.on_grid((10, 10)))
         m.setup(obs, grid_coords((10, 10)))
         assert m.param == param and m.chosen in vals
         assert m(random_coords(3)).shape == (3, 2)
@@ -112,7 +113,7 @@ def _fresh_after_setup(backbone, candidates, **options):
     obs = Observation(np.random.default_rng(0).random((12, 12, 2)).astype(np.float32), np.ones((12, 12, 2), bool))
     cfg = model_config("fresh", {"backbone": backbone, "candidates": candidates, "inits": 1, "bins": 4,
                                   "backbone_options": options})
-    m = build_model(cfg, 2, 2, (12, 12))
+    m = build_model(cfg, 2, 2, Domain.on_grid((12, 12)))
     m.setup(obs, grid_coords((12, 12)))
     return m
 

@@ -5,6 +5,7 @@ import math
 
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.models.base import build_model, model_config
 
 from conftest import random_coords
@@ -12,7 +13,7 @@ from conftest import random_coords
 
 def test_gauss_formula_and_default_init():
     torch.manual_seed(0)
-    m = build_model(model_config("gauss", {"width": 64, "depth": 1}), 2, 3, (8, 8))
+    m = build_model(model_config("gauss", {"width": 64, "depth": 1}), 2, 3, Domain.on_grid((8, 8)))
     assert m.layers[0].weight.abs().max() <= 1 / math.sqrt(64)  # PyTorch default U(+-1/sqrt(in))
     x = random_coords()
     g = lambda z: torch.exp(-((30.0 * z) ** 2))

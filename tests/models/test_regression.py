@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.observation import Observation
 
@@ -21,7 +22,7 @@ def _points(n=40, channels=2, rate=0.5, seed=0):
 
 def test_knn_is_the_mean_of_the_nearest_observed_points():
     obs, _ = _points()
-    out = Regressor(3, 2, (40,), kind="knn", options={"n_neighbors": 3}).solve(obs)
+    out = Regressor(3, 2, Domain(3, 40), kind="knn", options={"n_neighbors": 3}).solve(obs)
     seen = np.flatnonzero(obs.known[:, 0])
     for i in range(40):
         d = np.linalg.norm(obs.coords[seen] - obs.coords[i], axis=1)
@@ -31,14 +32,14 @@ def test_knn_is_the_mean_of_the_nearest_observed_points():
 
 def test_tree_interpolates_observed_points_and_is_seeded():
     obs, _ = _points()
-    a = Regressor(3, 2, (40,), kind="tree").solve(obs)
+    a = Regressor(3, 2, Domain(3, 40), kind="tree").solve(obs)
     assert np.allclose(a[obs.known], obs.values[obs.known])  # a fully grown tree reproduces its training data
-    f1, f2 = (Regressor(3, 2, (40,), kind="forest", options={"n_estimators": 5}, seed=s).solve(obs) for s in (0, 0))
+    f1, f2 = (Regressor(3, 2, Domain(3, 40), kind="forest", options={"n_estimators": 5}, seed=s).solve(obs) for s in (0, 0))
     assert np.array_equal(f1, f2)
 
 
 def test_bad_options_are_one_line_errors():
     with pytest.raises(UserError, match="model=knn"):
-        Regressor(3, 2, (40,), kind="knn", options={"neighbours": 3})
+        Regressor(3, 2, Domain(3, 40), kind="knn", options={"neighbours": 3})
     with pytest.raises(UserError, match="not one of knn, tree, forest"):
-        Regressor(3, 2, (40,), kind="svm")
+        Regressor(3, 2, Domain(3, 40), kind="svm")

@@ -5,12 +5,13 @@ import math
 
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.models.scone import SCONE
 
 
 def test_scone_formula_and_mask_range_at_init():
     torch.manual_seed(0)
-    m = SCONE(2, 3, (32, 32), width=24, omegas=(90.0, 60.0, 30.0, 10.0), omega0=30.0)
+    m = SCONE(2, 3, Domain.on_grid((32, 32)), width=24, omegas=(90.0, 60.0, 30.0, 10.0), omega0=30.0)
     x = torch.rand(50, 2, dtype=torch.float64) * 2 - 1
     m = m.double()
     h = x
@@ -26,5 +27,5 @@ def test_scone_formula_and_mask_range_at_init():
         assert W.abs().max() <= bound and d.abs().max() <= bound and W.abs().max() > 0.8 * bound
     torch.testing.assert_close(m.features(x), h)
     torch.testing.assert_close(m(x), h @ m.last.weight.T + m.last.bias)
-    s = SCONE(2, 3, (8, 8), width=8, mask="sigmoid").double()
+    s = SCONE(2, 3, Domain.on_grid((8, 8)), width=8, mask="sigmoid").double()
     torch.testing.assert_close(s.mask_fn(torch.tensor([0.0, 1.0], dtype=torch.float64)), torch.sigmoid(torch.tensor([0.0, 1.0], dtype=torch.float64)))

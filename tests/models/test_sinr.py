@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.grid import grid_coords
 from inr_recover.models.base import CONFIG_ONLY, model_config
 from inr_recover.models.sinr import SINR
@@ -33,7 +34,7 @@ def test_batched_superpixel_networks_equal_a_loop_over_superpixels(overlap):
     """Each network evaluated alone on its (extended) superpixel, outputs averaged where rings overlap."""
     torch.manual_seed(0)
     grid = (14, 12)
-    m = SINR(2, 4, grid, pixels_per_superpixel=25, width=6, depth=2, atoms=5, overlap=overlap).double()
+    m = SINR(2, 4, Domain.on_grid(grid), pixels_per_superpixel=25, width=6, depth=2, atoms=5, overlap=overlap).double()
     coords = grid_coords(grid).double()
     m.setup(random_observation(grid, 4), coords)
     m.double()
@@ -55,7 +56,7 @@ def test_batched_superpixel_networks_equal_a_loop_over_superpixels(overlap):
 
 
 def test_sinr_init_bounds_per_network():
-    m = SINR(2, 3, (8, 8), width=35, depth=3, atoms=120)
+    m = SINR(2, 3, Domain.on_grid((8, 8)), width=35, depth=3, atoms=120)
     m._build(40, "cpu")
     assert m.w_in.shape == (40, 2, 35) and m.w_in.abs().max() <= 0.5
     assert m.w_hid.abs().max() <= math.sqrt(6 / 35) / 30 and m.w_out.abs().max() <= math.sqrt(6 / 35) / 150
@@ -68,8 +69,8 @@ def test_sinr_init_bounds_per_network():
 
 @pytest.mark.parametrize("channels, atoms, se_out", [(3, 15, 5), (31, 124, 4)])
 def test_sinr_dictionary_is_a_multiple_of_the_channels(channels, atoms, se_out):
-    m = SINR(2, channels, (8, 8), **{k: v for k, v in model_config("sinr").items() if k not in ("_target_", *CONFIG_ONLY)})
+    m = SINR(2, channels, Domain.on_grid((8, 8)), **{k: v for k, v in model_config("sinr").items() if k not in ("_target_", *CONFIG_ONLY)})
     assert m.atoms == atoms and m.dictionary.weight.shape == (channels, atoms)  # 5 C for RGB, 4 C for HSI
     # official SE_Block(ch, int(ch / 4)): bottleneck ch // int(ch / 4)
     assert m.se_down[0].shape[-1] == 35 // int(35 / 4) == 4 and m.se_down[-1].shape[-1] == atoms // int(atoms / 4) == se_out
-    assert SINR(2, 31, (8, 8), atoms=120).se_down[-1].shape[-1] == 120 // 30 == 4  # the official scripts' r = 120
+    assert SINR(2, 31, Domain.on_grid((8, 8)), atoms=120).se_down[-1].shape[-1] == 120 // 30 == 4  # the official scripts' r = 120

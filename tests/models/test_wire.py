@@ -5,6 +5,7 @@ import math
 
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.models.base import build_model, model_config
 
 from conftest import random_coords
@@ -12,7 +13,7 @@ from conftest import random_coords
 
 def test_wire_complex_gabor():
     torch.manual_seed(0)
-    m = build_model(model_config("wire", {"width": 64, "depth": 1}), 2, 3, (8, 8))
+    m = build_model(model_config("wire", {"width": 64, "depth": 1}), 2, 3, Domain.on_grid((8, 8)))
     assert m.first.weight.dtype == torch.float32 and m.layers[0].weight.dtype == torch.complex64
     assert m.first.out_features == int(64 / math.sqrt(2)) == 45
     x = random_coords()

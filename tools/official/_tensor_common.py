@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from inr_recover import metrics as M  # noqa: E402
+from inr_recover.domain import Domain
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -162,7 +163,7 @@ def our_model(name: str, task: str, obs, seed: int):
     recipe = cfg["recipe"][task]
     cfg.update(recipe["model"])
     seed_all(seed)
-    return build_model(cfg, len(obs.grid), obs.channels, obs.grid), recipe
+    return build_model(cfg, len(obs.grid), obs.channels, Domain.of(obs)), recipe
 
 
 def run_ours(name: str, task_name: str, obs, args, loss=None):

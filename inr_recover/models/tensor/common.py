@@ -21,6 +21,7 @@ import math
 import torch
 from torch import nn
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.base import INR
 from inr_recover.models.layers import SineLayer
@@ -127,11 +128,11 @@ class GridTensorModel(INR):
 
     needs_grid = needs_entries = True  # factors per grid mode; S and the TV terms on the observed entries
 
-    def __init__(self, in_features: int, out_features: int, grid: tuple, tv_weight: float = 0.0,
+    def __init__(self, in_features: int, out_features: int, domain: Domain, tv_weight: float = 0.0,
                  sstv_weight: float = 0.0, sparse: float | None = None, reg_reduction: str = "mean",
                  reg_keeps_observed: bool = False):
         super().__init__()
-        self.grid = tuple(int(g) for g in grid)
+        self.grid = domain.grid
         if len(self.grid) != in_features:
             raise UserError(f"{type(self).__name__}: grid {list(self.grid)} has {len(self.grid)} axes but coordinates have {in_features}")
         if len(self.grid) < 2 or min(self.grid) < 2:

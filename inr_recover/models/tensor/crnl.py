@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.tensor.common import FactorNet, GridTensorModel, mode_index
 
@@ -107,10 +108,10 @@ def crnl_ranks(sizes, down) -> list[int]:
 
 
 class CRNL(GridTensorModel):
-    def __init__(self, in_features: int, out_features: int, grid: tuple, patch: int = 6, neighbors: int = 20,
+    def __init__(self, in_features: int, out_features: int, domain: Domain, patch: int = 6, neighbors: int = 20,
                  down=(1, 1, 3, 5), ranks=None, width: int | None = None, omega: float = 12.0, init: str = "uniform",
                  group_loss: str = "fro", tv_weight: float = 1e-5, sstv_weight: float = 0.0, reg_reduction: str = "sum"):
-        super().__init__(in_features, out_features, grid, tv_weight=tv_weight, sstv_weight=sstv_weight,
+        super().__init__(in_features, out_features, domain, tv_weight=tv_weight, sstv_weight=sstv_weight,
                          reg_reduction=reg_reduction)
         if len(self.grid) > 3:
             raise UserError(f"CRNL takes a 2- or 3-axis grid, got {list(self.grid)}")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.tensor.common import FactorNet, GridTensorModel, mode_index
 
@@ -38,9 +39,9 @@ def drotff_rank(n1: int, fraction: float) -> int:
 
 
 class DROTFF(GridTensorModel):
-    def __init__(self, in_features: int, out_features: int, grid: tuple, rank_fraction: float = 0.7, depth: int = 3,
+    def __init__(self, in_features: int, out_features: int, domain: Domain, rank_fraction: float = 0.7, depth: int = 3,
                  width: int = 300, channel_width: int = 100, omega: float = 2.0, slope: float = 0.01, **terms):
-        super().__init__(in_features, out_features, grid, **terms)
+        super().__init__(in_features, out_features, domain, **terms)
         if len(self.grid) > 3:
             raise UserError(f"DRO-TFF takes a 2- or 3-axis grid, got {list(self.grid)}")
         if depth < 1:

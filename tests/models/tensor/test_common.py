@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.grid import grid_coords
 from inr_recover.models.base import build_model
@@ -30,9 +31,9 @@ from conftest import full_observation, model_options
 
 SMALL = dict(width=16)
 MODELS = {
-    "lrtfr": lambda d, c, g, **kw: LRTFR(d, c, g, **SMALL, **kw),
-    "dro_tff": lambda d, c, g, **kw: DROTFF(d, c, g, rank_fraction=0.75, channel_width=16, **SMALL, **kw),
-    "crnl": lambda d, c, g, **kw: CRNL(d, c, g, patch=4, neighbors=3, ranks=(2, 2, 3, 2), **SMALL, **kw),
+    "lrtfr": lambda d, c, g, **kw: LRTFR(d, c, Domain.on_grid(g), **SMALL, **kw),
+    "dro_tff": lambda d, c, g, **kw: DROTFF(d, c, Domain.on_grid(g), rank_fraction=0.75, channel_width=16, **SMALL, **kw),
+    "crnl": lambda d, c, g, **kw: CRNL(d, c, Domain.on_grid(g), patch=4, neighbors=3, ranks=(2, 2, 3, 2), **SMALL, **kw),
 }
 
 
@@ -153,12 +154,12 @@ def test_shapes_3d_and_4d(name, grid, c):
 
 def test_bad_options_are_user_errors():
     with pytest.raises(UserError, match="down"):
-        LRTFR(2, 3, (8, 8), down=0.5)
+        LRTFR(2, 3, Domain.on_grid((8, 8)), down=0.5)
     with pytest.raises(UserError, match="patch"):
-        CRNL(2, 3, (8, 8), patch=0)
+        CRNL(2, 3, Domain.on_grid((8, 8)), patch=0)
     with pytest.raises(UserError, match="sparse"):
-        DROTFF(2, 3, (8, 8), sparse=-1.0)
-    assert CRNL(2, 3, (6, 7)).patch == 6  # the patch is capped at the grid
+        DROTFF(2, 3, Domain.on_grid((8, 8)), sparse=-1.0)
+    assert CRNL(2, 3, Domain.on_grid((6, 7))).patch == 6  # the patch is capped at the grid
 
 
 @pytest.mark.parametrize("name", ["lrtfr", "crnl", "dro_tff"])
@@ -169,7 +170,7 @@ def test_recipe_blocks_build(name, task):
     recipe = cfg["recipe"][task]
     assert set(recipe) == {"loss", "lr", "weight_decay", "grad_clip", "scheduler", "range", "iterations", "model"}
     cfg.update(recipe["model"])
-    m = build_model(cfg, 2, 31, (16, 16))
+    m = build_model(cfg, 2, 31, Domain.on_grid((16, 16)))
     assert m.render().shape == (16, 16, 31)
     if name == "dro_tff":
         assert m.rank == int(16 * (0.7 if task == "complete" else 0.3))

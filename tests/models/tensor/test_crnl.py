@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.grid import grid_coords
 from inr_recover.models.tensor.crnl import CRNL, fill_missing, pad_index
@@ -31,7 +32,7 @@ def test_fill_missing_keeps_observed_and_fills_holes():
 @pytest.mark.parametrize("grid", [(5, 4), (4, 5, 3)])
 def test_crnl_off_grid_is_multilinear_interpolation(grid):
     torch.manual_seed(0)
-    m = CRNL(len(grid), 2, grid, patch=3, neighbors=2, ranks=(2, 2, 2, 2), width=8)
+    m = CRNL(len(grid), 2, Domain.on_grid(grid), patch=3, neighbors=2, ranks=(2, 2, 2, 2), width=8)
     x = m.render().detach()
     # halfway between grid points (1, 2[, 0]) and (2, 2[, 0]) along axis 0, and a third of the way along axis 1
     i = torch.tensor([[2.5, 3.0] + [1.0] * (len(grid) - 2), [2.0, 3 + 1 / 3] + [1.0] * (len(grid) - 2)])
@@ -42,7 +43,7 @@ def test_crnl_off_grid_is_multilinear_interpolation(grid):
 
 
 def test_crnl_padding_lattice_and_ranks_follow_the_official_rules():
-    m = CRNL(2, 31, (128, 128))
+    m = CRNL(2, 31, Domain.on_grid((128, 128)))
     # add_pad: (128 - 6) % 5 = 2, so 5 - 2 = 3 rows/cols repeated from the end; keys every p - 1 = 5
     assert pad_index(128, 128, 6).tolist() == list(range(128)) + [125, 126, 127]
     assert m.lattice == (26, 26) and m.groups == 676 and m.neighbors == 20
@@ -52,7 +53,7 @@ def test_crnl_padding_lattice_and_ranks_follow_the_official_rules():
     assert float(m.factors[0].net[0].omega) == 12.0
     # add_pad's rule: an aligned axis is padded too (by p - 1) when the other is not
     assert len(pad_index(126, 128, 6)) == 131 and len(pad_index(126, 126, 6)) == 126
-    d = CRNL(2, 31, (128, 128), ranks=(6, 6, 5, 20), width=600, init="kaiming", omega=2.0)
+    d = CRNL(2, 31, Domain.on_grid((128, 128)), ranks=(6, 6, 5, 20), width=600, init="kaiming", omega=2.0)
     assert d.ranks == [6, 6, 5, 20] and d.factors[3].net[1].linear.in_features == 600
 
 
@@ -72,7 +73,7 @@ def test_crnl_groups_are_the_brute_force_knn_of_all_stride1_patches():
     rng = np.random.default_rng(0)
     H, W, Cn, p, K = 12, 10, 3, 4, 5
     vals = rng.random((H, W, Cn))
-    m = CRNL(2, Cn, (H, W), patch=p, neighbors=K, ranks=(2, 2, 2, 2), width=8)
+    m = CRNL(2, Cn, Domain.on_grid((H, W)), patch=p, neighbors=K, ranks=(2, 2, 2, 2), width=8)
     m.setup(masked_observation(vals, np.ones(vals.shape, bool)), grid_coords((H, W)))
     rows, cols = pad_index(H, W, p).numpy(), pad_index(W, H, p).numpy()
     img = vals[rows][:, cols]
@@ -89,7 +90,7 @@ def test_crnl_image_is_only_the_reference_patches_tiled_back():
     """patch_recover_4D_new: member 0 of each group laid out (l1 p, l2 p), then rows/cols p-1, 2p-1, ... removed."""
     torch.manual_seed(0)
     H, W, p = 13, 9, 4
-    m = CRNL(2, 2, (H, W), patch=p, neighbors=3, ranks=(2, 2, 2, 2), width=8)
+    m = CRNL(2, 2, Domain.on_grid((H, W)), patch=p, neighbors=3, ranks=(2, 2, 2, 2), width=8)
     z = m.render_groups().detach().numpy()
     l1, l2 = m.lattice
     big = z[..., 0].reshape(l1, l2, p, p, 2).transpose(0, 2, 1, 3, 4).reshape(l1 * p, l2 * p, 2)
@@ -109,7 +110,7 @@ def test_crnl_objective_is_the_group_tensor_loss_plus_tv(observed):
     rng = np.random.default_rng(1)
     H, W, Cn, p, K = 10, 11, 3, 4, 3
     vals, known = rng.random((H, W, Cn)), rng.random((H, W, Cn)) < observed
-    m = CRNL(2, Cn, (H, W), patch=p, neighbors=K, ranks=(2, 2, 2, 2), width=8, tv_weight=0.01)
+    m = CRNL(2, Cn, Domain.on_grid((H, W)), patch=p, neighbors=K, ranks=(2, 2, 2, 2), width=8, tv_weight=0.01)
     obs = masked_observation(vals, known)
     m.setup(obs, grid_coords((H, W)))
     assert m.listed == (observed < 0.5)
@@ -132,11 +133,11 @@ def test_crnl_objective_is_the_group_tensor_loss_plus_tv(observed):
 
 def test_crnl_rejects_bad_options():
     with pytest.raises(UserError, match="group_loss"):
-        CRNL(2, 3, (8, 8), group_loss="huber")
+        CRNL(2, 3, Domain.on_grid((8, 8)), group_loss="huber")
     with pytest.raises(UserError, match="down"):
-        CRNL(2, 3, (8, 8), down=(1, 1, 3))
+        CRNL(2, 3, Domain.on_grid((8, 8)), down=(1, 1, 3))
     with pytest.raises(RuntimeError, match="setup"):
-        CRNL(2, 3, (8, 8)).training_forward(grid_coords((8, 8)), torch.zeros(64, 3))
+        CRNL(2, 3, Domain.on_grid((8, 8))).training_forward(grid_coords((8, 8)), torch.zeros(64, 3))
 
 
 @pytest.mark.slow
@@ -144,4 +145,4 @@ def test_crnl_completes_lowrank_tensor():
     torch.manual_seed(0)
     # full ranks on the band and member modes: the HSI rule down=[1, 1, 3, 5] gives int(8 / 3) = 2 bands, below this
     # tensor's rank 3 (26.6 dB, the box-filled start's level); measured 42.8 dB at 300 iterations (52.3 at 1000)
-    assert complete_lowrank(CRNL(2, 8, (24, 24), neighbors=5, down=(1, 1, 1, 1)), 1e-3, 300) > LOWRANK_BAR
+    assert complete_lowrank(CRNL(2, 8, Domain.on_grid((24, 24)), neighbors=5, down=(1, 1, 1, 1)), 1e-3, 300) > LOWRANK_BAR

@@ -10,6 +10,7 @@ import torch
 
 from inr_recover.data.builtin import synthetic
 from inr_recover.degrade import degrade
+from inr_recover.domain import Domain
 from inr_recover.fit import fit
 from inr_recover.grid import grid_coords
 from inr_recover.models.base import build_model
@@ -23,7 +24,7 @@ from conftest import LOWRANK_BAR, complete_lowrank, make_optim, model_options, p
 
 def test_lrtfr_is_the_tucker_product_and_continuous():
     torch.manual_seed(0)
-    m = LRTFR(2, 4, (6, 5), down=2, width=16)
+    m = LRTFR(2, 4, Domain.on_grid((6, 5)), down=2, width=16)
     assert m.ranks == [3, 2, 4] and tuple(m.core.shape) == (3, 2, 4)
     U, V, W = (f(mode_index(n, "cpu")) for f, n in zip(m.factors, (6, 5, 4)))
     direct = torch.einsum("abc,ia,jb,kc->ijk", m.core, U, V, W)
@@ -39,7 +40,7 @@ def test_lrtfr_is_the_tucker_product_and_continuous():
 
 def test_lrtfr_is_the_tucker_product_of_factor_inrs_with_official_ranks_and_init():
     torch.manual_seed(0)
-    m = build_model(model_options("lrtfr", "model.down=4", "model.down_channel=4"), 2, 9, (12, 10))
+    m = build_model(model_options("lrtfr", "model.down=4", "model.down_channel=4"), 2, 9, Domain.on_grid((12, 10)))
     assert m.ranks == [3, 2, 2]  # int(n / 4): official r_1 = int(n_1 / down)
     bound = 1 / math.sqrt(3)  # official stdv = 1 / sqrt(centre.size(0))
     assert m.core.abs().max() <= bound
@@ -53,12 +54,12 @@ def test_lrtfr_is_the_tucker_product_of_factor_inrs_with_official_ranks_and_init
 
 def test_lrtfr_completes_lowrank_tensor():
     torch.manual_seed(0)
-    assert complete_lowrank(LRTFR(2, 8, (24, 24)), 1e-3, 500) > LOWRANK_BAR
+    assert complete_lowrank(LRTFR(2, 8, Domain.on_grid((24, 24))), 1e-3, 500) > LOWRANK_BAR
 
 
 def test_wrong_rank_cannot_reach_the_bar():
     torch.manual_seed(0)
-    assert complete_lowrank(LRTFR(2, 8, (24, 24), down=24, down_channel=8), 1e-3, 500) < LOWRANK_BAR - 8
+    assert complete_lowrank(LRTFR(2, 8, Domain.on_grid((24, 24)), down=24, down_channel=8), 1e-3, 500) < LOWRANK_BAR - 8
 
 
 @pytest.mark.slow
@@ -75,7 +76,7 @@ def test_sparse_term_removes_impulse_noise():
     out = {}
     for sp in (None, 0.05):
         torch.manual_seed(0)
-        m = LRTFR(2, 8, (24, 24), down=4, down_channel=4, sparse=sp)
+        m = LRTFR(2, 8, Domain.on_grid((24, 24)), down=4, down_channel=4, sparse=sp)
         r = fit(m, obs, task, optim, Final(task, obs, 0), eval_every=300)
         out[sp] = psnr(r.prediction, s.values)
     assert out[0.05] > out[None] + 4 and out[0.05] > 29
