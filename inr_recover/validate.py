@@ -156,6 +156,9 @@ def validate(cfg: DictConfig):
     trains = not issubclass(model_class(c["model"]), Solver)  # a Solver has no optimiser, schedule or recipe
     skip = ("hydra", "protocol") if trains else ("hydra", "protocol", "optim", "scheduler")
     _walk("", {k: v for k, v in c.items() if k not in skip})
+    backbone = getattr(model_class(c["model"]), "backbone_node", None)  # a wrapper's backbone (FreSh, I-INR)
+    if backbone is not None:
+        check_node(*backbone(c["model"]), **NODES["model"])
     task = instantiate(cfg.task)
     instantiate(cfg.logger)
     if trains:

@@ -47,6 +47,10 @@ CONFIGS = [
     (["data=camera", "data.image=moon"], "data.image='moon' is not one of 'astronaut'"),
     (["+model.colour=1"], "model.colour is not an option of inr_recover.models.choir.CHOIR"),
     (["+degrade.missing.colour=1"], "degrade.missing.colour is not an option of inr_recover.degrade.RandomMissing"),
+    (["model=fresh", "+model.backbone_options.foo=1"],  # a wrapper's backbone is checked as a model of its own
+     "model.backbone_options.foo is not an option of inr_recover.models.siren.SIREN (its options: depth, first_omega0"),
+    (["model=iinr", "model.backbone=finer", "+model.backbone_overrides.omega_f=x"],
+     "model.backbone_overrides.omega_f='x' is not a finite number"),
     (["model=nosuch"], "Could not find 'model/nosuch' (available: bicubic, choir"),
     (["logger=nosuch"], "Could not find 'logger/nosuch' (available: csv"),
     (["nosuchkey=1"], "Could not override 'nosuchkey'"),

@@ -20,6 +20,7 @@ not dominate. (The paper fits fully observed signals and has no such step.)
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 
@@ -107,9 +108,7 @@ class FreSh(INR):
                  backbone_options: dict | None = None, param: str | None = None, candidates: list | None = None,
                  bins: int = 64, inits: int = 10):
         super().__init__()
-        if backbone == "fresh":
-            raise UserError("model.backbone=fresh is not a backbone; pick siren, finer or pemlp")
-        default_param, default_candidates, official = SEARCH.get(backbone, (None, None, {}))
+        default_param, default_candidates, _ = SEARCH.get(backbone, (None, None, {}))
         param = param or default_param
         if param is None:
             raise UserError(f"FreSh has no default search for backbone '{backbone}'; set model.param and model.candidates")
@@ -119,7 +118,7 @@ class FreSh(INR):
             candidates = default_candidates
         if not candidates or bins < 1 or inits < 1:
             raise UserError("FreSh needs at least one candidate, model.bins >= 1 and model.inits >= 1")
-        self.spec = model_config(backbone, {**official, **(backbone_options or {})})
+        self.spec = self.backbone_config(backbone, backbone_options)
         self.spec.pop("name", None)
         if param not in self.spec:
             raise UserError(f"backbone '{backbone}' has no option '{param}' for FreSh to choose (options: {', '.join(k for k in self.spec if k != '_target_')})")
@@ -133,6 +132,20 @@ class FreSh(INR):
         self.chosen = None  # set by setup: the selected value, its candidates' distances and the search time
         self.distances: dict = {}
         self.search_seconds = 0.0
+
+    @staticmethod
+    def backbone_config(backbone: str, options: dict | None) -> dict:
+        """The backbone's config: ``conf/model/<backbone>.yaml`` with FreSh's network options (:data:`SEARCH`), then
+        ``model.backbone_options``."""
+        if backbone == "fresh":
+            raise UserError("model.backbone=fresh is not a backbone; pick siren, finer or pemlp")
+        return model_config(backbone, {**SEARCH.get(backbone, (None, None, {}))[2], **(options or {})})
+
+    @classmethod
+    def backbone_node(cls, cfg: dict) -> tuple[str, dict]:
+        """Where the backbone's options are set and its config, checked before any work (:mod:`inr_recover.validate`)."""
+        default = inspect.signature(cls).parameters["backbone"].default
+        return "model.backbone_options", cls.backbone_config(cfg.get("backbone", default), cfg.get("backbone_options"))
 
     def _build(self, value) -> INR:
         return build_model({**self.spec, self.param: value}, *self.dims)

@@ -17,6 +17,8 @@ No official code is public; every choice below is ours and listed in ``conf/mode
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 from torch import nn
@@ -35,7 +37,7 @@ class IINR(INR):
         super().__init__()
         if steps < 1:
             raise UserError(f"model.steps must be >= 1, got {steps}")
-        self.backbone = build_model(model_config(backbone, backbone_overrides, exclude=("iinr",)), in_features, out_features, domain)
+        self.backbone = build_model(self.backbone_config(backbone, backbone_overrides), in_features, out_features, domain)
         with torch.no_grad():
             try:
                 n_feat = self.backbone.features(torch.zeros(1, in_features)).shape[-1]
@@ -50,6 +52,17 @@ class IINR(INR):
         gen = torch.Generator().manual_seed(seed)
         self.register_buffer("z", torch.randn(int(np.prod(self.grid)), out_features, generator=gen), persistent=False)
         self.register_buffer("known", torch.ones(1, dtype=torch.bool), persistent=False)  # all known until setup
+
+    @staticmethod
+    def backbone_config(backbone: str, overrides: dict | None) -> dict:
+        """The backbone's config: ``conf/model/<backbone>.yaml`` updated with ``model.backbone_overrides``."""
+        return model_config(backbone, overrides, exclude=("iinr",))
+
+    @classmethod
+    def backbone_node(cls, cfg: dict) -> tuple[str, dict]:
+        """Where the backbone's options are set and its config, checked before any work (:mod:`inr_recover.validate`)."""
+        default = inspect.signature(cls).parameters["backbone"].default
+        return "model.backbone_overrides", cls.backbone_config(cfg.get("backbone", default), cfg.get("backbone_overrides"))
 
     def setup(self, observation, coords: torch.Tensor) -> None:
         self.backbone.setup(observation, coords)
