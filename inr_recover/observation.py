@@ -31,6 +31,7 @@ class Observation(OnGrid):
     known: np.ndarray  # bool (*y_grid, C): True where the entry was observed (not known to be missing)
     operator: object | None = None  # forward map A from the model's grid to y (Downsample); None: the identity
     coords: np.ndarray | None = None  # float32 (N, d): coordinates of N scattered points; None: the grid's
+    source: object | None = None  # (count, seed) -> (coords, values): fresh labelled points (a shape); None: fixed
 
     def __post_init__(self):
         if self.values.shape != self.known.shape:
@@ -105,8 +106,9 @@ class Measurement:
       (the memory probe, :meth:`first`) is itself a measurement.
 
     Kinds: :class:`Entries` (entries of a grid or of scattered points, observed one by one: completion, restoration,
-    point data) and :class:`Downsampled` (``y = A f`` with ``A`` area downsampling of the whole grid: super-resolution).
-    :func:`measurement` picks the kind of an :class:`Observation`.
+    point data), :class:`Downsampled` (``y = A f`` with ``A`` area downsampling of the whole grid: super-resolution)
+    and :class:`Resampled` (fresh labelled points every step: a shape with ``data.fresh``). :func:`measurement` picks
+    the kind of an :class:`Observation`.
     """
 
     per_row = True
@@ -163,7 +165,34 @@ class Downsampled(Measurement):
         return self.obs.observe(outputs)
 
 
+class Resampled(Measurement):
+    """Points drawn afresh at every step from the observation's ``source`` (the FINER++ SDF protocol: "10k points are
+    randomly sampled in each iteration"), each batch's seed drawn from the fit's generator, so a resumed fit draws the
+    same points; the whole measurement (selection's scores, the memory probe) is the fixed pool ``obs.values`` at
+    ``obs.coords``. Nothing can be held out of points that are new at every step."""
+
+    def __init__(self, obs: "Observation", train: np.ndarray, encode, device=None):
+        if not train.all():
+            raise UserError("data.fresh=true draws new training points at every step, so none can be held out: "
+                            "use select=final")
+        super().__init__(obs, train, encode, device)
+        self.encode = encode
+
+    def sample(self, generator: torch.Generator, size: int | None = None) -> Batch:
+        """``size`` fresh points and their labels from ``obs.source`` (all the pool when ``size`` is None)."""
+        if size is None:
+            return super().sample(generator, size)
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        coords, values = self.obs.source(size, seed)
+        inputs = torch.from_numpy(coords).to(self.inputs.device)
+        targets = self.encode(torch.from_numpy(values).to(self.inputs.device))
+        return Batch(inputs, targets, torch.ones_like(targets))
+
+
 def measurement(obs: Observation, train: np.ndarray, encode, device=None) -> Measurement:
-    """The measurement of ``obs`` (:class:`Downsampled` with an operator, else :class:`Entries`) whose loss sees the
-    entries in ``train``; ``encode`` maps values on [0, 1] to the task's range."""
-    return (Entries if obs.operator is None else Downsampled)(obs, train, encode, device)
+    """The measurement of ``obs`` (:class:`Downsampled` with an operator, :class:`Resampled` with a source of fresh
+    points, else :class:`Entries`) whose loss sees the entries in ``train``; ``encode`` maps values on [0, 1] to the
+    task's range."""
+    if obs.operator is not None:
+        return Downsampled(obs, train, encode, device)
+    return (Entries if obs.source is None else Resampled)(obs, train, encode, device)

@@ -33,6 +33,7 @@ Metrics (:func:`score`) on the grid of ``resolution^3`` cell centres of the cube
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -60,12 +61,21 @@ class Mesh:
 
         return igl.fast_winding_number(self.vertices, self.faces, np.ascontiguousarray(points, dtype=np.float64)) >= 0.5
 
+    @cached_property
+    def tree(self):
+        """libigl's AABB tree of the faces, built once (every draw of fresh points reuses it)."""
+        import igl
+
+        tree = igl.AABB()
+        tree.init(self.vertices, self.faces)
+        return tree
+
     def sdf(self, points: np.ndarray) -> np.ndarray:
         """Exact distance to the surface, negative inside."""
         import igl
 
         pts = np.ascontiguousarray(points, dtype=np.float64)
-        dist = np.sqrt(igl.point_mesh_squared_distance(pts, self.vertices, self.faces)[0])
+        dist = np.sqrt(self.tree.squared_distance(self.vertices, self.faces, pts)[0])
         return np.where(self.inside(pts), -dist, dist)
 
     def surface(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +132,8 @@ class Shape(OnGrid):
     label: str
     resolution: int
     path: str | None = None
+    near_sigma: float = 0.01
+    fresh: bool = False  # draw new training points at every step (:meth:`draw`) instead of from the pool
     record_extra: dict = field(default_factory=dict)
     scattered = True
     has_truth = True
@@ -137,6 +149,10 @@ class Shape(OnGrid):
                 "normalisation": f"bounding box centred, longest side spanning [-{EXTENT}, {EXTENT}] of the cube [-1, 1]^3",
                 "eval_resolution": self.resolution, **self.record_extra}
 
+    def draw(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``count`` new training points and labels, drawn as the pool is (:func:`sample`) with ``seed``."""
+        return sample(self.mesh, count, self.label, seed, self.near_sigma)
+
     def frames_view(self, values: np.ndarray) -> np.ndarray:
         return values.reshape(1, -1, 1, values.shape[-1])
 
@@ -149,7 +165,7 @@ class Shape(OnGrid):
 
 def load_mesh(name: str, file: str | None = None, root: str | None = None, path: str | None = None,
               label: str = "sdf", samples: int = 100000, near_sigma: float = 0.01, resolution: int = 128,
-              seed: int = 0, has_truth: bool = True) -> Shape:
+              seed: int = 0, fresh: bool = False, has_truth: bool = True) -> Shape:
     """``data=bunny|dragon|mesh``: read ``root/file`` (or ``path``), normalise it, draw the training pool."""
     if label not in LABELS:
         raise UserError(f"data.label='{label}' is not one of {', '.join(LABELS)}")
@@ -165,7 +181,8 @@ def load_mesh(name: str, file: str | None = None, root: str | None = None, path:
     mesh = read_mesh(p)
     coords, values = sample(mesh, samples, label, seed, near_sigma)
     return Shape(values=values, coords=coords, mesh=mesh, name=name, label=label, resolution=resolution, path=str(p),
-                 record_extra={"near_sigma": near_sigma, "pool_seed": seed,
+                 near_sigma=near_sigma, fresh=fresh,
+                 record_extra={"near_sigma": near_sigma, "pool_seed": seed, "fresh": fresh,
                                "pool": "1/3 on the surface, 1/3 near it (Gaussian offsets), 1/3 uniform in the cube"})
 
 

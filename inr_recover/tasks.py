@@ -165,6 +165,7 @@ class Task:
 
 
 SHAPE_LOADER = "inr_recover.shapes.load_mesh"  # the data of task=sdf|occupancy
+HOLDS_OUT = ("inr_recover.select.Holdout",)  # rules that keep observed points out of the loss
 
 
 @dataclass
@@ -221,6 +222,8 @@ class Shape(Task):
 
     def check(self, c: dict, solver: bool) -> None:
         super().check(c, solver)
+        if c["data"].get("fresh") and c["select"]["_target_"] in HOLDS_OUT:
+            raise UserError("data.fresh=true draws new training points at every step, so none can be held out: use select=final")
         if solver:
             raise UserError(f"model={c['model'].get('name', c['model']['_target_'])} has no network to query on the "
                             f"evaluation grid; task={self.name} takes a coordinate network (siren, choir, finer, wire, gauss, ...)")
@@ -231,7 +234,11 @@ class Shape(Task):
                             "signed output (a distance, a logit): set model.out_activation=none")
 
     def query(self, obs: Observation, signal, trains: bool, device) -> tuple[Observation, Query | None]:
+        """The pool of points as the observation (with ``data.fresh``, a source of new points for every step:
+        :class:`~inr_recover.observation.Resampled`), queried on the cell centres of the cube."""
         r = signal.resolution
+        if signal.fresh:
+            obs = replace(obs, source=signal.draw)
         return obs, Query(torch.from_numpy(shapes.cell_centres(r).astype(np.float32)).to(device), (r, r, r))
 
     def evaluation(self, signal, obs: Observation, forward=None) -> ShapeEvaluation:

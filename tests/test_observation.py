@@ -92,3 +92,40 @@ def test_downsampled_measures_block_means_of_the_whole_grid():
         m.batch_size(8)
     with pytest.raises(ValueError):
         m.first(4)
+
+
+def _sphere_shape(fresh=True) -> "shapes.Shape":
+    """A sphere of radius 0.5 as a shape whose exact SDF is |x| - 0.5, with a 300-point pool."""
+    import trimesh
+
+    from inr_recover import shapes
+
+    ico = trimesh.creation.icosphere(subdivisions=5, radius=0.5)
+    mesh = shapes.Mesh(np.asarray(ico.vertices, np.float64), np.asarray(ico.faces, np.int64))
+    coords, values = shapes.sample(mesh, 300, "sdf", seed=0)
+    return shapes.Shape(values=values, coords=coords, mesh=mesh, name="sphere", label="sdf", resolution=8, fresh=fresh)
+
+
+def test_resampled_points_are_new_at_every_step_and_labelled_exactly():
+    """data.fresh: each batch is `size` new points with their exact SDF (the sphere's |x| - 0.5, to the icosphere's
+    facet error), another set at the next step, the same set again from the same generator state (a resumed fit);
+    the whole measurement stays the fixed pool."""
+    from dataclasses import replace
+
+    from inr_recover.observation import Resampled
+
+    shape = _sphere_shape()
+    obs = replace(degrade(shape.values, [], seed=0, coords=shape.coords), source=shape.draw)
+    m = measurement(obs, obs.known, Task("sdf", range=[0, 1]).encode)
+    assert isinstance(m, Resampled) and m.inputs.shape == (300, 3)
+    gen = torch.Generator().manual_seed(5)
+    state = gen.get_state()
+    a, b = m.sample(gen, 64), m.sample(gen, 64)
+    assert a.inputs.shape == (64, 3) and a.targets.shape == (64, 1) and bool((a.weights == 1).all())
+    assert not torch.equal(a.inputs, b.inputs)
+    np.testing.assert_allclose(a.targets[:, 0].numpy(), a.inputs.norm(dim=1).numpy() - 0.5, atol=2e-3)
+    gen.set_state(state)
+    torch.testing.assert_close(m.sample(gen, 64).inputs, a.inputs)
+    assert torch.equal(m.sample(gen, None).inputs, m.inputs)  # the pool
+    with pytest.raises(UserError, match="data.fresh=true draws new training points at every step, so none can be held out"):
+        measurement(obs, _train_mask(obs), Task("sdf").encode)

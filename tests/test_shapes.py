@@ -96,6 +96,7 @@ def test_score_of_the_exact_field_of_a_cube():
     (["task=occupancy", "data=bunny", "model=knn"], "model=knn has no network to query"),
     (["task=sdf", "data=mesh"], "set data.path"),
     (["task=occupancy", "data=bunny", "model=choir", "data.samples=300"], "set model.out_activation=none"),  # sigmoid head
+    (["task=sdf", "data=bunny", "data.fresh=true", "select=holdout"], "none can be held out: use select=final"),
 ])
 def test_refusals(tmp_path, overrides, message):
     proc, _ = run_cli(tmp_path, *overrides, check=False)
