@@ -15,10 +15,11 @@ Files written into DIR (or ``--out``): ``summary_runs.csv`` (one line per job), 
 method x data x degradation x metric), ``summary.md``, and ``summary_heatmap.png`` (mean PSNR over the two
 numeric sweep parameters, depth x learning rate when swept as in the paper's Figure 1) when such a pair exists.
 
-The paper's own figures (``paper_figures.csv``: the CHOIR paper's Tables 2 and 3, extracted by
-``tools/paper/choir_tables.py``, each row citing table, dataset and method) stand next to ours: a "paper PSNR"
-column beside each dataset x degradation column that has one, and a ``paper`` column in ``summary.csv``, matched by
-data config name, degradation config name and method (a method with sweep settings in its name matches nothing).
+The papers' own figures (``paper_figures.csv``: the CHOIR paper's Tables 2 and 3 and FINER++'s Table 2, extracted by
+``tools/paper/choir_tables.py`` and ``tools/paper/finerpp_table2.py``, each row citing paper, table, dataset and
+method) stand next to ours: a "paper PSNR" (or "paper IoU", "paper Chamfer") column beside each dataset x degradation
+column that has one, and a ``paper`` column in ``summary.csv``, matched by data config name, degradation config name
+and method (a method with sweep settings in its name matches nothing).
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ TIMES = ("seconds_to_selected", "train_seconds", "selected_iteration")  # time t
 NOT_METHOD = ("data", "degrade", "seed", "hydra", "progress", "device", "checkpoint")
 HEATMAP_PAIRS = [("model.depth", "optim.lr")]  # preferred (rows, columns) when swept
 PAPER = Path(__file__).with_name("paper_figures.csv")
+PAPER_METRICS = ("psnr", "iou", "chamfer")  # the headline metrics shown with the paper's figure beside ours
 
 
 def paper_figures(path: Path = PAPER) -> dict:
@@ -117,13 +119,13 @@ def aggregate(records: list[dict]) -> dict:
 
 
 def markdown(agg: dict, n_incomplete: int = 0, paper: dict | None = None) -> str:
-    """The paper-style table; ``paper`` ({(data, degrade, method): {metric: value}}) adds a "paper PSNR" column
-    beside each column that has a paper figure for one of the methods."""
+    """The paper-style table; ``paper`` ({(data, degrade, method): {metric: value}}) adds a "paper <metric>" column
+    beside each column of a :data:`PAPER_METRICS` metric that has a paper figure for one of the methods."""
     paper = paper or {}
     methods = list(dict.fromkeys(k[0] for k in agg))
     columns = sorted({(k[1], k[2]) for k in agg})
     metrics = [m for m in METRICS if any(m in v for v in agg.values())]
-    cited = {col for col in columns if any((*col, me) in paper for me in methods)}
+    cited = {(col, m) for col in columns for m in PAPER_METRICS if any(m in paper.get((*col, me), {}) for me in methods)}
     best = {}
     for col in columns:
         for m in metrics:
@@ -132,7 +134,7 @@ def markdown(agg: dict, n_incomplete: int = 0, paper: dict | None = None) -> str
                 best[(col, m)] = METRICS[m][2](vals)
     head = ["method"] + [h for d, g in columns for m in metrics
                          for h in [f"{d} · {g} · {METRICS[m][0]} {'↑' if METRICS[m][2] is max else '↓'}"]
-                         + ([f"{d} · {g} · paper PSNR"] if m == "psnr" and (d, g) in cited else [])]
+                         + ([f"{d} · {g} · paper {METRICS[m][0]}"] if ((d, g), m) in cited else [])]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":--"] + ["--:"] * (len(head) - 1)) + "|"]
     for me in methods:
         cells = [me]
@@ -140,19 +142,19 @@ def markdown(agg: dict, n_incomplete: int = 0, paper: dict | None = None) -> str
             for m in metrics:
                 if m not in agg.get((me, *col), {}):
                     cells.append("–")
-                    continue
-                mean, std, n = agg[(me, *col)][m]
-                p = METRICS[m][1]
-                s = f"{mean:{p}}" + (f" ± {std:{p}}" if n > 1 else "")
-                cells.append(f"**{s}**" if math.isclose(mean, best[(col, m)]) else s)
-                if m == "psnr" and col in cited:
-                    fig = paper.get((*col, me))
-                    cells.append(f"{fig['psnr']:.2f}" if fig else "–")
+                else:
+                    mean, std, n = agg[(me, *col)][m]
+                    p = METRICS[m][1]
+                    s = f"{mean:{p}}" + (f" ± {std:{p}}" if n > 1 else "")
+                    cells.append(f"**{s}**" if math.isclose(mean, best[(col, m)]) else s)
+                if (col, m) in cited:
+                    fig = paper.get((*col, me), {}).get(m)
+                    cells.append("–" if fig is None else f"{fig:{METRICS[m][1]}}")
         lines.append("| " + " | ".join(cells) + " |")
     n = max((v[m][2] for v in agg.values() for m in v), default=0)
     note = f"\nmean ± std over seeds (up to {n} per cell); best per column in bold."
     if cited:
-        note += " paper PSNR: the CHOIR paper's own figure (inr_recover/paper_figures.csv cites table and row)."
+        note += " paper: the paper's own figure (inr_recover/paper_figures.csv cites paper, table and row)."
     if n_incomplete:
         note += f" {n_incomplete} job(s) without complete results are not included."
     return "\n".join(lines) + "\n" + note + "\n" + time_to_quality(agg, methods, columns)

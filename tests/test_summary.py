@@ -26,7 +26,7 @@ def _job(root, name, overrides, status="complete", seconds=(0.5, 1.0, 5), **metr
     model = next((o.split("=")[1] for o in overrides if o.startswith("model=")), "choir")
     data = next((o.split("=")[1] for o in overrides if o.startswith("data=")), "cloth")
     r = {"status": status, "metrics": metrics, "model": {"name": model}, "data": {"name": data},
-         "degrade": {"name": "random_0.1"}, "seed": int(next(o.split("=")[1] for o in overrides if o.startswith("seed="))),
+         "degrade": {"name": next((o.split("=")[1] for o in overrides if o.startswith("degrade=")), "random_0.1")}, "seed": int(next(o.split("=")[1] for o in overrides if o.startswith("seed="))),
          "iterations": 10, "train_seconds": seconds[1], "seconds_to_selected": seconds[0], "selection": {"iteration": seconds[2]}}
     (d / "results.json").write_text(json.dumps(r))
 
@@ -77,13 +77,32 @@ def test_paper_column_beside_ours(tmp_path):
     assert rows == {"choir": "41.316", "siren": "37.268", "interp": ""}
 
 
+def test_paper_iou_and_chamfer_beside_ours_for_shapes(tmp_path):
+    """experiment=finerpp_sdf runs: FINER++ Table 2's IoU and Chamfer (Armadillo: SIREN 0.9895 / 3.505e-6, FINER++
+    Sine 0.9899 / 3.348e-6) beside ours; a method the table lacks (choir_linear) gets none."""
+    for i, model in enumerate(["siren", "finer", "choir_linear"]):
+        _job(tmp_path, str(i), [f"model={model}", "data=armadillo", "degrade=none", "seed=0"], iou=0.98 + i / 1000,
+             chamfer=4e-6, fscore=0.99)
+    md = summarize(tmp_path)["md"].read_text().splitlines()
+    assert md[0] == ("| method | armadillo · none · IoU ↑ | armadillo · none · paper IoU | armadillo · none · Chamfer ↓ | "
+                     "armadillo · none · paper Chamfer | armadillo · none · F-score ↑ |")
+    assert md[2] == "| siren | 0.9800 | 0.9895 | **4.000e-06** | 3.505e-06 | **0.9900** |"
+    assert md[3] == "| finer | 0.9810 | 0.9899 | **4.000e-06** | 3.348e-06 | **0.9900** |"
+    assert md[4] == "| choir_linear | **0.9820** | – | **4.000e-06** | – | **0.9900** |"
+
+
 def test_paper_figures_are_the_papers_tables():
     from inr_recover.summary import paper_figures
 
     fig = paper_figures()
-    assert len({k for k in fig if k[0] not in ("cave_cloth", "kodim23")}) == 6 * 7 * 4 + 6 * 7 * 3  # Tables 2 and 3
+    choir = {k for k in fig if k[1] != "none"}  # the CHOIR paper's tables have no degrade=none column
+    assert len({k for k in choir if k[0] not in ("cave_cloth", "kodim23")}) == 6 * 7 * 4 + 6 * 7 * 3  # Tables 2 and 3
     assert fig[("cave_cloth", "scene3", "choir")] == {"psnr": 26.072, "ssim": 0.779, "lpips": 0.152}
     assert fig[("bird", "scene1", "lrtfr")]["psnr"] == 17.217 and fig[("news", "tube_0.3", "dro_tff")]["psnr"] == 27.402
+    finerpp = {k: v for k, v in fig.items() if k[1] == "none"}  # FINER++ Table 2: 4 shapes x 7 methods
+    assert len(finerpp) == 4 * 7 and all(set(v) == {"iou", "chamfer"} for v in finerpp.values())
+    assert fig[("armadillo", "none", "finer_wavelet")] == {"iou": 0.9901, "chamfer": 3.291e-6}
+    assert fig[("thai_statue", "none", "gauss")] == {"iou": 0.9481, "chamfer": 1.618e-5}
 
 
 def test_cli_reports_empty_dir(tmp_path):

@@ -4,9 +4,10 @@ to our runs by data config name, degradation config name and model name.
 
     python tools/paper/choir_tables.py /work/shared/papers/choir_eccv2026.txt inr_recover/paper_figures.csv
 """
-import csv
 import re
 import sys
+
+from figures import merge
 
 # paper dataset -> our data config names (conf/data/*.yaml) that load that tensor at the paper's size
 DATA = {"WDC": "wdc", "Urban": "urban", "Flowers": "flowers", "Toys": "toys", "Shop": "shop", "News": "news",
@@ -37,8 +38,5 @@ def rows(text: str):
 
 if __name__ == "__main__":
     found = list(rows(open(sys.argv[1], encoding="utf-8").read()))
-    with open(sys.argv[2], "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, ["data", "degrade", "method", "psnr", "ssim", "lpips", "source"], lineterminator="\n")
-        w.writeheader()
-        w.writerows(found)
+    merge(sys.argv[2], found, "CHOIR")
     print(f"{len(found)} figures -> {sys.argv[2]}")
