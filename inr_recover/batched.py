@@ -20,7 +20,7 @@ import torch
 from torch.func import functional_call, vmap
 
 from inr_recover.errors import UserError
-from inr_recover.fit import FitResult, Trainer, train
+from inr_recover.fit import FitResult, Trainer, input_gradients, train
 from inr_recover.models.base import INR
 
 HOOKS = ("setup", "training_forward", "regularization", "predict")
@@ -76,11 +76,16 @@ class Group:
     def step(self, members: list[Trainer]) -> list[torch.Tensor]:
         """One update of each of ``members`` on its own batch (:meth:`Trainer.batch`); returns their losses."""
         batches = [t.batch() for t in members]
-        shared = members[0].batch_size is None  # full batch: every member's inputs are the measurement's
+        grads = members[0].task.input_gradients  # a loss term in d f / d x: each member differentiates its own inputs
+        shared = members[0].batch_size is None and not grads  # full batch: every member's inputs are the measurement's
         inputs = batches[0].inputs if shared else torch.stack([b.inputs for b in batches])
+        if grads:
+            inputs = inputs.detach().requires_grad_(True)
         forward = vmap(lambda p, b, x: functional_call(self.base, (p, b), (x,)), in_dims=(0, 0, None if shared else 0))
         out = forward(_stacked(members, "named_parameters"), _stacked(members, "named_buffers"), inputs)
         losses = [t.data_term(o, batch) for t, o, batch in zip(members, out, batches)]
+        if grads:
+            losses = [loss + t.task.gradient_term(g) for loss, t, g in zip(losses, members, input_gradients(out, inputs))]
         for t in members:
             t.updater.optimizer.zero_grad(set_to_none=True)
         torch.stack(losses).sum().backward()

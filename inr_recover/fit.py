@@ -135,10 +135,13 @@ class Trainer:
         return self.task.loss_fn(self.measure.apply(output), batch.targets, batch.weights, groups)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        """``L = sum(w * rho(A(f(x)) - y)) / numel + R``: :meth:`data_term` on the model's output, plus the model's
-        regulariser."""
-        loss = self.data_term(self.model.training_forward(batch.inputs, batch.targets), batch,
-                              self.model.loss_groups(batch.inputs))
+        """``L = sum(w * rho(A(f(x)) - y)) / numel + R``: :meth:`data_term` on the model's output, plus the task's term
+        in the model's input gradients (if any) and the model's regulariser."""
+        inputs = batch.inputs.detach().requires_grad_(True) if self.task.input_gradients else batch.inputs
+        output = self.model.training_forward(inputs, batch.targets)
+        loss = self.data_term(output, batch, self.model.loss_groups(batch.inputs))
+        if self.task.input_gradients:  # a term in d f / d x (task=sdf task.eikonal)
+            loss = loss + self.task.gradient_term(input_gradients(output, inputs))
         reg = self.model.regularization()
         if not isinstance(reg, float) or reg != 0.0:
             loss = loss + reg
@@ -209,6 +212,12 @@ class Trainer:
         return FitResult(prediction=final, selected_iteration=selected, iterations=self.done, train_seconds=train_seconds,
                          selection=selection, history=self.history, interrupted=self.interrupted,
                          holdout=self.selector.holdout, memory=self.memory, seconds_to_selected=seconds_to_selected)
+
+
+def input_gradients(output: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """``d sum(f) / d x``: each output row's gradient with respect to its own input row (rows are independent), kept
+    in the graph so a loss term in it trains the model."""
+    return torch.autograd.grad(output.sum(), inputs, create_graph=True)[0]
 
 
 def takes_part(member: Trainer, iteration: int) -> bool:

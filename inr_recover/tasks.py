@@ -51,7 +51,7 @@ from inr_recover.errors import UserError
 from inr_recover.evaluation import GridEvaluation, PointEvaluation, Query, ShapeEvaluation
 from inr_recover.grid import refine_coords
 from inr_recover.observation import Observation
-from inr_recover.schema import Positive
+from inr_recover.schema import NonNegative, Positive
 from inr_recover.select import RULES
 
 LOSSES = ("l1", "l2", "huber", "fro", "group_fro", "bce")
@@ -131,6 +131,15 @@ class Task:
         if isinstance(prediction, torch.Tensor):
             return torch.where(known, observed, prediction)
         return np.where(known, observed, prediction)
+
+    @property
+    def input_gradients(self) -> bool:
+        """Whether the loss has a term in the model's gradient with respect to its inputs (:meth:`gradient_term`)."""
+        return False
+
+    def gradient_term(self, gradients: torch.Tensor) -> torch.Tensor:
+        """The loss term on ``d f / d x`` at a batch's inputs ``(n, d)`` (with :attr:`input_gradients`)."""
+        raise NotImplementedError
 
     def check(self, c: dict, solver: bool) -> None:
         """Refuse a configuration (``c``: resolved) this task cannot run, before any work; ``solver``: the model has no
@@ -215,6 +224,22 @@ class Shape(Task):
     data_consistency: bool = False  # the output is a field on a dense grid, not the training points
     allows_degradation: bool = False  # the training points are the observation
     batch_size: int | None = 10000  # points per step (FINER++: 10k per iteration)
+    eikonal: NonNegative = 0.0  # weight of the eikonal term (:meth:`gradient_term`); 0: none (SCONE, FINER++)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.eikonal and self.shape != "sdf":
+            raise UserError(f"task.eikonal applies to task=sdf (a distance's gradient has unit norm, a logit's has not); "
+                            f"drop it with task={self.name}")
+
+    @property
+    def input_gradients(self) -> bool:
+        return self.eikonal > 0
+
+    def gradient_term(self, gradients: torch.Tensor) -> torch.Tensor:
+        """SIREN's eikonal constraint ``eikonal * mean(| |grad f(x)| - 1 |)`` over the batch's points (vsitzmann/siren
+        ``loss_functions.sdf``: ``grad_constraint``, weighed 5e1 beside 3e3 for its surface term)."""
+        return self.eikonal * (gradients.norm(dim=-1) - 1).abs().mean()
 
     def check_data(self, data: dict) -> None:
         if data.get("_target_") != SHAPE_LOADER:

@@ -250,3 +250,35 @@ def test_every_batchable_method_gives_its_own_loss_and_gradient_in_a_group(name)
         for g, ref in zip(grads[s], (p.grad for p in alone.model.parameters())):
             torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()) + 1e-8)
     assert any(not torch.allclose(a, b) for a, b in zip(*grads))
+
+
+@pytest.mark.parametrize("batch_size", [None, 64])
+def test_a_group_with_an_eikonal_term_gives_each_member_its_own_loss_and_gradient(batch_size):
+    """task=sdf with task.eikonal: the term in each member's input gradients is that member's own, full batch (the
+    members then differentiate their own copy of the inputs) or mini-batch."""
+    import trimesh
+
+    from inr_recover import shapes
+    from inr_recover.models.siren import SIREN
+    from inr_recover.tasks import Shape
+
+    ico = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+    mesh = shapes.Mesh(np.asarray(ico.vertices, np.float64), np.asarray(ico.faces, np.int64))
+    coords, values = shapes.sample(mesh, 200, "sdf", seed=0)
+    obs = degrade(values, [], seed=0, coords=coords)
+    task = Shape("sdf", range=[0, 1], eikonal=0.1)
+    optim = make_optim("optim.iterations=1", "optim.grad_clip=null")
+
+    def trainer(seed):
+        torch.manual_seed(seed)
+        return Trainer(SIREN(3, 1, Domain.of(obs), width=16, depth=1), obs, task, optim, Final(task, obs, seed), seed=seed,
+                       batch_size=batch_size)
+
+    members = [trainer(0), trainer(1)]
+    losses = Group(members).step(members)
+    grads = [[p.grad for p in t.model.parameters()] for t in members]
+    for s in (0, 1):
+        alone = trainer(s)
+        assert float(losses[s].detach()) == pytest.approx(float(alone.step().detach()), rel=1e-5)
+        for g, ref in zip(grads[s], (p.grad for p in alone.model.parameters())):
+            torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()) + 1e-8)

@@ -202,3 +202,29 @@ def test_zero_iterations_is_an_initialisation_only_run():
     with torch.no_grad():
         untrained = model(obs.coordinates()).reshape(r.prediction.shape).numpy()
     np.testing.assert_allclose(r.prediction, Task("complete").decode(torch.from_numpy(untrained)).numpy(), atol=1e-6)
+
+
+def test_the_eikonal_term_is_the_mean_deviation_of_the_input_gradients_norm_from_one():
+    """task=sdf task.eikonal=w: L = mean((f - y)^2) + w mean(| |grad_x f| - 1 |), the gradient of each point's output
+    with respect to its own input (checked against torch.func's per-point Jacobians)."""
+    from inr_recover.fit import Trainer
+    from inr_recover.models.siren import SIREN
+    from inr_recover.tasks import Shape
+
+    rng = np.random.default_rng(0)
+    coords = rng.uniform(-1, 1, (50, 3)).astype(np.float32)
+    values = (np.linalg.norm(coords, axis=1, keepdims=True) - 0.5).astype(np.float32)
+    obs = degrade(values, [], seed=0, coords=coords)
+    torch.manual_seed(0)
+    model = SIREN(3, 1, Domain.of(obs), width=16, depth=1)
+    task = Shape("sdf", range=[0, 1], eikonal=0.3)
+    trainer = Trainer(model, obs, task, OPTIM, Final(task, obs, 0))
+    batch = trainer.batch()
+    x = torch.from_numpy(coords)
+    jac = torch.func.vmap(torch.func.jacrev(lambda p: model(p[None])[0]))(x)[:, 0]  # (50, 3): each point's gradient
+    data = torch.mean((model(x) - torch.from_numpy(values)) ** 2)
+    expected = data + 0.3 * (jac.norm(dim=-1) - 1).abs().mean()
+    assert float(trainer.loss(batch)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(expected) > float(data) + 1e-3  # the term is not zero at init
+    with pytest.raises(UserError, match="task.eikonal applies to task=sdf"):
+        Shape("occupancy", shape="occupancy", loss="bce", eikonal=0.3)
