@@ -31,7 +31,7 @@ class Observation(OnGrid):
     known: np.ndarray  # bool (*y_grid, C): True where the entry was observed (not known to be missing)
     operator: object | None = None  # forward map A from the model's grid to y (Downsample); None: the identity
     coords: np.ndarray | None = None  # float32 (N, d): coordinates of N scattered points; None: the grid's
-    source: object | None = None  # (count, seed) -> (coords, values): fresh labelled points (a shape); None: fixed
+    source: object | None = None  # (count, seed) -> (coords, values, weights): fresh points (a shape); None: fixed
 
     def __post_init__(self):
         if self.values.shape != self.known.shape:
@@ -179,14 +179,13 @@ class Resampled(Measurement):
         self.encode = encode
 
     def sample(self, generator: torch.Generator, size: int | None = None) -> Batch:
-        """``size`` fresh points and their labels from ``obs.source`` (all the pool when ``size`` is None)."""
+        """``size`` fresh points, their labels and loss weights from ``obs.source`` (all the pool when ``size`` is
+        None)."""
         if size is None:
             return super().sample(generator, size)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        coords, values = self.obs.source(size, seed)
-        inputs = torch.from_numpy(coords).to(self.inputs.device)
-        targets = self.encode(torch.from_numpy(values).to(self.inputs.device))
-        return Batch(inputs, targets, torch.ones_like(targets))
+        coords, values, weights = (torch.from_numpy(a).to(self.inputs.device) for a in self.obs.source(size, seed))
+        return Batch(coords, self.encode(values), weights)
 
 
 def measurement(obs: Observation, train: np.ndarray, encode, device=None) -> Measurement:

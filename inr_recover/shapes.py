@@ -87,11 +87,72 @@ class Mesh:
         return np.asarray(points), np.asarray(mesh.face_normals[face])
 
 
+@dataclass
+class Cloud:
+    """An oriented point cloud (``points``, unit ``normals``, in cube units) labelled as BACON and SCONE label it: the
+    signed distance of ``x`` is ``(x - p_1) . mean(n_1, n_2, n_3)`` over its three nearest points (BACON
+    ``dataio.MeshSDF.sample_surface``). As the truth of a cloud without a mesh, inside is where that is negative."""
+
+    points: np.ndarray  # (P, 3) float64
+    normals: np.ndarray  # (P, 3) float64, unit
+
+    @cached_property
+    def tree(self):
+        from scipy.spatial import cKDTree
+
+        return cKDTree(self.points)
+
+    def sdf(self, x: np.ndarray) -> np.ndarray:
+        _, idx = self.tree.query(x, k=3)
+        return np.sum((x - self.points[idx[:, 0]]) * self.normals[idx].mean(1), axis=-1)
+
+    def inside(self, x: np.ndarray) -> np.ndarray:
+        return self.sdf(np.asarray(x, dtype=np.float64)) < 0
+
+    def surface(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``count`` of the cloud's points (with replacement) and their normals."""
+        idx = np.random.default_rng(seed).integers(0, len(self.points), count)
+        return self.points[idx], self.normals[idx]
+
+
+def bacon_sample(cloud: Cloud, count: int, seed: int, coarse: float, fine: float,
+                 coarse_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BACON's training points (``sample_surface``; SCONE follows it): ``count`` cloud points, the even-indexed moved by
+    Laplace noise of scale ``coarse``, the odd by ``fine``, wrapped back into the cube; their :meth:`Cloud.sdf` labels;
+    loss weights ``coarse_weight`` on the coarse points and 1 on the fine (BACON ``overfit_sdf``'s
+    ``coarse_loss_weight``: its coarse-to-fine loss)."""
+    rng = np.random.default_rng(seed)
+    points = cloud.points[rng.integers(0, len(cloud.points), count)].copy()
+    points[0::2] += rng.laplace(scale=coarse, size=points[0::2].shape)
+    points[1::2] += rng.laplace(scale=fine, size=points[1::2].shape)
+    points = np.where(points > 1, points - 2, np.where(points < -1, points + 2, points))
+    weights = np.ones((count, 1), np.float32)
+    weights[0::2] = coarse_weight
+    return points.astype(np.float32), cloud.sdf(points)[:, None].astype(np.float32), weights
+
+
 def normalised(vertices: np.ndarray, faces: np.ndarray, extent: float = EXTENT) -> Mesh:
     """The mesh centred on its bounding box and scaled so its longest side spans ``[-extent, extent]``."""
     lo, hi = vertices.min(0), vertices.max(0)
     scale = 2 * extent / float((hi - lo).max())
     return Mesh(np.ascontiguousarray((vertices - (lo + hi) / 2) * scale, dtype=np.float64), np.ascontiguousarray(faces, dtype=np.int64))
+
+
+CLOUD_FILES = (".xyz", ".txt", ".pts")  # an oriented point cloud: one point per line, x y z nx ny nz
+
+
+def read_cloud(path) -> Cloud:
+    """An oriented point cloud file (:data:`CLOUD_FILES`), normalised as a mesh is (:func:`normalised`), its normals
+    scaled to unit length (zero normals left as they are, as BACON does)."""
+    try:
+        data = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except ValueError as e:
+        raise UserError(f"{path}: not a point cloud of 6 numbers per line (x y z nx ny nz): {e}") from None
+    if data.shape[1] != 6 or len(data) < 3:
+        raise UserError(f"{path}: a point cloud needs 6 columns (x y z nx ny nz) and 3 points or more, got {data.shape}")
+    norms = np.linalg.norm(data[:, 3:], axis=1, keepdims=True)
+    points = normalised(data[:, :3], np.zeros((0, 3), np.int64)).vertices
+    return Cloud(points, data[:, 3:] / np.where(norms == 0, 1.0, norms))
 
 
 def read_mesh(path) -> Mesh:
@@ -134,6 +195,8 @@ class Shape(OnGrid):
     path: str | None = None
     near_sigma: float = 0.01
     fresh: bool = False  # draw new training points at every step (:meth:`draw`) instead of from the pool
+    cloud: Cloud | None = None  # data.kind=points_with_normals: the oriented cloud the labels come from
+    bacon: tuple = (0.2, 0.002, 0.01)  # with a cloud: the coarse and fine Laplace scales, the coarse points' weight
     record_extra: dict = field(default_factory=dict)
     scattered = True
     has_truth = True
@@ -145,13 +208,18 @@ class Shape(OnGrid):
 
     def record(self) -> dict:
         return {"name": self.name, "path": self.path, "label": self.label, "points": int(self.values.shape[0]),
-                "vertices": int(self.mesh.vertices.shape[0]), "faces": int(self.mesh.faces.shape[0]),
+                **({"vertices": int(self.mesh.vertices.shape[0]), "faces": int(self.mesh.faces.shape[0])}
+                   if isinstance(self.mesh, Mesh) else {"cloud_file_points": int(self.mesh.points.shape[0])}),
                 "normalisation": f"bounding box centred, longest side spanning [-{EXTENT}, {EXTENT}] of the cube [-1, 1]^3",
                 "eval_resolution": self.resolution, **self.record_extra}
 
-    def draw(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """``count`` new training points and labels, drawn as the pool is (:func:`sample`) with ``seed``."""
-        return sample(self.mesh, count, self.label, seed, self.near_sigma)
+    def draw(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``count`` new training points, their labels and loss weights, drawn as the pool is with ``seed``:
+        :func:`sample` from the mesh (weights 1), or :func:`bacon_sample` from the cloud."""
+        if self.cloud is not None:
+            return bacon_sample(self.cloud, count, seed, *self.bacon)
+        coords, values = sample(self.mesh, count, self.label, seed, self.near_sigma)
+        return coords, values, np.ones_like(values)
 
     def frames_view(self, values: np.ndarray) -> np.ndarray:
         return values.reshape(1, -1, 1, values.shape[-1])
@@ -163,27 +231,54 @@ class Shape(OnGrid):
         return values
 
 
-def load_mesh(name: str, file: str | None = None, root: str | None = None, path: str | None = None,
-              label: str = "sdf", samples: int = 100000, near_sigma: float = 0.01, resolution: int = 128,
-              seed: int = 0, fresh: bool = False, has_truth: bool = True) -> Shape:
-    """``data=bunny|dragon|mesh``: read ``root/file`` (or ``path``), normalise it, draw the training pool."""
+KINDS = ("mesh", "points_with_normals")
+
+
+def _check_options(name: str, label: str, kind: str, fresh: bool, samples: int, resolution: int, near_sigma: float,
+                   has_truth: bool) -> None:
     if label not in LABELS:
         raise UserError(f"data.label='{label}' is not one of {', '.join(LABELS)}")
+    if kind not in KINDS:
+        raise UserError(f"data.kind='{kind}' is not one of {', '.join(KINDS)}")
     if not has_truth:
         raise UserError(f"data '{name}' is a shape: task=recover does not apply; use task=sdf or task=occupancy")
     if samples < 1 or resolution < 8 or near_sigma <= 0:
         raise UserError(f"data '{name}': samples >= 1, resolution >= 8 and near_sigma > 0 are needed "
                         f"(got {samples}, {resolution}, {near_sigma})")
+    if kind == "points_with_normals" and (label != "sdf" or not fresh):
+        raise UserError("data.kind=points_with_normals trains BACON's signed distances on points drawn at every step: "
+                        "use task=sdf with data.fresh=true")
+
+
+def load_mesh(name: str, file: str | None = None, root: str | None = None, path: str | None = None,
+              label: str = "sdf", kind: str = "mesh", samples: int = 100000, near_sigma: float = 0.01,
+              resolution: int = 128, seed: int = 0, fresh: bool = False, cloud_points: int = 1000000,
+              coarse_scale: float = 0.2, fine_scale: float = 0.002, coarse_weight: float = 0.01,
+              has_truth: bool = True) -> Shape:
+    """``data=bunny|dragon|mesh``: read ``root/file`` (or ``path``), normalise it, draw the training pool; with
+    ``kind=points_with_normals`` the labels come from an oriented cloud (the file's, or ``cloud_points`` points
+    sampled on the mesh with their faces' normals) as BACON's (:func:`bacon_sample`)."""
+    _check_options(name, label, kind, fresh, samples, resolution, near_sigma, has_truth)
     p = resolve_path(root, file, path)
     if not p.is_file():
         raise UserError(f"data '{name}': mesh file not found at {p}; put it there, or set data.root=DIR holding it or "
-                        "data.path=/path/to/mesh (.obj .ply .off .stl)")
-    mesh = read_mesh(p)
-    coords, values = sample(mesh, samples, label, seed, near_sigma)
-    return Shape(values=values, coords=coords, mesh=mesh, name=name, label=label, resolution=resolution, path=str(p),
-                 near_sigma=near_sigma, fresh=fresh,
-                 record_extra={"near_sigma": near_sigma, "pool_seed": seed, "fresh": fresh,
-                               "pool": "1/3 on the surface, 1/3 near it (Gaussian offsets), 1/3 uniform in the cube"})
+                        "data.path=/path/to/mesh (.obj .ply .off .stl, or a point cloud .xyz with data.kind=points_with_normals)")
+    cloud = None
+    if kind == "points_with_normals":
+        truth = cloud = read_cloud(p) if p.suffix.lower() in CLOUD_FILES else None
+        if cloud is None:
+            truth = read_mesh(p)
+            cloud = Cloud(*truth.surface(cloud_points, seed))
+        coords, values, _ = bacon_sample(cloud, samples, seed, coarse_scale, fine_scale, coarse_weight)
+        pool = f"BACON's: cloud points moved by Laplace noise, scale {coarse_scale} (even) and {fine_scale} (odd)"
+    else:
+        truth = read_mesh(p)
+        coords, values = sample(truth, samples, label, seed, near_sigma)
+        pool = "1/3 on the surface, 1/3 near it (Gaussian offsets), 1/3 uniform in the cube"
+    return Shape(values=values, coords=coords, mesh=truth, name=name, label=label, resolution=resolution, path=str(p),
+                 near_sigma=near_sigma, fresh=fresh, cloud=cloud, bacon=(coarse_scale, fine_scale, coarse_weight),
+                 record_extra={"kind": kind, "near_sigma": near_sigma, "pool_seed": seed, "fresh": fresh, "pool": pool,
+                               **({"cloud_points": len(cloud.points), "coarse_weight": coarse_weight} if cloud else {})})
 
 
 def cell_centres(resolution: int) -> np.ndarray:

@@ -97,6 +97,7 @@ def test_score_of_the_exact_field_of_a_cube():
     (["task=sdf", "data=mesh"], "set data.path"),
     (["task=occupancy", "data=bunny", "model=choir", "data.samples=300"], "set model.out_activation=none"),  # sigmoid head
     (["task=sdf", "data=bunny", "data.fresh=true", "select=holdout"], "none can be held out: use select=final"),
+    (["task=sdf", "data=bunny", "data.kind=points_with_normals"], "use task=sdf with data.fresh=true"),
 ])
 def test_refusals(tmp_path, overrides, message):
     proc, _ = run_cli(tmp_path, *overrides, check=False)
@@ -129,3 +130,34 @@ def test_a_field_on_the_bunny_beats_the_nearest_label(tmp_path, task):
     assert r["metrics"]["chamfer"] < 1e-3 and (out / "figure.png").is_file()
     mesh = trimesh.load(out / "reconstruction.ply")
     assert len(mesh.faces) > 1000 and np.abs(mesh.vertices).max() <= 1
+
+
+def test_bacon_labels_from_an_oriented_cloud_of_a_sphere():
+    """data.kind=points_with_normals: BACON's label (x - p1) . mean(n1, n2, n3) from a dense oriented cloud of a sphere
+    is its SDF |x| - r near the surface; the even points carry the coarse Laplace noise and the coarse weight, the odd
+    the fine, and every point is wrapped back into the cube."""
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(200000, 3))
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    cloud = shapes.Cloud(0.5 * p, p)
+    x, y, w = shapes.bacon_sample(cloud, 4000, seed=1, coarse=0.2, fine=0.002, coarse_weight=0.01)
+    assert x.shape == (4000, 3) and y.shape == (4000, 1) and np.abs(x).max() <= 1
+    assert set(np.unique(w[0::2])) == {np.float32(0.01)} and set(np.unique(w[1::2])) == {1.0}
+    r = np.linalg.norm(x, axis=1)
+    fine = np.abs(r[1::2] - 0.5) < 0.01
+    np.testing.assert_allclose(y[1::2, 0][fine], r[1::2][fine] - 0.5, atol=2e-3)
+    assert np.median(np.abs(r[0::2] - 0.5)) > 10 * np.median(np.abs(r[1::2] - 0.5))  # coarse vs fine offsets
+    assert cloud.inside(np.array([[0.3, 0, 0], [0, -0.2, 0.1], [0.9, 0, 0]])).tolist() == [True, True, False]
+
+
+def test_an_oriented_cloud_file_is_read_normalised_with_unit_normals(tmp_path):
+    rng = np.random.default_rng(0)
+    pts, nrm = rng.uniform(2, 4, (50, 3)), rng.normal(size=(50, 3)) * 5
+    np.savetxt(tmp_path / "c.xyz", np.c_[pts, nrm])
+    cloud = shapes.read_cloud(tmp_path / "c.xyz")
+    lo, hi = cloud.points.min(0), cloud.points.max(0)
+    assert np.isclose((hi - lo).max(), 2 * shapes.EXTENT) and np.allclose((hi + lo) / 2, 0)
+    np.testing.assert_allclose(np.linalg.norm(cloud.normals, axis=1), 1.0)
+    np.savetxt(tmp_path / "bad.xyz", pts)
+    with pytest.raises(shapes.UserError, match="6 columns"):
+        shapes.read_cloud(tmp_path / "bad.xyz")
