@@ -39,10 +39,12 @@ from inr_recover.files import atomic_path
 
 log = logging.getLogger("inr_recover")
 
-# name: (header, number format, better); point data: nrmse, r2; shapes (task=sdf|occupancy): iou, chamfer, fscore
+# name: (header, number format, better); point data: nrmse, r2; shapes (task=sdf|occupancy): iou, chamfer, fscore,
+# normal_consistency
 METRICS = {"psnr": ("PSNR", ".2f", max), "ssim": ("SSIM", ".4f", max), "lpips": ("LPIPS", ".4f", min),
            "nrmse": ("NRMSE", ".4f", min), "r2": ("R²", ".4f", max),
-           "iou": ("IoU", ".4f", max), "chamfer": ("Chamfer", ".3e", min), "fscore": ("F-score", ".4f", max)}
+           "iou": ("IoU", ".4f", max), "chamfer": ("Chamfer", ".3e", min), "fscore": ("F-score", ".4f", max),
+           "normal_consistency": ("normal consistency", ".4f", max)}
 TIMES = ("seconds_to_selected", "train_seconds", "selected_iteration")  # time to quality, averaged like the metrics
 NOT_METHOD = ("data", "degrade", "seed", "hydra", "progress", "device", "checkpoint")
 HEATMAP_PAIRS = [("model.depth", "optim.lr")]  # preferred (rows, columns) when swept

@@ -54,13 +54,17 @@ def test_table_mean_std_best_and_incomplete(tmp_path):
 
 
 def test_shape_metrics_table(tmp_path):
-    """task=sdf runs: IoU and F-score (higher is better) with four decimals, the Chamfer distance (lower is better) in
-    scientific notation, best per column in bold."""
-    _job(tmp_path, "0", ["model=siren", "data=bunny", "seed=0"], iou=0.98, chamfer=4.8e-5, fscore=0.997)
-    _job(tmp_path, "1", ["model=choir", "data=bunny", "seed=0"], iou=0.95, chamfer=2.0e-4, fscore=0.990)
+    """task=sdf runs: IoU, F-score and normal consistency (higher is better) with four decimals, the Chamfer distance
+    (lower is better) in scientific notation, best per column in bold."""
+    _job(tmp_path, "0", ["model=siren", "data=bunny", "seed=0"], iou=0.98, chamfer=4.8e-5, fscore=0.997,
+         normal_consistency=0.91)
+    _job(tmp_path, "1", ["model=choir", "data=bunny", "seed=0"], iou=0.95, chamfer=2.0e-4, fscore=0.990,
+         normal_consistency=0.93)
     md = summarize(tmp_path)["md"].read_text().splitlines()
-    assert md[0] == "| method | bunny · random_0.1 · IoU ↑ | bunny · random_0.1 · Chamfer ↓ | bunny · random_0.1 · F-score ↑ |"
-    assert md[2] == "| siren | **0.9800** | **4.800e-05** | **0.9970** |" and md[3] == "| choir | 0.9500 | 2.000e-04 | 0.9900 |"
+    assert md[0] == ("| method | bunny · random_0.1 · IoU ↑ | bunny · random_0.1 · Chamfer ↓ | bunny · random_0.1 · F-score ↑ | "
+                     "bunny · random_0.1 · normal consistency ↑ |")
+    assert md[2] == "| siren | **0.9800** | **4.800e-05** | **0.9970** | 0.9100 |"
+    assert md[3] == "| choir | 0.9500 | 2.000e-04 | 0.9900 | **0.9300** |"
 
 
 def test_paper_column_beside_ours(tmp_path):
