@@ -222,6 +222,20 @@ def test_cli_batch_falls_back_to_separate_jobs_for_a_method_without_a_training_l
     assert ["batch" in r for r in results] == [True, True, False, False]
 
 
+def _group_step_equals_alone(trainer) -> list:
+    """One group step of members ``trainer(0)``, ``trainer(1)`` gives each the loss and gradients of its own step alone
+    (to float summation order); returns the members' gradients."""
+    members = [trainer(0), trainer(1)]
+    losses = Group(members).step(members)
+    grads = [[p.grad for p in t.model.parameters()] for t in members]
+    for s in (0, 1):
+        alone = trainer(s)
+        assert float(losses[s].detach()) == pytest.approx(float(alone.step().detach()), rel=1e-5)
+        for g, ref in zip(grads[s], (p.grad for p in alone.model.parameters())):
+            torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()) + 1e-8)
+    return grads
+
+
 BATCHABLE = ["choir", "siren", "pemlp", "gauss", "wire", "finer", "finer_gauss", "finer_wavelet", "scone"]
 
 
@@ -241,14 +255,7 @@ def test_every_batchable_method_gives_its_own_loss_and_gradient_in_a_group(name)
         assert unbatchable(type(model)) is None
         return Trainer(model, obs, TASK, optim, Final(TASK, obs, seed), seed=seed)
 
-    members = [trainer(0), trainer(1)]
-    losses = Group(members).step(members)
-    grads = [[p.grad for p in t.model.parameters()] for t in members]
-    for s in (0, 1):
-        alone = trainer(s)
-        assert float(losses[s].detach()) == pytest.approx(float(alone.step().detach()), rel=1e-5)
-        for g, ref in zip(grads[s], (p.grad for p in alone.model.parameters())):
-            torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()) + 1e-8)
+    grads = _group_step_equals_alone(trainer)
     assert any(not torch.allclose(a, b) for a, b in zip(*grads))
 
 
@@ -274,11 +281,4 @@ def test_a_group_with_an_eikonal_term_gives_each_member_its_own_loss_and_gradien
         return Trainer(SIREN(3, 1, Domain.of(obs), width=16, depth=1), obs, task, optim, Final(task, obs, seed), seed=seed,
                        batch_size=batch_size)
 
-    members = [trainer(0), trainer(1)]
-    losses = Group(members).step(members)
-    grads = [[p.grad for p in t.model.parameters()] for t in members]
-    for s in (0, 1):
-        alone = trainer(s)
-        assert float(losses[s].detach()) == pytest.approx(float(alone.step().detach()), rel=1e-5)
-        for g, ref in zip(grads[s], (p.grad for p in alone.model.parameters())):
-            torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()) + 1e-8)
+    _group_step_equals_alone(trainer)
