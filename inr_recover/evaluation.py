@@ -16,8 +16,9 @@ import torch
 
 from inr_recover import metrics as M, shapes
 from inr_recover.data import Signal
+from inr_recover.grid import predict
 from inr_recover.observation import Observation
-from inr_recover.outputs import save_figure, save_map, save_mask, save_slices
+from inr_recover.outputs import save_figure, save_gif, save_map, save_mask, save_slices, save_views
 
 
 @dataclass
@@ -28,6 +29,11 @@ class Query:
     grid: tuple
     key: str | None = None
     record: dict | None = None
+    render: object | None = None  # (model, coords, chunk) -> outputs: how the model is seen there (rays: rendered)
+
+    def predict(self, model, chunk: int | None) -> torch.Tensor:
+        """The model's output at :attr:`coords`, ``chunk`` rows per forward pass, through :attr:`render` when set."""
+        return (self.render or predict)(model, self.coords, chunk)
 
 
 class Oracle:
@@ -185,3 +191,43 @@ class ShapeEvaluation(GridEvaluation):
         m = results["metrics"]
         return (f"IoU {fmt(m['iou'], 4)} | Chamfer {'n/a' if m['chamfer'] is None else format(m['chamfer'], '.3g')} | "
                 f"F-score {fmt(m['fscore'], 4)} ({m['resolution']}^3 grid)")
+
+
+class ViewEvaluation(GridEvaluation):
+    """Views rendered from a radiance field (``task=view_synthesis``), scored on the test views only: each metric the
+    mean over the test views of its value on each view (as NeRF and the CHOIR paper's Table 1 report), the per-view
+    values beside it. The training views are the observation (:meth:`observed`: the fit to them)."""
+
+    def __init__(self, task, signal, obs: Observation, forward=None):
+        super().__init__(task, signal, obs, forward)
+        self.truth = signal.test
+
+    def score(self, recon: np.ndarray, names: tuple, seed: int) -> dict:
+        per = [M.compute(self.truth[v:v + 1], recon[v:v + 1], names=tuple(names)) for v in range(len(recon))]
+        means = {n: None if any(p[n] is None for p in per) else float(np.mean([p[n] for p in per])) for n in names}
+        return {**means, "test_views": len(recon), "per_view": {n: [p[n] for p in per] for n in names},
+                "baselines": self.baselines()}
+
+    def baselines(self) -> dict:
+        """The mean test-view PSNR of two renderings that learn nothing of the scene: the background alone, and the
+        mean training view."""
+        constant = {"background": np.full_like(self.truth[0], self.signal.background),
+                    "mean_training_view": self.obs.values.mean(0)}
+        return {k: float(np.mean([M.psnr(t, v) for t in self.truth])) for k, v in constant.items()}
+
+    def save_observation(self, out_dir: Path) -> None:
+        """Nothing: the training views are the data's (``results.json`` ``data.train_views`` names them)."""
+
+    def products(self, out_dir: Path, recon: np.ndarray) -> dict:
+        """``test_views.gif``: the rendered test views in order (the Blender test split circles the scene)."""
+        return {"video": str(save_gif(out_dir / "test_views.gif", recon))}
+
+    def figure(self, path: Path, recon: np.ndarray, m: dict) -> None:
+        """Three test views: the truth, the rendering (with its PSNR) and the error."""
+        psnr = (m or {}).get("per_view", {}).get("psnr")
+        save_views(path, self.truth, recon, psnr)
+
+    def report(self, results: dict) -> str:
+        m = results["metrics"]
+        return (f"test views ({m['test_views']}): PSNR {fmt(m.get('psnr'), 2)} dB | SSIM {fmt(m.get('ssim'), 4)} | "
+                f"LPIPS {fmt(m.get('lpips'), 4)} (background alone: {m['baselines']['background']:.2f} dB)")

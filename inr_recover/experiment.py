@@ -29,7 +29,6 @@ from inr_recover.errors import UserError
 from inr_recover.evaluation import Oracle
 from inr_recover.files import write_json
 from inr_recover.fit import FitResult, Trainer, solve
-from inr_recover.grid import predict
 from inr_recover.locks import hold
 from inr_recover.models.base import INR, Solver, build_model, check_support, model_class
 from inr_recover.observation import Observation
@@ -108,7 +107,7 @@ class Experiment:
     def build(self) -> INR | Solver:
         torch.manual_seed(int(self.cfg.seed))  # model init does not depend on how much randomness loading used
         check_support(self.cfg.model, self.obs)
-        self.model = build_model(self.cfg.model, self.obs.in_features, self.obs.channels, Domain.of(self.obs))
+        self.model = build_model(self.cfg.model, self.obs.in_features, self.obs.out_features, Domain.of(self.obs))
         log.info("model %s: %d parameters, device %s", self.cfg.model.name, n_params(self.model), self.device)
         return self.model
 
@@ -131,7 +130,7 @@ class Experiment:
         selector = instantiate(cfg.select)(task=task, obs=obs, seed=int(cfg.seed))
         return Trainer(self.model, obs, task, Optim.from_config(cfg), selector, device=self.device, seed=int(cfg.seed),
                        eval_every=int(cfg.eval_every), batch_size=cfg.batch_size, eval_chunk=cfg.eval_chunk,
-                       on_eval=self.oracle, checkpoint=self.checkpoint(), memory_limit=cfg.memory_limit)
+                       on_eval=self.oracle if self.oracle.evaluation is not None else None, checkpoint=self.checkpoint(), memory_limit=cfg.memory_limit)
 
     def fit(self) -> Fitted:
         """Train (:meth:`trainer`), or solve for a Solver; then :meth:`finish`."""
@@ -151,7 +150,7 @@ class Experiment:
         queried where the task asks (:attr:`query`: zero-shot, a shape's dense grid)."""
         if self.query is None:
             return result.prediction
-        out = predict(self.model, self.query.coords, self.cfg.eval_chunk)
+        out = self.query.predict(self.model, self.cfg.eval_chunk)
         return out.reshape(*self.query.grid, self.signal.channels).cpu().numpy()
 
     def save_fit(self) -> None:

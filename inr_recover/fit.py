@@ -31,7 +31,6 @@ import torch
 
 from inr_recover import checkpoint as ckpt, memory
 from inr_recover.errors import UserError
-from inr_recover.grid import predict
 from inr_recover.observation import Batch, Observation, measurement
 from inr_recover.optim import Optim
 from inr_recover.select import Selector
@@ -132,7 +131,7 @@ class Trainer:
         """The task's data term on the model's output on ``batch`` seen through the measurement's operator ``A``,
         ``sum(w * rho(A(f(x)) - y)) / numel`` (:meth:`Measurement.apply`; ``groups``: the model's loss groups for
         ``group_fro``); a batched group computes each member's loss with it."""
-        return self.task.loss_fn(self.measure.apply(output), batch.targets, batch.weights, groups)
+        return self.task.loss_fn(self.measure.apply(output, batch), batch.targets, batch.weights, groups)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """``L = sum(w * rho(A(f(x)) - y)) / numel + R``: :meth:`data_term` on the model's output, plus the task's term
@@ -155,9 +154,12 @@ class Trainer:
 
     def score(self, iteration: int) -> tuple:
         """A scoring point: the selection rule scores the prediction as observed (``A(f)`` against ``y``) and keeps the
-        model state it selects. Returns (flat prediction, score)."""
-        pred = self.task.decode(predict(self.model, self.measure.inputs, self.eval_chunk))
-        return pred, self.selector(iteration, self.measure.apply(pred), self.measure.values, self.model)
+        model state it selects. Returns (flat prediction, score); (None, None) when nothing would look at the
+        prediction (a rule without a score and no ``on_eval``): an evaluation of view synthesis renders every ray."""
+        if not self.selector.scores and self.on_eval is None:
+            return None, None
+        pred = self.task.decode(self.measure.predict(self.model, self.eval_chunk))
+        return pred, self.selector(iteration, self.measure.measured(pred), self.measure.values, self.model)
 
     def evaluate(self, iteration: int) -> None:
         """An evaluation point: mean training loss since the previous one, time and learning rate into the history,
@@ -203,7 +205,8 @@ class Trainer:
         if self.selector.state is not None:
             self.model.load_state_dict(self.selector.state)
             selected, seconds_to_selected = self.selector.iteration, self.selector.seconds
-        final = self.task.decode(predict(self.model, self.measure.inputs, self.eval_chunk)).reshape(*self.obs.grid, self.obs.channels).cpu().numpy()
+        final = self.task.decode(self.measure.predict(self.model, self.eval_chunk))
+        final = final.reshape(*self.obs.grid, self.obs.channels).cpu().numpy()
         selection = self.selector.record(selected)
         if self.optim.iterations == 0:
             selection = {"method": "initialisation", "iteration": 0, "note": INIT_ONLY}

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from inr_recover.errors import UserError
-from inr_recover.grid import OnGrid, grid_coords, rows
+from inr_recover.grid import OnGrid, grid_coords, predict, rows
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Observation(OnGrid):
     operator: object | None = None  # forward map A from the model's grid to y (Downsample); None: the identity
     coords: np.ndarray | None = None  # float32 (N, d): coordinates of N scattered points; None: the grid's
     source: object | None = None  # (count, seed) -> (coords, values, weights): fresh points (a shape); None: fixed
+    rays: object | None = None  # inr_recover.views.Rays: y holds pixels of posed views, each rendered along its ray
 
     def __post_init__(self):
         if self.values.shape != self.known.shape:
@@ -48,11 +49,21 @@ class Observation(OnGrid):
 
     @property
     def in_features(self) -> int:
-        """Coordinate dimensions: the grid's axes, or the points' coordinates."""
+        """Coordinate dimensions: the grid's axes, the points' coordinates, or a ray sample's position."""
+        if self.rays is not None:
+            return self.rays.in_features
         return int(self.coords.shape[1]) if self.coords is not None else len(self.grid)
 
+    @property
+    def out_features(self) -> int:
+        """The model's outputs: the channels, or with rays the density and the colour channels."""
+        return self.rays.outputs(self.channels) if self.rays is not None else self.channels
+
     def coordinates(self, device=None) -> torch.Tensor:
-        """Where the model is queried, ``(prod(grid), in_features)``, row ``i`` the model's output row ``i``."""
+        """Where the model is queried, ``(prod(grid), in_features)``, row ``i`` the model's output row ``i``; with
+        rays, the ray table ``(prod(grid), 8)`` whose row ``i`` renders pixel ``i``."""
+        if self.rays is not None:
+            return torch.from_numpy(self.rays.table).to(device)
         if self.coords is None:
             return grid_coords(self.grid, device)
         return torch.from_numpy(np.ascontiguousarray(self.coords, dtype=np.float32)).to(device)
@@ -90,6 +101,7 @@ class Batch:
     inputs: torch.Tensor  # (n, in_features) the model's inputs
     targets: torch.Tensor  # (m, C) measured values, m = n for a per-row measurement
     weights: torch.Tensor  # (m, C)
+    bins: tuple | None = None  # rays: the samples' bins (t_starts, t_ends), each (m, S), that Measurement.apply needs
 
 
 class Measurement:
@@ -106,7 +118,7 @@ class Measurement:
       (the memory probe, :meth:`first`) is itself a measurement.
 
     Kinds: :class:`Entries` (entries of a grid or of scattered points, observed one by one: completion, restoration,
-    point data), :class:`Downsampled` (``y = A f`` with ``A`` area downsampling of the whole grid: super-resolution)
+    point data), :class:`Rendered` (pixels of posed views rendered along rays: view synthesis), :class:`Downsampled` (``y = A f`` with ``A`` area downsampling of the whole grid: super-resolution)
     and :class:`Resampled` (fresh labelled points every step: a shape with ``data.fresh``). :func:`measurement` picks
     the kind of an :class:`Observation`.
     """
@@ -137,9 +149,17 @@ class Measurement:
         """The first ``n`` rows (the memory probe's batches)."""
         return Batch(self.inputs[:n], self.targets[:n], self.weights[:n])
 
-    def apply(self, outputs: torch.Tensor) -> torch.Tensor:
+    def apply(self, outputs: torch.Tensor, batch: Batch | None = None) -> torch.Tensor:
         """``A(f)``: the model's output rows on a batch's inputs -> the values the batch measures."""
         return outputs
+
+    def predict(self, model, chunk: int | None) -> torch.Tensor:
+        """The model's output at every row's input (:attr:`inputs`), ``chunk`` rows per forward pass."""
+        return predict(model, self.inputs, chunk)
+
+    def measured(self, prediction: torch.Tensor) -> torch.Tensor:
+        """What the observation measures of a whole :meth:`predict`: ``A`` of it (scored against :attr:`values`)."""
+        return self.apply(prediction)
 
 
 class Entries(Measurement):
@@ -161,7 +181,7 @@ class Downsampled(Measurement):
     def first(self, n: int) -> Batch:
         raise ValueError("a downsampled measurement has no per-row prefix")
 
-    def apply(self, outputs: torch.Tensor) -> torch.Tensor:
+    def apply(self, outputs: torch.Tensor, batch: Batch | None = None) -> torch.Tensor:
         return self.obs.observe(outputs)
 
 
@@ -188,10 +208,37 @@ class Resampled(Measurement):
         return Batch(coords, self.encode(values), weights)
 
 
+class Rendered(Measurement):
+    """Pixels of posed views, each the volume rendering of the field along its camera ray (``task=view_synthesis``,
+    :mod:`inr_recover.views`): a row is a ray, a batch ``size`` rays whose ``S`` samples each are the model's inputs
+    (jittered in their bins, with the fit's generator), and :meth:`apply` composites the outputs at the samples into
+    the rays' colours. :meth:`predict` renders every ray at its bins' centres, ``chunk`` rays per forward pass."""
+
+    def sample(self, generator: torch.Generator, size: int | None = None) -> Batch:
+        idx = slice(None) if size is None else torch.randint(0, self.inputs.shape[0], (size,), generator=generator).to(self.inputs.device)
+        points, bins = self.obs.rays.bins(self.inputs[idx], generator)
+        return Batch(points, self.targets[idx], self.weights[idx], bins)
+
+    def first(self, n: int) -> Batch:
+        points, bins = self.obs.rays.bins(self.inputs[:n], None)
+        return Batch(points, self.targets[:n], self.weights[:n], bins)
+
+    def apply(self, outputs: torch.Tensor, batch: Batch | None = None) -> torch.Tensor:
+        return self.obs.rays.composite(outputs, batch.bins)
+
+    def predict(self, model, chunk: int | None) -> torch.Tensor:
+        return self.obs.rays.render(model, self.inputs, chunk)
+
+    def measured(self, prediction: torch.Tensor) -> torch.Tensor:
+        return prediction
+
+
 def measurement(obs: Observation, train: np.ndarray, encode, device=None) -> Measurement:
-    """The measurement of ``obs`` (:class:`Downsampled` with an operator, :class:`Resampled` with a source of fresh
-    points, else :class:`Entries`) whose loss sees the entries in ``train``; ``encode`` maps values on [0, 1] to the
-    task's range."""
+    """The measurement of ``obs`` (:class:`Downsampled` with an operator, :class:`Rendered` with rays,
+    :class:`Resampled` with a source of fresh points, else :class:`Entries`) whose loss sees the entries in ``train``;
+    ``encode`` maps values on [0, 1] to the task's range."""
     if obs.operator is not None:
         return Downsampled(obs, train, encode, device)
+    if obs.rays is not None:
+        return Rendered(obs, train, encode, device)
     return (Entries if obs.source is None else Resampled)(obs, train, encode, device)

@@ -9,6 +9,17 @@ from inr_recover.data.io import write_array
 from inr_recover.files import atomic_path, save_arrays
 
 
+def _save(fig, path) -> Path:
+    """Lay out, write (atomically, PNG at 110 dpi) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
 def rgb_mapping(reference: np.ndarray, bands=None):
     """Pick display bands and per-band stretch limits from ``reference`` (H, W, C) so that every panel of a
     figure shares them: 3 channels as is, 1 grey, more: false colour from ``bands`` (default spread over the
@@ -54,10 +65,42 @@ def save_figure(path, panels: list[tuple[str, np.ndarray]], error: np.ndarray | 
         axes[-1].set_title("error (RMSE over channels)", fontsize=10)
         axes[-1].axis("off")
         fig.colorbar(im, ax=axes[-1], fraction=0.046, pad=0.04)
-    fig.tight_layout()
+    return _save(fig, path)
+
+
+def save_views(path, truth: np.ndarray, recon: np.ndarray, psnr: list | None, shown: int = 3) -> Path:
+    """``shown`` test views spread over the split, one column each: the truth, the rendering (with its PSNR) and the
+    per-pixel error (RMSE over channels), for ``(T, H, W, 3)`` views."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    picks = np.unique(np.linspace(0, len(recon) - 1, min(shown, len(recon))).round().astype(int))
+    fig, axes = plt.subplots(3, len(picks), figsize=(3.2 * len(picks), 9.6), squeeze=False)
+    for col, v in enumerate(picks):
+        rendered = np.clip(recon[v], 0, 1)
+        label = f"rendered, test view {v}" + (f"\nPSNR {psnr[v]:.2f} dB" if psnr else "")
+        for row, (title, img) in enumerate(((f"ground truth, test view {v}", truth[v]), (label, rendered))):
+            axes[row, col].imshow(img)
+            axes[row, col].set_title(title, fontsize=9)
+        axes[2, col].imshow(np.sqrt(np.mean((truth[v] - rendered) ** 2, -1)), cmap="magma", vmin=0, vmax=0.5)
+        axes[2, col].set_title("error (RMSE over channels, 0 to 0.5)", fontsize=9)
+    for ax in axes.ravel():
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def save_gif(path, frames: np.ndarray, most: int = 50, seconds: float = 5.0) -> Path:
+    """An animated GIF of ``(T, H, W, 3)`` frames in [0, 1] (at most ``most`` of them, evenly spaced), looping over
+    ``seconds``."""
+    from PIL import Image
+
+    keep = np.unique(np.linspace(0, len(frames) - 1, min(most, len(frames))).round().astype(int))
+    images = [Image.fromarray((np.clip(frames[k], 0, 1) * 255).round().astype(np.uint8)) for k in keep]
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                       duration=max(20, int(1000 * seconds / len(images))))
     return Path(path)
 
 
@@ -80,11 +123,7 @@ def save_slices(path, truth: np.ndarray, recon: np.ndarray, label: str, title: s
     im = axes[2].imshow(error.T, origin="lower", cmap="magma", extent=(-1, 1, -1, 1))
     axes[2].set_title("|SDF error|" if label == "sdf" else "inside/outside disagree", fontsize=10)
     fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def save_map(path, lon: np.ndarray, lat: np.ndarray, panels: list, error: np.ndarray, label: str) -> Path:
@@ -116,11 +155,7 @@ def save_map(path, lon: np.ndarray, lat: np.ndarray, panels: list, error: np.nda
         ax.set_xlabel("longitude")
         ax.set_ylabel("latitude")
         ax.set_aspect("equal")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def save_curves(path, history: dict, oracle: dict | None) -> Path:
@@ -144,11 +179,7 @@ def save_curves(path, history: dict, oracle: dict | None) -> Path:
         if scale == "log" and len(y) and min(y) > 0:
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def save_mask(out_dir, signal, obs) -> None:

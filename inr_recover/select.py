@@ -133,6 +133,7 @@ class Selector:
     fit's clock), and the early-stopping rule (``patience``, ``min_iterations``; :meth:`should_stop`)."""
 
     method: str
+    scores = True  # whether the rule looks at predictions (False: the fit need not make one to score)
 
     def __init__(self, task, obs, seed: int, patience: int | None = None, min_iterations: int = 0):
         self.holdout = None
@@ -189,6 +190,7 @@ class Final(Selector):
     """``select=final``: the last iteration (no score)."""
 
     method = "final"
+    scores = False
 
     def __init__(self, task, obs, seed: int, patience: int | None = None, min_iterations: int = 0):
         if patience is not None:

@@ -40,7 +40,7 @@ before selection, metrics and outputs, which stay on [0, 1] (:meth:`Task.encode`
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -48,11 +48,12 @@ import torch
 from inr_recover import shapes
 from inr_recover.degrade import Downsample, operators
 from inr_recover.errors import UserError
-from inr_recover.evaluation import GridEvaluation, PointEvaluation, Query, ShapeEvaluation
+from inr_recover.evaluation import GridEvaluation, PointEvaluation, Query, ShapeEvaluation, ViewEvaluation
 from inr_recover.grid import refine_coords
 from inr_recover.observation import Observation
 from inr_recover.schema import NonNegative, Positive
 from inr_recover.select import RULES
+from inr_recover.views import Rays
 
 LOSSES = ("l1", "l2", "huber", "fro", "group_fro", "bce")
 SHAPES = ("sdf", "occupancy")
@@ -151,9 +152,9 @@ class Task:
         self.check_data(c["data"])
 
     def check_data(self, data: dict) -> None:
-        """Refuse data this task cannot take (``data``: its resolved config): here, a 3-D shape."""
-        if data.get("_target_") == SHAPE_LOADER:
-            raise UserError(f"data={data.get('name')} is a 3-D shape: use task=sdf or task=occupancy")
+        """Refuse data this task cannot take (``data``: its resolved config): here, a field's (:data:`FIELD_DATA`)."""
+        if data.get("_target_") in FIELD_DATA:
+            raise UserError(f"data={data.get('name')} is {FIELD_DATA[data['_target_']]}")
 
     def check_observation(self, obs: Observation, degrade: str) -> None:
         """Refuse an observation this task cannot take (``degrade``: its name): here, a downsampled one."""
@@ -174,6 +175,9 @@ class Task:
 
 
 SHAPE_LOADER = "inr_recover.shapes.load_mesh"  # the data of task=sdf|occupancy
+SCENE_LOADER = "inr_recover.views.load_blender"  # the data of task=view_synthesis
+FIELD_DATA = {SHAPE_LOADER: "a 3-D shape: use task=sdf or task=occupancy",
+              SCENE_LOADER: "posed views of a scene: use task=view_synthesis"}
 HOLDS_OUT = ("inr_recover.select.Holdout",)  # rules that keep observed points out of the loss
 
 
@@ -214,15 +218,44 @@ class SuperResolve(Task):
 
 
 @dataclass
-class Shape(Task):
+class Field(Task):
+    """A 3-D field measured through sampled points or rays (:class:`Shape`, :class:`ViewSynthesis`): data of its own
+    (``loader``), no degradation (the points or views are the observation), a coordinate network with a raw output
+    queried away from where it trained, so no data consistency."""
+
+    data_consistency: bool = False  # the output is queried elsewhere than the training inputs
+    allows_degradation: bool = False  # the sampled points or views are the observation
+    loader: ClassVar[str] = ""  # the data config's _target_
+    takes: ClassVar[str] = ""  # which data, for the refusal
+    raw: ClassVar[str] = ""  # what the network's raw output is, for the refusal of a sigmoid head
+
+    def check_data(self, data: dict) -> None:
+        if data.get("_target_") != self.loader:
+            raise UserError(f"task={self.name} takes {self.takes}")
+
+    def check(self, c: dict, solver: bool) -> None:
+        super().check(c, solver)
+        if solver:
+            raise UserError(f"model={c['model'].get('name', c['model']['_target_'])} has no network to query away from "
+                            f"its training inputs; task={self.name} takes a coordinate network (siren, choir, finer, wire, gauss, ...)")
+
+    def check_model(self, model) -> None:
+        if model.sigmoid_output():
+            raise UserError(f"{type(model).__name__} ends in a sigmoid (outputs in (0, 1)); task={self.name} needs "
+                            f"{self.raw}: set model.out_activation=none")
+
+
+@dataclass
+class Shape(Field):
     """``task=sdf|occupancy``: the field of a 3-D shape (:mod:`inr_recover.shapes`) trained on points sampled around a
     mesh, queried at the cell centres of a ``data.resolution^3`` grid of the cube and scored there and on the mesh
     extracted from it (:class:`~inr_recover.evaluation.ShapeEvaluation`)."""
 
     shape: Literal[SHAPES] = "sdf"  # what the network outputs: the signed distance, or the logit of "inside"
     loss: Literal[LOSSES] | None = "l2"  # task=sdf's; task=occupancy: bce
-    data_consistency: bool = False  # the output is a field on a dense grid, not the training points
-    allows_degradation: bool = False  # the training points are the observation
+    loader: ClassVar[str] = SHAPE_LOADER
+    takes: ClassVar[str] = "a 3-D shape (data=bunny, dragon, mesh)"
+    raw: ClassVar[str] = "a signed output (a distance, a logit)"
     batch_size: int | None = 10000  # points per step (FINER++: 10k per iteration)
     eikonal: NonNegative = 0.0  # weight of the eikonal term (:meth:`gradient_term`); 0: none (SCONE, FINER++)
 
@@ -241,22 +274,10 @@ class Shape(Task):
         ``loss_functions.sdf``: ``grad_constraint``, weighed 5e1 beside 3e3 for its surface term)."""
         return self.eikonal * (gradients.norm(dim=-1) - 1).abs().mean()
 
-    def check_data(self, data: dict) -> None:
-        if data.get("_target_") != SHAPE_LOADER:
-            raise UserError(f"task={self.name} takes a 3-D shape (data=bunny, dragon, mesh)")
-
     def check(self, c: dict, solver: bool) -> None:
         super().check(c, solver)
         if c["data"].get("fresh") and c["select"]["_target_"] in HOLDS_OUT:
             raise UserError("data.fresh=true draws new training points at every step, so none can be held out: use select=final")
-        if solver:
-            raise UserError(f"model={c['model'].get('name', c['model']['_target_'])} has no network to query on the "
-                            f"evaluation grid; task={self.name} takes a coordinate network (siren, choir, finer, wire, gauss, ...)")
-
-    def check_model(self, model) -> None:
-        if model.sigmoid_output():
-            raise UserError(f"{type(model).__name__} ends in a sigmoid (outputs in (0, 1)); task={self.name} needs a "
-                            "signed output (a distance, a logit): set model.out_activation=none")
 
     def query(self, obs: Observation, signal, trains: bool, device) -> tuple[Observation, Query | None]:
         """The pool of points as the observation (with ``data.fresh``, a source of new points for every step:
@@ -268,3 +289,29 @@ class Shape(Task):
 
     def evaluation(self, signal, obs: Observation, forward=None) -> ShapeEvaluation:
         return ShapeEvaluation(self, signal, obs, forward)
+
+
+@dataclass
+class ViewSynthesis(Field):
+    """``task=view_synthesis``: a radiance field trained on the rays of posed training views (:mod:`inr_recover.views`:
+    the network maps a sample's position to density and colour, composited along each ray), rendered at the test
+    views and scored there only (:class:`~inr_recover.evaluation.ViewEvaluation`)."""
+
+    loss: Literal[LOSSES] | None = "l2"  # torch-ngp's MSELoss (FINER's NeRF script)
+    batch_size: int | None = 4096  # rays per step (torch-ngp --num_rays 4096)
+    samples: Positive = 128  # stratified samples per ray
+    eval_every: Positive = 1000  # the default eval_every: an evaluation renders every training ray
+    eval_chunk: Positive = 4096  # the default eval_chunk: rays per forward pass in rendering (torch-ngp --max_ray_batch)
+    loader: ClassVar[str] = SCENE_LOADER
+    takes: ClassVar[str] = "posed views of a scene (data=lego, or data=blender data.scene=NAME data.root=DIR)"
+    raw: ClassVar[str] = "raw outputs (a density before exp, a colour before the renderer's sigmoid)"
+
+    def query(self, obs: Observation, signal, trains: bool, device) -> tuple[Observation, Query | None]:
+        """The training views as pixels rendered along their rays (:class:`~inr_recover.observation.Rendered`); the
+        test views' rays rendered for the reconstruction."""
+        test = Rays(signal.test_rays, int(self.samples), signal.background)
+        obs = replace(obs, rays=Rays(signal.rays, int(self.samples), signal.background))
+        return obs, Query(torch.from_numpy(signal.test_rays).to(device), signal.test.shape[:3], render=test.render)
+
+    def evaluation(self, signal, obs: Observation, forward=None) -> ViewEvaluation:
+        return ViewEvaluation(self, signal, obs, forward)

@@ -103,8 +103,13 @@ def test_paper_figures_are_the_papers_tables():
     assert len({k for k in choir if k[0] not in ("cave_cloth", "kodim23")}) == 6 * 7 * 4 + 6 * 7 * 3  # Tables 2 and 3
     assert fig[("cave_cloth", "scene3", "choir")] == {"psnr": 26.072, "ssim": 0.779, "lpips": 0.152}
     assert fig[("bird", "scene1", "lrtfr")]["psnr"] == 17.217 and fig[("news", "tube_0.3", "dro_tff")]["psnr"] == 27.402
-    finerpp = {k: v for k, v in fig.items() if k[1] == "none"}  # FINER++ Table 2: 4 shapes x 7 methods
+    finerpp = {k: v for k, v in fig.items() if k[1] == "none" and "iou" in v}  # FINER++ Table 2: 4 shapes x 7 methods
     assert len(finerpp) == 4 * 7 and all(set(v) == {"iou", "chamfer"} for v in finerpp.values())
+    views = {k: v for k, v in fig.items() if k[1] == "none" and "psnr" in v}  # CHOIR Table 1, FINER++ Table 3
+    assert len(views) == 8 * (7 + 3) and all(set(v) == {"psnr", "ssim", "lpips"} for v in views.values())
+    assert fig[("lego", "none", "choir")] == {"psnr": 28.299, "ssim": 0.933, "lpips": 0.088}
+    assert fig[("drums", "none", "wire")] == {"psnr": 22.22, "ssim": 0.858, "lpips": 0.106}
+    assert fig[("ship", "none", "iga_inr")]["psnr"] == 27.368 and fig[("chair", "none", "finer_wavelet")]["psnr"] == 33.78
     assert fig[("armadillo", "none", "finer_wavelet")] == {"iou": 0.9901, "chamfer": 3.291e-6}
     assert fig[("thai_statue", "none", "gauss")] == {"iou": 0.9481, "chamfer": 1.618e-5}
 

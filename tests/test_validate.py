@@ -166,6 +166,9 @@ def test_every_top_level_key_is_declared():
     assert set(cfg) - declared - targets == set()
 
 
+FIELDS = ("inr_recover.tasks.Shape", "inr_recover.tasks.ViewSynthesis")  # tasks with data of their own
+
+
 def test_every_shipped_option_passes():
     """No false alarm on the configs that ship: every model, degradation, task, selection rule, logger and preset."""
     def options(group, *skip):
@@ -173,7 +176,8 @@ def test_every_shipped_option_passes():
 
     for over in [*options("model"), *options("degrade", "from_file"), *options("select"), *options("logger"),
                  *options("experiment"), "task=fit", "task=restore", "task=recover", "scheduler=none",
-                 "optim.iterations=0", "task=sdf data=bunny", "task=occupancy data=dragon"]:  # 0: the observation alone
+                 "optim.iterations=0", "task=sdf data=bunny", "task=occupancy data=dragon",  # 0: the observation alone
+                 "task=view_synthesis data=lego"]:
         extra = ["degrade=none"] if over in ("task=fit", "task=recover") else []
-        shape = compose_config(*over.split()).task.get("shape") is not None  # a 3-D shape instead of the tiny grid
-        validate(compose_config(*[o for o in TINY_RUN if not (shape and o.startswith("data="))], *over.split(), *extra))
+        own = compose_config(*over.split()).task._target_ in FIELDS  # a shape or a scene instead of the tiny grid
+        validate(compose_config(*[o for o in TINY_RUN if not (own and o.startswith("data="))], *over.split(), *extra))

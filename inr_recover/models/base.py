@@ -113,6 +113,9 @@ def check_support(cfg: DictConfig | dict, obs) -> None:
     if obs.coords is not None and cls.needs_grid:
         raise UserError(f"model={name} needs samples on a regular grid and this data is scattered points; "
                         "use knn, tree, forest or a coordinate network (siren, choir, sinr, wire, ...)")
+    if getattr(obs, "rays", None) is not None and (cls.needs_grid or cls.needs_entries):
+        raise UserError(f"model={name} works on a grid of entries and view synthesis queries points along camera rays; "
+                        "use a coordinate network (siren, choir, finer, pemlp, gauss, wire, ...)")
     if obs.operator is not None and cls.needs_entries:
         raise UserError(f"model={name} reads the observation entry by entry on its grid and this one is downsampled; "
                         "use model=bicubic or a coordinate network (siren, choir, wire, ...)")

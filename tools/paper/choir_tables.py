@@ -38,5 +38,5 @@ def rows(text: str):
 
 if __name__ == "__main__":
     found = list(rows(open(sys.argv[1], encoding="utf-8").read()))
-    merge(sys.argv[2], found, "CHOIR")
+    merge(sys.argv[2], found, ("CHOIR (ECCV 2026) Table 2", "CHOIR (ECCV 2026) Table 3"))
     print(f"{len(found)} figures -> {sys.argv[2]}")

@@ -39,5 +39,5 @@ def rows(text: str):
 
 if __name__ == "__main__":
     found = list(rows(open(sys.argv[1], encoding="utf-8").read()))
-    merge(sys.argv[2], found, "FINER++")
+    merge(sys.argv[2], found, "FINER++ Table 2")
     print(f"{len(found)} figures -> {sys.argv[2]}")
