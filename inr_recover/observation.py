@@ -12,7 +12,7 @@ explicit coordinates of scattered points (point data, ``coords``).
 
 Training sees an observation through a :class:`Measurement` (:func:`measurement`): the protocol the training loop
 uses without knowing the kind: draw a batch, apply the forward operator to the model's outputs on it, weigh out the
-held-out part. A new way of measuring the signal (rays, sampled 3-D points) is a new subclass.
+held-out part. A new way of measuring the signal (fresh 3-D points, camera rays) is a new subclass.
 """
 from __future__ import annotations
 
@@ -108,7 +108,8 @@ class Measurement:
     """How training measures the signal: a forward operator as an object (deepinv's ``Physics``), on a device.
 
     It draws a training batch (:meth:`sample`: its inputs, targets and weights), applies its forward operator to the
-    model's outputs on a batch (:meth:`apply`), and keeps the held-out part out of the loss: ``train`` is the mask of
+    model's outputs on a batch (:meth:`apply`), predicts what the model measures of every row (:meth:`predict`, then
+    :meth:`measured`, for selection and the result), and keeps the held-out part out of the loss: ``train`` is the mask of
     the observed entries the loss may see (the selection rule's split, :attr:`inr_recover.select.Selector.train_mask`),
     all others weigh 0. The training loop (:mod:`inr_recover.fit`) uses only these methods and attributes:
 
@@ -118,9 +119,10 @@ class Measurement:
       (the memory probe, :meth:`first`) is itself a measurement.
 
     Kinds: :class:`Entries` (entries of a grid or of scattered points, observed one by one: completion, restoration,
-    point data), :class:`Rendered` (pixels of posed views rendered along rays: view synthesis), :class:`Downsampled` (``y = A f`` with ``A`` area downsampling of the whole grid: super-resolution)
-    and :class:`Resampled` (fresh labelled points every step: a shape with ``data.fresh``). :func:`measurement` picks
-    the kind of an :class:`Observation`.
+    point data), :class:`Downsampled` (``y = A f`` with ``A`` area downsampling of the whole grid: super-resolution),
+    :class:`Resampled` (fresh labelled points every step: a shape with ``data.fresh``) and :class:`Rendered` (pixels
+    of posed views, each rendered along its camera ray: view synthesis). :func:`measurement` picks the kind of an
+    :class:`Observation`.
     """
 
     per_row = True

@@ -282,3 +282,29 @@ def test_a_group_with_an_eikonal_term_gives_each_member_its_own_loss_and_gradien
                        batch_size=batch_size)
 
     _group_step_equals_alone(trainer)
+
+
+def test_a_group_rendering_rays_gives_each_member_its_own_loss_and_gradient():
+    """task=view_synthesis: each member renders its own jittered samples of its own rays (the Rendered measurement's
+    bins travel with each member's batch), as it would alone."""
+    from inr_recover.models.siren import SIREN
+    from inr_recover.tasks import ViewSynthesis
+    from inr_recover.views import Rays, camera_rays, near_far
+
+    pose = np.eye(4)
+    pose[2, 3] = 3.0
+    rays = camera_rays(pose, 6, 6, 0.8, 1.0)
+    table = np.concatenate([rays, near_far(rays, 0.2)], -1).astype(np.float32)
+    values = np.random.default_rng(0).random((1, 6, 6, 3)).astype(np.float32)
+    obs = degrade(values, [], seed=0)
+    obs = type(obs)(values=obs.values, known=obs.known, rays=Rays(table, samples=5))
+    task = ViewSynthesis("view_synthesis", range=[0, 1])
+    optim = make_optim("optim.iterations=1", "optim.grad_clip=null")
+
+    def trainer(seed):
+        torch.manual_seed(seed)
+        return Trainer(SIREN(3, 4, Domain.of(obs), width=16, depth=1), obs, task, optim, Final(task, obs, seed), seed=seed,
+                       batch_size=16)
+
+    grads = _group_step_equals_alone(trainer)
+    assert any(not torch.allclose(a, b) for a, b in zip(*grads))

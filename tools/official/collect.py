@@ -5,32 +5,67 @@ and the gap (ours - official, dB).
     python tools/official/collect.py OUT_DIR RESULTS.json [LABEL]
 
 LABEL (e.g. "protocol=official") is appended to the key, so a rerun of this runner's side keeps the earlier rows.
+Runs of several seeds (``OUT/official/<obs>/<method>_s<seed>.json`` beside ``OUT/ours/<obs>/<method>_s<seed>/``, as
+``SEEDS="0 1 2" bash tools/official/run_inr.sh ...`` writes them) go under "<iterations> iterations, seeds 0 1 2":
+each side's mean and standard deviation over the seeds and its per-seed values; the gap is that of the means.
 """
 import json
+import re
 import sys
 from pathlib import Path
 
-out_dir, dest = Path(sys.argv[1]), Path(sys.argv[2])
-rows = {}
-for off in sorted((out_dir / "official").glob("*/*.json")):
-    obs, method = off.parent.name, off.stem
-    o = json.loads(off.read_text())
-    row = {"official": {k: o[k] for k in ("psnr", "iterations", "official_iterations", "seed", "train_seconds", "recipe",
-                                          "notes", "repo_commit", "machine", "command")}}
-    ours = out_dir / "ours" / obs / method / "results.json"
-    if ours.is_file():
-        r = json.loads(ours.read_text())
-        row["ours"] = {"psnr": r["metrics"]["psnr"], "iterations": r["iterations"], "seed": r["seed"],
-                       "train_seconds": r["train_seconds"], "command": "python -m inr_recover.cli " + r["command"].split(" ", 1)[1]}
-        row["gap_db"] = row["ours"]["psnr"] - row["official"]["psnr"]
-    rows.setdefault(obs, {})[method] = row
-first = next(iter(next(iter(rows.values())).values()))["official"]
-merged = json.loads(dest.read_text()) if dest.is_file() else {}
-label = f", {sys.argv[3]}" if len(sys.argv) > 3 else ""
-merged[f"{first['iterations']} iterations, seed {first['seed']}{label}"] = rows
-dest.write_text(json.dumps(merged, indent=2) + "\n")
-for obs, methods in rows.items():
-    print(obs)
-    for m, row in methods.items():
-        ours = row.get("ours", {}).get("psnr", float("nan"))
-        print(f"  {m:14s} official {row['official']['psnr']:7.3f}  ours {ours:7.3f}  gap {row.get('gap_db', float('nan')):+6.2f} dB")
+import numpy as np
+
+SIDE = ("psnr", "iterations", "official_iterations", "seed", "train_seconds", "recipe", "notes", "repo_commit", "machine",
+        "command")
+
+
+def ours(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    r = json.loads(path.read_text())
+    return {"psnr": r["metrics"]["psnr"], "iterations": r["iterations"], "seed": r["seed"],
+            "train_seconds": r["train_seconds"], "command": "python -m inr_recover.cli " + r["command"].split(" ", 1)[1]}
+
+
+def over_seeds(runs: list[dict]) -> dict:
+    """One side of several seeds: the first run's record with the mean PSNR, its std and the per-seed values."""
+    psnr = [r["psnr"] for r in runs]
+    return {**runs[0], "psnr": float(np.mean(psnr)), "psnr_std": float(np.std(psnr, ddof=1)),
+            "per_seed": {str(r["seed"]): r["psnr"] for r in runs}, "seed": [r["seed"] for r in runs]}
+
+
+def collect(out_dir: Path) -> dict:
+    """``{key: {obs: {method: row}}}`` of the runs in ``out_dir`` (module doc)."""
+    groups = {}
+    for off in sorted((out_dir / "official").glob("*/*.json")):
+        m = re.fullmatch(r"(.+?)(?:_s(\d+))?", off.stem)
+        o = json.loads(off.read_text())
+        groups.setdefault((off.parent.name, m.group(1), m.group(2) is not None), []).append(
+            ({k: o[k] for k in SIDE}, ours(out_dir / "ours" / off.parent.name / off.stem / "results.json")))
+    keyed = {}
+    for (obs, method, seeded), runs in groups.items():
+        official = [r[0] for r in runs]
+        row = {"official": over_seeds(official) if seeded else official[0]}
+        if all(r[1] is not None for r in runs):
+            row["ours"] = over_seeds([r[1] for r in runs]) if seeded else runs[0][1]
+            row["gap_db"] = row["ours"]["psnr"] - row["official"]["psnr"]
+        seeds = " ".join(str(s) for s in row["official"]["seed"]) if seeded else None
+        key = f"{official[0]['iterations']} iterations, " + (f"seeds {seeds}" if seeded else f"seed {official[0]['seed']}")
+        keyed.setdefault(key, {}).setdefault(obs, {})[method] = row
+    return keyed
+
+
+if __name__ == "__main__":
+    out_dir, dest = Path(sys.argv[1]), Path(sys.argv[2])
+    merged = json.loads(dest.read_text()) if dest.is_file() else {}
+    label = f", {sys.argv[3]}" if len(sys.argv) > 3 else ""
+    for key, rows in collect(out_dir).items():
+        merged[key + label] = rows
+        print(key + label)
+        for obs, methods in rows.items():
+            print(" ", obs)
+            for m, row in methods.items():
+                mine = row.get("ours", {}).get("psnr", float("nan"))
+                print(f"    {m:14s} official {row['official']['psnr']:7.3f}  ours {mine:7.3f}  gap {row.get('gap_db', float('nan')):+6.2f} dB")
+    dest.write_text(json.dumps(merged, indent=2) + "\n")

@@ -37,6 +37,8 @@ def parse_args(doc: str) -> argparse.Namespace:
     p.add_argument("--iterations", type=int, required=True, help="training iterations (the schedule spans them)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="JSON file to write")
+    p.add_argument("--commit", default=None, help="the official commit, recorded as repo_commit when the checkout has "
+                                                  "no .git (files extracted rather than checked out)")
     return p.parse_args()
 
 
@@ -110,7 +112,7 @@ class Run:
             "grid": list(self.obs.grid), "channels": self.shape[-1], "observed_fraction": self.obs.observed_fraction,
             "iterations": a.iterations, "official_iterations": official_iterations, "seed": a.seed,
             "recipe": recipe, "notes": notes,
-            "repo": str(Path(a.repo).resolve()), "repo_commit": _commit(a.repo),
+            "repo": str(Path(a.repo).resolve()), "repo_commit": _commit(a.repo) or a.commit,
             "train_seconds": seconds, "machine": f"{platform.node()} {platform.machine()}, torch {torch.__version__}, "
                                                     f"{torch.get_num_threads()} threads",
             "command": " ".join(["python", *sys.argv]),

@@ -4,47 +4,63 @@ Markdown, from tools/official/results_inr.json and results_tensor.json.
     python tools/official/faithfulness.py
 
 INR peers: the runs keyed "..., protocol=official" (this runner's side under its default protocol=official, the
-method's recipe) where they exist; any other method's row comes from the earlier run (its key is printed, marked
-"before protocol"). Tensor methods: results_tensor.json (mean over its seeds). Gap = ours - official (dB); the bar
-is gap >= -0.5 dB.
+method's recipe) where they exist, and over them the runs of several seeds (keys "... seeds 0 1 2 ...": mean +- std
+of each side, the gap of the means; a row whose per-seed gaps spread over more than 0.5 dB says so); any other
+method's row comes from the earlier run (its key is printed, marked "before protocol"). Tensor methods:
+results_tensor.json (mean over its seeds). Gap = ours - official (dB); the bar is gap >= -0.5 dB.
 """
 import json
 from pathlib import Path
 
 HERE = Path(__file__).parent
 OBS = {"cloth64_random0.1": "CAVE cloth 64x64x31, random 10%", "cloth64_scene3": "CAVE cloth 64x64x31, Scene 3 (impulses known)",
+       "toy64_random0.1": "CAVE chart and stuffed toy 64x64x31, random 10%",
        "/work/official/obs/cloth128_random0.1": "CAVE cloth 128x128x31, random 10%",
        "/work/official/obs/cloth128_scene3": "CAVE cloth 128x128x31, Scene 3 (impulses known)"}
+
+
+def side(r: dict) -> str:
+    """One side's PSNR: the value, or mean +- std over its seeds."""
+    return f"{r['psnr']:.2f}" + (f" ± {r['psnr_std']:.2f}" if "per_seed" in r else "")
+
+
+def note(key: str, r: dict) -> str:
+    """What the method cell adds: the seeds, a per-seed spread over 0.5 dB, or that the run predates protocols."""
+    if "per_seed" not in r["ours"]:
+        return "" if "protocol=official" in key else " (before protocol)"
+    gaps = [r["ours"]["per_seed"][s] - r["official"]["per_seed"][s] for s in r["ours"]["per_seed"]]
+    spread = max(gaps) - min(gaps)
+    return f" (seeds {', '.join(r['ours']['per_seed'])}" + (f"; per-seed gaps spread {spread:.2f} dB)" if spread > 0.5 else ")")
 
 
 def inr_rows():
     runs = json.loads((HERE / "results_inr.json").read_text())
     rows = {}
-    for key in sorted(runs, key=lambda k: "protocol=official" in k):  # protocol runs last: they win
+    for key in sorted(runs, key=lambda k: ("protocol=official" in k, "seeds" in k)):  # later wins: protocol, seeds
         iterations = int(key.split()[0])
         for obs, methods in runs[key].items():
             for method, r in methods.items():
                 if "ours" not in r:
                     continue
-                note = "" if "protocol=official" in key else " (before protocol)"
-                rows[(obs, method, iterations)] = (method + note, OBS.get(obs, obs), iterations, r["ours"]["psnr"],
-                                                   r["official"]["psnr"], r["ours"]["command"])
+                rows[(obs, method, iterations)] = (method + note(key, r), OBS.get(obs, obs), iterations, side(r["ours"]),
+                                                   side(r["official"]), r["gap_db"], r["ours"]["command"])
     return [rows[k] for k in sorted(rows)]
 
 
 def tensor_rows():
     t = json.loads((HERE / "results_tensor.json").read_text())
     return [(f"{r['method']} ({r['task']}, seeds {r['seeds']})", OBS.get(r["observation"], r["observation"]), r["iterations"],
-             r["ours"]["psnr_mean"], r["official"]["psnr_mean"], r["ours"]["commands"][0]) for r in t["runs"]]
+             f"{r['ours']['psnr_mean']:.2f}", f"{r['official']['psnr_mean']:.2f}",
+             r["ours"]["psnr_mean"] - r["official"]["psnr_mean"], r["ours"]["commands"][0]) for r in t["runs"]]
 
 
 def main():
     print("| method | observation | iterations | ours | official | gap | command (ours) |")
     print("|---|---|--:|--:|--:|--:|---|")
-    for method, obs, it, ours, off, cmd in inr_rows() + tensor_rows():
-        gap = round(ours - off, 2) + 0.0  # no "-0.00"
+    for method, obs, it, ours, off, gap, cmd in inr_rows() + tensor_rows():
+        gap = round(gap, 2) + 0.0  # no "-0.00"
         mark = f"**{gap:+.2f}**" if gap < -0.5 else f"{gap:+.2f}"
-        print(f"| {method} | {obs} | {it} | {ours:.2f} | {off:.2f} | {mark} | `{cmd}` |")
+        print(f"| {method} | {obs} | {it} | {ours} | {off} | {mark} | `{cmd}` |")
 
 
 if __name__ == "__main__":
