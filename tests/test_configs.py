@@ -45,8 +45,6 @@ def test_every_option_composes(group, option):
 
 @pytest.mark.parametrize("option", options("model"))
 def test_every_model_instantiates_and_runs(option):
-    if option in ("knn", "tree", "forest"):
-        pytest.importorskip("sklearn", reason=f"model={option} needs scikit-learn (the 'points' extra)")
     cfg = compose_config(f"model={option}")
     for grid, channels in (((8, 8), 3), ((6, 7, 3), 2)):
         model = build_model(cfg.model, len(grid), channels, Domain.on_grid(grid))

@@ -14,26 +14,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.tree import DecisionTreeRegressor
+
 from inr_recover.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.base import Solver
 
-KINDS = {"knn": ("sklearn.neighbors", "KNeighborsRegressor", False),
-         "tree": ("sklearn.tree", "DecisionTreeRegressor", True),
-         "forest": ("sklearn.ensemble", "RandomForestRegressor", True)}  # kind -> (module, class, takes random_state)
+KINDS = {"knn": (KNeighborsRegressor, False), "tree": (DecisionTreeRegressor, True),
+         "forest": (RandomForestRegressor, True)}  # kind -> (class, takes random_state)
 
 
 def regressor(kind: str, options: dict | None = None, seed: int = 0):
     """A fresh scikit-learn regressor of ``kind`` with ``options`` (and ``random_state=seed`` where it has one)."""
-    import importlib
-
     if kind not in KINDS:
         raise UserError(f"model.kind='{kind}' is not one of {', '.join(KINDS)}")
-    module, name, seeded = KINDS[kind]
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except ImportError:
-        raise UserError(f"model={kind} needs scikit-learn: pip install scikit-learn (or the 'points' extra)") from None
+    cls, seeded = KINDS[kind]
     try:
         return cls(**(options or {}), **({"random_state": seed} if seeded else {}))
     except TypeError as e:

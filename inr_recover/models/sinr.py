@@ -64,10 +64,11 @@ def _uniform(shape, bound) -> nn.Parameter:
 class SINR(INR):
     needs_entries = True  # superpixels from the observation on its grid (or its points)
     def __init__(self, in_features: int, out_features: int, domain: Domain, pixels_per_superpixel: int = 2500,
-                 alpha: float = 5.0, seg_channels: int = 3, knn: int = 3, min_size_fraction: float = 0.25,
+                 alpha: float = 5.0, seg_channels: int = 3, knn: int = 3, connected: bool = False,
+                 min_size_fraction: float = 0.25,
                  overlap: int = 2, width: int = 35, depth: int = 3, atoms: int | None = None,
                  atoms_per_channel: int | None = None, omega_first: float = 150.0,
-                 omega_hidden: float = 30.0, omega_out_init: float = 150.0, se_reduction: int = 4, seed: int = 0,
+                 omega_hidden: float = 30.0, omega_out_init: float = 150.0, se_reduction: int = 4, kmeans_seed: int = 0,
                  out_activation: str = "none", superpixels: int | None = None):
         super().__init__()
         atoms = dictionary_size(out_features, atoms, atoms_per_channel)
@@ -75,7 +76,7 @@ class SINR(INR):
             raise UserError("S-INR needs model.width >= 1, model.depth >= 0, model.atoms >= 1, model.se_reduction >= 1")
         self.grid = domain.grid  # None: scattered points (set by setup)
         self.seg = dict(pixels_per_superpixel=pixels_per_superpixel, alpha=alpha, n_channels=seg_channels, knn=knn,
-                        min_size_fraction=min_size_fraction, seed=seed, n_superpixels=superpixels)
+                        connected=bool(connected), min_size_fraction=min_size_fraction, seed=kmeans_seed, n_superpixels=superpixels)
         self.points, self._tree = None, None  # point data: the points' coordinates and their k-d tree (setup)
         self.overlap = int(overlap)
         self.d, self.width, self.depth, self.atoms = in_features, width, depth, atoms

@@ -1,36 +1,40 @@
 """S-INR's generalized superpixels, computed from the observation only (never the clean tensor).
 
-1. :func:`interpolate_observation`: fill the missing entries of a few evenly spaced channels with the mean of
-   their ``k`` nearest observed grid neighbours (the official completion script: k = 3 nearest neighbours on
-   bands 10, 20, 30 of 31).
-2. :func:`kmeans_pp`: k-means with k-means++ seeding on ``[values, alpha * normalised grid position]``
-   (official: alpha = 5 with positions in [0, 1]; ``n_clusters = #pixels / pixels_per_superpixel``).
-3. :func:`connected_labels`: k-means clusters need not be connected; every cluster is split into its connected
-   components (``scipy.ndimage.label``, face connectivity) and components smaller than ``min_size`` are merged
-   into the neighbouring superpixel they share most border with, so every superpixel is one connected region.
-   Labels are ``0 .. K-1`` with no gap (the official code indexes ``label - 1`` with labels from 0, which merges
-   cluster 0 into cluster K-1; not reproduced here).
+As the official completion loader (jiayili11/S-INR ``dataloader.py`` 300-327):
+
+1. :func:`segmentation_channels` and :func:`interpolate_observation`: the missing entries of a few channels (bands
+   10, 20, 30 of 31) are filled by ``KNeighborsRegressor(n_neighbors=3)`` on the observed grid indices.
+2. ``sklearn.cluster.KMeans(n_clusters, init='k-means++')`` (``n_init='auto'``, scikit-learn's default since 1.4:
+   one k-means++ start) on ``[alpha * i / n_i ..., values]`` (alpha = 5, grid index over its axis length),
+   ``n_clusters = #pixels / pixels_per_superpixel``; ``random_state`` is the model's seed (official: unseeded,
+   numpy's global state).
+3. Optionally (``connected``; not in the official code) :func:`connected_labels` splits every cluster into its
+   connected components and merges fragments smaller than ``min_size`` into the neighbour they share most border
+   with. Labels are ``0 .. K-1`` with no gap (the official code indexes ``label - 1`` with labels from 0, which
+   merges cluster 0 into cluster K-1; not reproduced here).
 
 Scattered points (point data) have coordinates instead of grid positions: steps 1 and 2 use them (k nearest
-observed points; ``alpha *`` positions in [0, 1]), and step 3 is skipped (points have no face neighbours; the paper's
-Algorithm 1 and the official point scripts cluster without it).
+observed points; ``alpha *`` positions in [0, 1]), and step 3 never applies (points have no face neighbours; the
+paper's Algorithm 1 and the official point scripts cluster without it).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 from scipy import ndimage
-from scipy.spatial import cKDTree
+from sklearn.cluster import KMeans
+from sklearn.neighbors import KNeighborsRegressor
 
 from inr_recover.errors import UserError
 
 
 def interpolate_observation(values: np.ndarray, known: np.ndarray, channels, k: int = 3,
                             positions: np.ndarray | None = None) -> np.ndarray:
-    """``(*grid, len(channels))``: the observed values of ``channels``, missing entries filled by k-NN means (neighbours
-    on the grid, or by ``positions`` ``(N, d)`` of scattered points)."""
+    """``(*grid, len(channels))``: the observed values of ``channels``, missing entries filled by
+    ``KNeighborsRegressor(n_neighbors=k)`` on the grid indices (official) or on ``positions`` ``(N, d)`` of scattered
+    points."""
     grid = values.shape[:-1]
-    pos = positions if positions is not None else np.stack(np.meshgrid(*[np.arange(n) for n in grid], indexing="ij"), -1).reshape(-1, len(grid))
+    pos = positions if positions is not None else np.argwhere(np.ones(grid, dtype=bool))
     out = np.empty((pos.shape[0], len(channels)), dtype=np.float64)
     for j, c in enumerate(channels):
         v = values[..., c].reshape(-1).astype(np.float64)
@@ -40,35 +44,16 @@ def interpolate_observation(values: np.ndarray, known: np.ndarray, channels, k: 
             continue
         if not m.any():
             raise UserError(f"S-INR: channel {c} has no observed entry to build superpixels from")
-        kk = min(k, int(m.sum()))
-        _, idx = cKDTree(pos[m]).query(pos[~m], k=kk)
-        out[~m, j] = v[m][idx.reshape(-1, kk)].mean(1)
+        out[~m, j] = KNeighborsRegressor(n_neighbors=min(k, int(m.sum()))).fit(pos[m], v[m]).predict(pos[~m])
     return out.reshape(*grid, len(channels))
 
 
-def kmeans_pp(x: np.ndarray, k: int, seed: int = 0, iterations: int = 50) -> np.ndarray:
-    """Lloyd's k-means with k-means++ seeding (Arthur & Vassilvitskii 2007) on rows of ``x``; labels ``(N,)``."""
-    gen = torch.Generator().manual_seed(seed)
-    X = torch.as_tensor(x, dtype=torch.float64)
-    n = X.shape[0]
-    k = max(1, min(k, n))
-    centers = X[torch.randint(n, (1,), generator=gen)]
-    d2 = torch.cdist(X, centers).square().squeeze(1)
-    for _ in range(1, k):
-        nxt = torch.multinomial(d2 / d2.sum(), 1, generator=gen) if d2.sum() > 0 else torch.randint(n, (1,), generator=gen)
-        centers = torch.cat([centers, X[nxt]])
-        d2 = torch.minimum(d2, torch.cdist(X, X[nxt]).square().squeeze(1))
-    labels = None
-    for _ in range(iterations):
-        new = torch.cdist(X, centers).argmin(1)
-        if labels is not None and torch.equal(new, labels):
-            break
-        labels = new
-        counts = torch.bincount(labels, minlength=k).to(X.dtype)
-        sums = torch.zeros_like(centers).index_add_(0, labels, X)
-        keep = counts > 0  # an emptied cluster keeps its old center
-        centers[keep] = sums[keep] / counts[keep, None]
-    return labels.numpy()
+def segmentation_channels(C: int, n: int = 3) -> np.ndarray:
+    """Channels clustered: all when ``C <= n``, else ``min(floor(j C / n), C - 1)`` for j = 1..n (the official
+    bands 10, 20, 30 of 31)."""
+    if C <= n:
+        return np.arange(C)
+    return np.unique(np.minimum(np.arange(1, n + 1) * C // n, C - 1))
 
 
 def connected_labels(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
@@ -98,25 +83,26 @@ def connected_labels(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
 
 
 def superpixels(values: np.ndarray, known: np.ndarray, pixels_per_superpixel: int, alpha: float = 5.0,
-                n_channels: int = 3, knn: int = 3, min_size_fraction: float = 0.25, seed: int = 0,
-                n_superpixels: int | None = None, positions: np.ndarray | None = None) -> np.ndarray:
-    """Generalized superpixels of an observation ``(*grid, C)``: integer labels ``(*grid)``, each connected; with
-    ``positions`` (``(N, d)`` in [0, 1], scattered points) labels ``(N,)`` (module doc). ``n_superpixels`` k-means
-    clusters, default ``#samples / pixels_per_superpixel``."""
+                n_channels: int = 3, knn: int = 3, connected: bool = False, min_size_fraction: float = 0.25,
+                seed: int = 0, n_superpixels: int | None = None, positions: np.ndarray | None = None) -> np.ndarray:
+    """Generalized superpixels of an observation ``(*grid, C)``: integer labels ``(*grid)`` (each one connected
+    region when ``connected``); with ``positions`` (``(N, d)`` in [0, 1], scattered points) labels ``(N,)`` (module
+    doc). ``n_superpixels`` k-means clusters, default ``#samples / pixels_per_superpixel``."""
     grid, C = values.shape[:-1], values.shape[-1]
     if pixels_per_superpixel < 1:
         raise UserError(f"S-INR: pixels_per_superpixel must be >= 1, got {pixels_per_superpixel}")
-    channels = np.unique(np.round(np.linspace(0, C - 1, min(C, n_channels))).astype(int))
+    channels = segmentation_channels(C, n_channels)
     vals = interpolate_observation(values, known, channels, knn, positions).reshape(-1, len(channels))
     pos = positions if positions is not None else np.stack(
-        np.meshgrid(*[np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1) for n in grid], indexing="ij"), -1)
-    feats = np.concatenate([vals, alpha * pos.reshape(-1, pos.shape[-1])], 1)
+        np.meshgrid(*[np.arange(n) / n for n in grid], indexing="ij"), -1)
+    feats = np.concatenate([alpha * pos.reshape(-1, pos.shape[-1]), vals], 1)
     npix = int(np.prod(grid))
-    k = int(n_superpixels) if n_superpixels is not None else max(1, int(round(npix / pixels_per_superpixel)))
-    labels = kmeans_pp(feats, k, seed).reshape(grid)
-    if positions is not None:
-        return np.unique(labels, return_inverse=True)[1].reshape(grid)
-    return connected_labels(labels, max(1, int(min_size_fraction * pixels_per_superpixel)))
+    k = int(n_superpixels) if n_superpixels is not None else max(1, int(npix / pixels_per_superpixel))
+    k = min(k, npix)
+    labels = KMeans(n_clusters=k, init="k-means++", n_init="auto", random_state=seed).fit(feats).labels_.reshape(grid)
+    if connected and positions is None:
+        return connected_labels(labels, max(1, int(min_size_fraction * pixels_per_superpixel)))
+    return np.unique(labels, return_inverse=True)[1].reshape(grid)
 
 
 def overlap_members(labels: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -83,8 +83,6 @@ def test_every_method_fits_two_iterations(tmp_path, name):
     """Two iterations of each method through the pipeline: the headline PSNR is that of the saved reconstruction
     against the clean tensor, and a trained method records a finite loss at both iterations, changed by the first
     update, and a prediction changed by the second (its oracle PSNR at iterations 1 and 2 differs)."""
-    if name in ("knn", "tree", "forest"):
-        pytest.importorskip("sklearn", reason=f"model={name} needs scikit-learn (the 'points' extra)")
     # a CHOIR backbone (sigmoid output) trains on [0, 1], not the I-INR recipe's [-1, 1] (conf/model/iinr.yaml)
     model = ["model=iinr", "model.backbone=choir", "task.range=[0,1]"] if name == "iinr_choir" else [f"model={name}"]
     data = ["data=synthetic", "data.kind=lowrank", "data.shape=[16,16,4]"]

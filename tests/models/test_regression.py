@@ -4,11 +4,8 @@ import pytest
 
 from inr_recover.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.models.regression import Regressor
 from inr_recover.observation import Observation
-
-pytest.importorskip("sklearn", reason="model=knn|tree|forest need scikit-learn (the 'points' extra)")
-
-from inr_recover.models.regression import Regressor  # noqa: E402
 
 
 def _points(n=40, channels=2, rate=0.5, seed=0):
