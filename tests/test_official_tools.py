@@ -51,3 +51,24 @@ def test_a_per_seed_spread_over_half_a_decibel_is_said(tmp_path):
     side_by_side(tmp_path, {0: 21.0, 1: 21.0, 2: 21.0}, {0: 21.3, 1: 20.3, 2: 21.0})
     row = collect.collect(tmp_path)["200 iterations, seeds 0 1 2"]["obs"]["m"]
     assert faithfulness.note("k", row) == " (seeds 0, 1, 2; per-seed gaps spread 1.00 dB)"
+
+
+def test_table_commands_carry_placeholders_not_machine_paths():
+    cmd = ("python -m inr_recover.cli model=sinr degrade.mask=/data/x/obs/cloth64_random0.1/mask.npz "
+           "hydra.run.dir=/data/x/side/ours/cloth64_random0.1/sinr_s0")
+    assert faithfulness.portable(cmd) == ("python -m inr_recover.cli model=sinr degrade.mask=$OBS/cloth64_random0.1/mask.npz "
+                                          "hydra.run.dir=$OUT/ours/cloth64_random0.1/sinr_s0")
+    assert faithfulness.portable("lrtfr.py --repo /data/u/off/LRTFR --obs /data/u/off/obs/cloth128_scene3 --seed 0") == \
+        "lrtfr.py --repo $OFFICIAL/LRTFR --obs $OBS/cloth128_scene3 --seed 0"
+    rows = faithfulness.inr_rows() + faithfulness.tensor_rows()
+    assert rows and not [r for r in rows if " /" in faithfulness.portable(r[-1]) or "=/" in faithfulness.portable(r[-1])]
+
+
+def test_a_new_run_replaces_its_own_rows_and_keeps_the_others(tmp_path):
+    side_by_side(tmp_path / "a", {0: 29.0, 1: 29.2, 2: 29.4}, {0: 29.5, 1: 29.6, 2: 29.7})
+    merged = collect.merge({}, collect.collect(tmp_path / "a"), ", p")
+    merged["200 iterations, seeds 0 1 2, p"]["obs"]["other"] = {"kept": True}
+    side_by_side(tmp_path / "b", {0: 30.0, 1: 30.0, 2: 30.0}, {0: 30.5, 1: 30.5, 2: 30.5})
+    merged = collect.merge(merged, collect.collect(tmp_path / "b"), ", p")
+    rows = merged["200 iterations, seeds 0 1 2, p"]["obs"]
+    assert rows["other"] == {"kept": True} and rows["m"]["gap_db"] == pytest.approx(0.5)

@@ -5,6 +5,7 @@ and the gap (ours - official, dB).
     python tools/official/collect.py OUT_DIR RESULTS.json [LABEL]
 
 LABEL (e.g. "protocol=official") is appended to the key, so a rerun of this runner's side keeps the earlier rows.
+Rows merge per observation and method: a run replaces the rows of the methods it ran and keeps the others.
 Runs of several seeds (``OUT/official/<obs>/<method>_s<seed>.json`` beside ``OUT/ours/<obs>/<method>_s<seed>/``, as
 ``SEEDS="0 1 2" bash tools/official/run_inr.sh ...`` writes them) go under "<iterations> iterations, seeds 0 1 2":
 each side's mean and standard deviation over the seeds and its per-seed values; the gap is that of the means.
@@ -56,12 +57,21 @@ def collect(out_dir: Path) -> dict:
     return keyed
 
 
+def merge(merged: dict, keyed: dict, label: str = "") -> dict:
+    """``merged`` with the rows of ``keyed`` (:func:`collect`) under their keys + ``label``: per observation and
+    method, a new row replaces the old one and the other rows stay."""
+    for key, rows in keyed.items():
+        for obs, methods in rows.items():
+            merged.setdefault(key + label, {}).setdefault(obs, {}).update(methods)
+    return merged
+
+
 if __name__ == "__main__":
     out_dir, dest = Path(sys.argv[1]), Path(sys.argv[2])
-    merged = json.loads(dest.read_text()) if dest.is_file() else {}
     label = f", {sys.argv[3]}" if len(sys.argv) > 3 else ""
-    for key, rows in collect(out_dir).items():
-        merged[key + label] = rows
+    keyed = collect(out_dir)
+    merged = merge(json.loads(dest.read_text()) if dest.is_file() else {}, keyed, label)
+    for key, rows in keyed.items():
         print(key + label)
         for obs, methods in rows.items():
             print(" ", obs)

@@ -5,7 +5,9 @@ Superpixels: k-means++ (``int(H W / pixel_set)`` clusters, labels indexed ``labe
 bands 10, 20, 30 of a 3-NN interpolated observation with [0, 5) positions; each network also covers a 2-pixel ring.
 Network: c_mid 35, h 5 (3 hidden sine layers), r 120, first omega 150 (``hidden_omega_0`` 150 only reaches the output
 init), SE blocks. Loss: sum over superpixels of ``||M (f - y)||_2`` on [0, 1] data; Adam lr 1e-3, weight decay 1e-6;
-8001 epochs in the script; output = mean over the networks covering a pixel (the script's final block).
+8001 epochs in the script; output = mean over the networks covering a pixel (the script's final block). On a
+restoration observation (noise; the run's task ``restore``) the lr is ``sinr_denoising.py``'s 5e-4 (its line 26), as
+this runner's ``recipe.restore``; the loader stays the completion one, since the observation also has missing entries.
 Two deliberate deviations from the released code, each making it run the experiment it claims:
 
 - The script's call ``NET_S_INR(pixel_count, pixel_num, ...)`` does not match the signature (the completion script
@@ -50,7 +52,8 @@ known = torch.from_numpy(run.obs.known.astype(np.float32))
 for n, ij in enumerate(data.coords1):  # every entry's mask the observation's, ring pixels included (module doc)
     data.gt_mask[n] = known[ij[:, 0].long(), ij[:, 1].long()].reshape(data.gt[n].shape)
 net = NET_S_INR(data.pixel_num, c_in=2, r=120, c_out=C, c_mid=35, hidden_layers=3, first_omega_0=150, hidden_omega_0=150)
-opt = torch.optim.Adam(lr=1e-3, params=net.parameters(), weight_decay=1e-6)
+lr = 5e-4 if run.task.name == "restore" else 1e-3  # sinr_denoising.py:26 | sinr_completion.py:30 (module doc)
+opt = torch.optim.Adam(lr=lr, params=net.parameters(), weight_decay=1e-6)
 gt, gt_mask, coords = data.gt, data.gt_mask, data.coords2
 run.start()
 for _ in range(args.iterations):
@@ -71,5 +74,5 @@ with torch.no_grad():
 run.finish(pred, {"source": "S-INR sinr_completion.py, dataloader.py, models.py (branch master)", "pixel_set": pixel_set,
                   "superpixel_networks": int(data.pixel_num), "r": 120,
                   "loss": "sum over superpixels of ||M (f - y)||_2",
-                  "ring_mask": "per entry, from the observation (the released loader: all ones unless the pixel is all zero)", "optimizer": "Adam(0.9, 0.999)", "lr": 1e-3,
+                  "ring_mask": "per entry, from the observation (the released loader: all ones unless the pixel is all zero)", "optimizer": "Adam(0.9, 0.999)", "lr": lr,
                   "schedule": None, "weight_decay": 1e-6, "grad_clip": None, "range": "[0, 1]", "batch": "full"}, 8001)
