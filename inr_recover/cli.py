@@ -110,10 +110,24 @@ def register_plugins() -> None:
         plugins.register(ray_gpu.RayGPULauncher)
 
 
+def config_groups(width: int = 100) -> str:
+    """``inr-recover --help``'s group list (the ``${inr_recover_groups:}`` of ``hydra.help.template``): every folder
+    of ``conf/`` with its options, internal bases (``_name``) left out, wrapped at ``width``."""
+    import textwrap
+
+    root, lines = Path(config_dir()), []
+    for folder in sorted(p for p in root.rglob("*") if p.is_dir() and any(p.glob("*.yaml"))):
+        names = sorted(f.stem for f in folder.glob("*.yaml") if not f.stem.startswith("_"))
+        lines += textwrap.wrap(", ".join(names), width, initial_indent=f"  {folder.relative_to(root).as_posix()}: ",
+                               subsequent_indent="      ", break_on_hyphens=False)
+    return "\n".join(lines)
+
+
 def main() -> None:
     from inr_recover.runtime import fast_cpu
 
     fast_cpu()
+    OmegaConf.register_new_resolver("inr_recover_groups", config_groups, replace=True)
     if (old := positional_degradation(sys.argv[1:])) is not None:
         refuse(old)
     register_plugins()

@@ -2,7 +2,7 @@
 dataset x degradation x method with the paper's PSNR / SSIM / LPIPS, matched by the summary (inr_recover/summary.py)
 to our runs by data config name, degradation config name and model name.
 
-    python tools/paper/choir_tables.py /work/shared/papers/choir_eccv2026.txt inr_recover/paper_figures.csv
+    python tools/paper/choir_tables.py ../shared/papers/choir_eccv2026.txt inr_recover/paper_figures.csv
 """
 import re
 import sys

@@ -3,7 +3,7 @@ their FINER++ versions on 4 Stanford shapes) into inr_recover/paper_figures.csv,
 ``experiment=finerpp_sdf`` runs by data config name (armadillo, dragon_full, lucy, thai_statue), degradation (none)
 and model name; the parenthesised improvements in the table are dropped.
 
-    python tools/paper/finerpp_table2.py /work/shared/papers/finerpp.txt inr_recover/paper_figures.csv
+    python tools/paper/finerpp_table2.py ../shared/papers/finerpp.txt inr_recover/paper_figures.csv
 """
 import re
 import sys

@@ -4,7 +4,7 @@ not report, FINER++'s Table 3 (WIRE, FINER++ (Gauss.), FINER++ (Wavelet); the pa
 The summary matches them to our task=view_synthesis runs by data config name (chair, ..., lego, ..., ship),
 degradation (none) and model name; SL2A-INR and IGA-INR are not in inr-recover and show as the paper's alone.
 
-    python tools/paper/view_synthesis.py /work/shared/papers/choir_eccv2026.txt /work/shared/papers/finerpp.txt \
+    python tools/paper/view_synthesis.py ../shared/papers/choir_eccv2026.txt ../shared/papers/finerpp.txt \
         inr_recover/paper_figures.csv
 """
 import re
