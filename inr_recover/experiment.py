@@ -234,7 +234,7 @@ class Experiment:
         return curves
 
     def write(self, results: dict) -> None:
-        """The run's files (README, "What a run writes"): the task's products (a mesh) and a recover run's repaired
+        """The run's files (docs/getting-started.md, "What a run writes"): the task's products (a mesh) and a recover run's repaired
         data are named in ``results``; ``figure.png`` and ``curves.png``."""
         cfg, out_dir, signal, recon = self.cfg, self.out_dir, self.signal, self.fitted.recon
         if cfg.save.mat:

@@ -12,7 +12,7 @@ keeps the model state of the point it selects, and describes itself for ``result
   The robust ones ignore held-out entries hit by unknown impulses (blind salt-and-pepper), whose residual
   rewards fitting the impulse rather than the signal. Default ``trimmed`` (``trim=0.1``, the impulse rate of
   Scenes 2/3): on Scene 3 (cloth, 32x32, blind impulses) L1 picked iteration 40 (1.5 dB below the truth's peak),
-  the trimmed mean iteration 160 (0.01 dB below); at 128x128 both are within 0.11 dB (README).
+  the trimmed mean iteration 160 (0.01 dB below); at 128x128 both are within 0.11 dB (docs/results.md).
 - ``discrepancy`` (no holdout; Morozov's discrepancy principle): the first evaluation point where the
   training residual has shrunk to the noise level, ``median |f - y| <= tau * s``, with the noise level
   ``s = median |y_i - y_j| / sqrt(2)`` over neighbouring observed entries (the adjacent pair along the axis
@@ -22,7 +22,7 @@ keeps the model state of the point it selects, and describes itself for ``result
   clipping and impulses bias the level estimate; 0.11 dB with known impulses), so it is an option, not a default.
 - ``select.every``: score every that many iterations as well as at each ``eval_every`` point (a restoration
   peak is narrow: on Scene 3 it lasts about 100 iterations), at the cost of one forward pass each.
-- ``auto``: the task's own default (``task.select``), chosen by measurement (README, "Honest selection"), with the
+- ``auto``: the task's own default (``task.select``), chosen by measurement (docs/selection.md, "Honest selection"), with the
   settings that rule takes.
 
 Early stopping (``select.patience``, ``select.min_iterations``; holdout and discrepancy): the fit ends at the first
@@ -31,7 +31,7 @@ score in the last ``patience`` iterations; :func:`patience_reached`). The select
 unchanged as long as the full run would select a point before the stop; the schedule keeps its horizon
 (``optim.iterations``), so a stopped run is exactly the prefix of the full run. Patience counts iterations, not
 scoring points, so its meaning does not depend on ``select.every`` or ``eval_every``. Each task's default
-(``task.patience``, ``task.min_iterations``) was measured (README, "Early stopping").
+(``task.patience``, ``task.min_iterations``) was measured (docs/selection.md, "Early stopping").
 """
 from __future__ import annotations
 

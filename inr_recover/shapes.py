@@ -24,7 +24,7 @@ Metrics (:func:`score`) on the grid of ``resolution^3`` cell centres of the cube
   and of the mesh (winding number >= 1/2) on the same grid (SCONE, FINER++ Table 2, I-INR);
 - ``chamfer``: ``1/2 (mean_p min_q |p - q|^2 + mean_q min_p |q - p|^2)`` between ``surface_samples`` points drawn
   uniformly on the extracted mesh and as many on the true surface, squared distances in cube units (our definition:
-  the papers' exact convention is not stated; README says so);
+  the papers' exact convention is not stated; docs/tasks/shapes.md says so);
 - ``fscore``: the harmonic mean of precision and recall of those two point sets at distance ``fscore_tau``
   (1% of the cube's side);
 - ``normal_consistency``: mean ``|n_p . n_q|`` of the normals of each sample and its nearest sample on the other

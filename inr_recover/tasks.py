@@ -10,9 +10,9 @@ evaluated (:mod:`inr_recover.evaluation`). :class:`Task` serves the tasks on a g
 - ``super_resolve``: the observation is a downsampled image (``degrade=downsample_N``); loss on ``A(f)`` against it
   (:meth:`inr_recover.fit.Trainer.loss`), no data consistency (``y`` is not on the output grid). ``train_factor``
   (zero-shot) trains the model as a ``train_factor`` problem on a coarser grid and queries it on the full one
-  (:func:`inr_recover.grid.refine_coords`; README, "Super-resolution").
+  (:func:`inr_recover.grid.refine_coords`; docs/tasks/super-resolve.md).
 
-Losses (``task.loss``, each method's from its recipe under ``protocol=official``, README "Protocols"):
+Losses (``task.loss``, each method's from its recipe under ``protocol=official``, docs/protocols.md "Protocols"):
 
 - ``l1``, ``l2``, ``huber``: ``sum(w * rho(f - y)) / numel``, the masked mean over all entries (CHOIR's
   ``L1Loss(f M, y M)``; SIREN's ``mean(M (f - y)^2)``, which FINER/FINER++/SCONE/FreSh's MSE equals with a mask).
@@ -184,7 +184,7 @@ HOLDS_OUT = ("inr_recover.select.Holdout",)  # rules that keep observed points o
 @dataclass
 class SuperResolve(Task):
     """``task=super_resolve``: the observation is a downsampled image ``y = A(f)``; the loss compares ``A`` of the model's
-    output with it. ``train_factor`` (zero-shot, README "Super-resolution"): a trained model explains ``y`` through a
+    output with it. ``train_factor`` (zero-shot, docs/tasks/super-resolve.md "Super-resolution"): a trained model explains ``y`` through a
     downsampling by ``train_factor`` from a grid ``train_factor`` times ``y``'s, and is then queried on the signal's
     grid, that grid refined ``factor / train_factor`` times (:func:`refine_coords`); ``train_factor=1`` fits ``y`` on
     its own grid."""
@@ -214,7 +214,7 @@ class SuperResolve(Task):
         obs = replace(obs, operator=Downsample(f, op.kernel).on(train_grid) if f > 1 else None)
         return obs, Query(refine_coords(train_grid, op.factor // f, device), signal.grid, "zero_shot",
                           {"train_factor": f, "factor": op.factor,
-                           "query": "the training grid refined at its sub-pixel centres (README)"})
+                           "query": "the training grid refined at its sub-pixel centres (docs/tasks/super-resolve.md)"})
 
 
 @dataclass

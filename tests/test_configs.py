@@ -33,7 +33,7 @@ def options(group: str) -> list[str]:
 def test_default_config_is_the_embedded_default():
     cfg = compose_config()
     assert cfg.model.name == "choir" and cfg.data.name == "astronaut" and cfg.degrade.name == "random_0.1"
-    assert cfg.data.resize == [128, 128] and cfg.optim.iterations == 1000  # README "The embedded default against interpolation"
+    assert cfg.data.resize == [128, 128] and cfg.optim.iterations == 1000  # docs/results.md "The embedded default against interpolation"
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
@@ -237,7 +237,7 @@ def test_official_protocol_resolves_the_authors_recipe(model, task):
     assert (task_cfg.loss, sched["name"], optim.grad_clip, list(task_cfg.range)) == (loss, scheduler, clip, range_)
     assert optim.lr == pytest.approx(lr) and optim.weight_decay == pytest.approx(wd)
     assert compose_config(f"model={model}", f"task={task}").protocol.iterations == iterations
-    assert optim.iterations == 1000  # the run's budget stays the quick default's unless asked (README "Protocols")
+    assert optim.iterations == 1000  # the run's budget stays the quick default's unless asked (docs/protocols.md "Protocols")
     if sched["name"] == "CosineAnnealingLR":
         assert sched["eta_min"] == pytest.approx(1e-6) and sched["T_max"] == optim.iterations
     if sched["name"] == "exponential":

@@ -3,7 +3,11 @@ a particular machine anywhere in the product."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -58,3 +62,25 @@ def test_no_path_of_a_particular_machine_in_the_product():
     hits = [f"{f.relative_to(ROOT)}:{n}: {line.strip()[:120]}" for f in files if f.is_file()
             for n, line in enumerate(f.read_text(errors="replace").splitlines(), 1) if MACHINE_PATH.search(line)]
     assert not hits, "machine paths (use a placeholder such as $OFFICIAL, or a relative path):\n" + "\n".join(hits)
+
+
+def build_site(root, tmp_path):
+    """``mkdocs build`` of the site in ``root`` (mkdocs.yml: strict) into a temporary folder (never ``--quiet``:
+    it hides the warnings that strict mode counts)."""
+    pytest.importorskip("material", reason="the docs extra (mkdocs-material) is not installed: pip install '.[docs]'")
+    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "-f", str(root / "mkdocs.yml"),
+                           "-d", str(tmp_path / "site")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+
+
+def test_docs_site_builds_and_a_broken_link_fails_it(tmp_path):
+    proc = build_site(ROOT, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "site" / "configuration" / "index.html").is_file()
+    copy = tmp_path / "copy"
+    shutil.copytree(ROOT / "docs", copy / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", copy / "mkdocs.yml")
+    with open(copy / "docs" / "index.md", "a") as f:
+        f.write("\nSee [the missing page](no-such-page.md).\n")
+    proc = build_site(copy, tmp_path / "broken")
+    assert proc.returncode != 0 and "no-such-page.md" in proc.stderr

@@ -378,7 +378,7 @@ def test_super_resolution_of_a_video_with_time_coordinates(tiny):
 @pytest.mark.slow
 def test_embedded_default_beats_interpolation_by_2db(tmp_path):
     """``inr-recover`` with no arguments (README "Quick start") beats per-band linear interpolation of the same mask
-    by at least 2 dB, final iterate (select=auto -> final for completion). Measured (README "The embedded default
+    by at least 2 dB, final iterate (select=auto -> final for completion). Measured (docs/results.md "The embedded default
     against interpolation"): 21.34 vs 18.87 dB in 193 s on the 2-core CPU."""
     default = run_pipeline(tmp_path / "default", "progress=false", "save.figures=false", "metrics=fast")
     interp = run_pipeline(tmp_path / "interp", "progress=false", "save.figures=false", "metrics=fast", "model=interp")

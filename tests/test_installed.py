@@ -41,7 +41,7 @@ def test_single_run(installed, tmp_path):
 
 
 def test_batched_seeds_sweep_and_summary(installed, tmp_path):
-    """README "Batched sweeps": five seeds as one vmapped group, a summary with mean ± std; then
+    """docs/sweeps.md "Batched sweeps": five seeds as one vmapped group, a summary with mean ± std; then
     ``inr-recover-summary`` rewrites it."""
     installed.ok(tmp_path, "inr-recover", "-m", "seed=0,1,2,3,4", "batch=seeds", *TINY_RUN, "hydra.sweep.dir=sw")
     results = [json.loads(p.read_text()) for p in sorted((tmp_path / "sw").glob("*/results.json"))]

@@ -1,6 +1,8 @@
-"""Every command in a fenced shell block of README.md runs as the README shows it, through the installed console
-script from a directory outside the checkout (:mod:`test_installed`), with a tiny budget appended; or it is in
-:data:`SKIP` with the reason. A README command that is neither fails :func:`test_every_readme_command_is_covered`.
+"""Every command in a fenced shell block of README.md and of the docs site's pages (``docs/**/*.md``) runs as the
+page shows it, through the installed console script from a directory outside the checkout (:mod:`test_installed`),
+with a tiny budget appended; or it is in :data:`SKIP` with the reason. A documented command that is neither fails
+:func:`test_every_readme_command_is_covered`. README stays a front page: at most 200 lines, the two-command quick
+start first.
 ``make`` targets are checked with ``make -n`` (they exist and run what the README says they run); a command on data
 the user supplies (:data:`USER_DATA`) must refuse at once with one line saying where the file is expected."""
 from __future__ import annotations
@@ -17,6 +19,7 @@ import scipy.io
 from conftest import ROOT, shared_file
 
 README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
 SHELL = ("bash", "sh", "shell", "console")
 
 # Appended to a command that trains: the budget, and nothing written that the test does not read.
@@ -34,29 +37,31 @@ USER_DATA = {"inr-recover model=choir data=wdc degrade=tube_0.1": "WDC.mat",  # 
 # training and test view of a scene at 200x200)
 SMALLER = {"inr-recover task=view_synthesis data=lego model=choir": [
     "data.views=2", "data.resize=[16,16]", "data.test_views=2", "task.samples=8", "batch_size=64"]}
-SHARED_FILES = {"data=cave_cloth": "msi/cave_cloth_256x256x31.mat", "data=bunny": "mesh/bunny.obj",
+SHARED_FILES = {"data=cave_cloth": "msi/cave_cloth_256x256x31.mat", "data=kodim23": "rgb/kodim23_bird.png", "data=bunny": "mesh/bunny.obj",
                 "data=dragon": "mesh/dragon_10k.obj", "data=lego": "nerf/lego/transforms_train.json"}  # a command on the shared data skips, with the reason, without it
 
 
 def readme_commands() -> list[str]:
-    """The commands of README.md's fenced shell blocks: continuation lines joined, comments dropped."""
+    """The commands of the fenced shell blocks of README.md and the docs pages, each once: continuation lines
+    joined, comments dropped."""
     commands = []
-    for lang, body in re.findall(r"^```(\w*)\n(.*?)^```", README.read_text(), flags=re.S | re.M):
-        if lang not in SHELL:
-            continue
-        for line in re.sub(r"\\\n\s*", " ", body).splitlines():
-            command = " ".join(shlex.split(line, comments=True))
-            if command:
-                commands.append(command)
-    return commands
+    for page in PAGES:
+        for lang, body in re.findall(r"^```(\w*)\n(.*?)^```", page.read_text(), flags=re.S | re.M):
+            if lang not in SHELL:
+                continue
+            for line in re.sub(r"\\\n\s*", " ", body).splitlines():
+                command = " ".join(shlex.split(line, comments=True))
+                if command:
+                    commands.append(command)
+    return list(dict.fromkeys(commands))
 
 
 COMMANDS = readme_commands()
 
 
 def user_files(where) -> None:
-    """The files README's "Repair your own data" commands name, small: a cube with NaN holes under the key
-    ``radiance``, a cube whose zeros are missing, a bad-pixel map."""
+    """The files the "Repair your own data" commands name, small: a cube with NaN holes under the key ``radiance``, a
+    cube whose zeros are missing, a bad-pixel map, a photograph with NaN holes."""
     rng = np.random.default_rng(0)
     cube = rng.random((16, 16, 4))
     holes = cube.copy()
@@ -66,10 +71,20 @@ def user_files(where) -> None:
     zeros[rng.random(cube.shape) < 0.3] = 0
     np.save(where / "cube.npy", zeros)
     np.save(where / "bad_pixels.npy", rng.random((16, 16)) < 0.1)
+    np.save(where / "photo.npy", np.where(rng.random((16, 16, 3)) < 0.7, np.nan, rng.random((16, 16, 3))).astype(np.float32))
 
 
 def test_readme_has_commands():
     assert len(COMMANDS) >= 10 and "make run" in COMMANDS and "make test" in COMMANDS
+
+
+def test_readme_is_a_front_page_with_the_two_command_quick_start():
+    text = README.read_text()
+    assert len(text.splitlines()) <= 200
+    quick = text.split("## Quick start", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    assert [" ".join(shlex.split(line, comments=True)) for line in quick.splitlines()] == ["make run", "make test"]
+    for link in re.findall(r"\]\((docs/[^)#]+)", text):  # every link into the docs names a page that exists
+        assert (ROOT / link).is_file(), link
 
 
 def test_every_readme_command_is_covered():

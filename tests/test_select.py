@@ -27,7 +27,7 @@ def optim(iterations):
 
 
 SETTINGS = dict(fraction=0.05, error="trimmed", trim=0.1, tau=1.0, every=25)  # conf/select/auto.yaml
-RESTORE_PATIENCE, RESTORE_MIN_ITERATIONS = 300, 500  # conf/task/restore.yaml (measured: README "Early stopping")
+RESTORE_PATIENCE, RESTORE_MIN_ITERATIONS = 300, 500  # conf/task/restore.yaml (measured: docs/selection.md "Early stopping")
 
 
 def test_holdout_errors_match_direct_formulas():

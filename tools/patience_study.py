@@ -60,7 +60,7 @@ def cells(size: int) -> dict:
     return {k: v + common for k, v in out.items()}
 
 
-DEFAULT = [  # the measured subset (README "Early stopping"): CHOIR everywhere, the peers on cloth
+DEFAULT = [  # the measured subset (docs/selection.md "Early stopping"): CHOIR everywhere, the peers on cloth
     *(f"choir_{d}_{s}" for d in ("cloth", "chart") for s in ("scene1", "scene2", "scene3", "random_0.1", "tube_0.1")),
     "choir_kodim23_scene3", "choir_cloth_scene3_5000",
     *(f"{m}_cloth_{s}" for m in ("siren", "lrtfr", "finer") for s in ("scene3", "random_0.1")),

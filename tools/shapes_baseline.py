@@ -1,4 +1,4 @@
-"""The trivial baseline of README "3-D shapes": each cell of the evaluation grid takes the signed distance of its
+"""The trivial baseline of docs/tasks/shapes.md "3-D shapes": each cell of the evaluation grid takes the signed distance of its
 nearest training point (the pool `task=sdf data=<shape>` trains on: same samples, seed, grid), scored like a network.
 
     python tools/shapes_baseline.py bunny dragon   # [--resolution 128 --samples 100000 --seed 0]

@@ -105,7 +105,7 @@ def test_every_method_fits_two_iterations(tmp_path, name):
 # ---- quality floors: each method under its authors' recipe against trivial fills of the same mask ------------------
 
 # CAVE cloth resized to 64x64x31, 10% of its entries observed (the papers' completion setting at a CI size; the mask
-# of README "Faithfulness", where the official codes' own PSNR at 200 iterations sits beside ours), each method's
+# of docs/results.md "Faithfulness", where the official codes' own PSNR at 200 iterations sits beside ours), each method's
 # own recipe (protocol=official: loss, lr, schedule, weight decay, clipping, range, model options) for 200 iterations
 # (1000 for SCONE, which needs them to pass a trivial fill; the papers' 2000-15000 are out of CI's reach), seed 0,
 # final iterate. The baselines are computed in the same test on the same mask: per-band linear interpolation
@@ -114,7 +114,7 @@ def test_every_method_fits_two_iterations(tmp_path, name):
 # platform noise. A method below interpolation after its budget is held against the per-band mean (it must still
 # learn the image). Not here: I-INR with a CHOIR backbone (no published recipe: 19.06 dB at I-INR's lr 1e-4, below
 # both fills), FreSh (its recipe is 15000 iterations at lr 1e-4: 12.18 dB at 200, below both fills, as the official
-# code's 12.55: README "Faithfulness"), CRNL (tests/models/tensor/test_crnl.py).
+# code's 12.55: docs/results.md "Faithfulness"), CRNL (tests/models/tensor/test_crnl.py).
 FLOOR_RUN = ["data=cave_cloth", "data.resize=[64,64]", "degrade=random_0.1", "optim.iterations=300", "metrics=fast",
              "save.figures=false", "progress=false", "logger=none"]
 PSNR_FLOORS = {  # name: (overrides, baseline, margin dB)

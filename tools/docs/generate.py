@@ -53,7 +53,7 @@ def header(lines: list[str]) -> str:
         if not line.startswith("#"):
             break
         out.append(line.lstrip("#").strip())
-    return " ".join(t for t in out if t)
+    return " ".join(t for t in out if t and not t.startswith("@package"))
 
 
 def fields(lines: list[str]) -> list[tuple[str, str, str]]:
@@ -104,8 +104,13 @@ def option_section(group: str, path: Path) -> list[str]:
     lines = path.read_text().splitlines()
     node = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     out = [f"### `{group}={path.stem}`", ""]
-    if header(lines):
-        out += [header(lines), ""]
+    about = header(lines)
+    if group == "model" and about:  # the whole header is on the Methods page
+        first = about.split(". ", 1)[0].rstrip(".")
+        first = first if len(first) <= 300 else first[:300].rsplit(" ", 1)[0] + " ..."
+        about = f"{first}. The paper, the official code, the recipe and the deviations: [Methods](methods.md#{path.stem})."
+    if about:
+        out += [about, ""]
     rows = fields(lines)
     if rows:
         out += ["| field | default | accepts | description |", "|---|---|---|---|"]
@@ -160,8 +165,8 @@ def methods() -> str:
            "Methods: " + ", ".join(f"[`{p.stem}`](#{p.stem})" for p in files) + ".", ""]
     for p in files:
         lines = p.read_text().splitlines()
-        note = [line[2:] if line.startswith("# ") else line.lstrip("#") for line in lines
-                if line.startswith("#")][: next((i for i, line in enumerate(lines) if not line.startswith("#")), 0)]
+        note = [line[2:] if line.startswith("# ") else line.lstrip("#")
+                for line in lines[: next((i for i, line in enumerate(lines) if not line.startswith("#")), 0)]]
         out += [f"## {p.stem}", ""]
         if note:
             out += ["```text", *note, "```", ""]

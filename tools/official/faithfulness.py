@@ -1,7 +1,7 @@
-"""README "Faithfulness": the side-by-side table (this runner vs the official code on identical observations) as
+"""docs/results.md "Faithfulness": the side-by-side table (this runner vs the official code on identical observations) as
 Markdown, from tools/official/results_inr.json and results_tensor.json.
 
-    python tools/official/faithfulness.py            # the full table (README's docs/results.md)
+    python tools/official/faithfulness.py            # the full table (docs/results.md)
     python tools/official/faithfulness.py --brief    # README's excerpt: the 200-iteration rows of one observation
 
 INR peers: the runs keyed "..., protocol=official" (this runner's side under its default protocol=official, the
