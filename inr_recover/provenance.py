@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import random
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -72,10 +73,36 @@ def finished(cfg, out_dir: Path) -> dict | None:
     return prev
 
 
+def source_commit() -> str | None:
+    """The git commit of the inr-recover source that ran (a checkout, an editable install), ``+dirty`` when its
+    tracked files differ from that commit; None for an installed wheel (no repository around the package)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        git = lambda *a: subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True, timeout=30)  # noqa: E731
+        head = git("rev-parse", "--short", "HEAD")
+        if head.returncode:
+            return None
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine() -> dict:
+    """The machine a run used, as a results table's stamp names it: CPU cores available to the process, the GPU."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu_cores": cores, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "arch": platform.machine()}
+
+
 def process_record(started: float) -> dict:
-    """Where and when this job ran (which GPU a launcher gave it: CUDA_VISIBLE_DEVICES as set by Ray/SLURM)."""
+    """Where and when this job ran (which GPU a launcher gave it: CUDA_VISIBLE_DEVICES as set by Ray/SLURM), on which
+    machine and from which commit of this source (:func:`source_commit`)."""
     return {"host": platform.node(), "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "started_unix": started, "finished_unix": time.time()}
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "started_unix": started, "finished_unix": time.time(),
+            "commit": source_commit(), "machine": machine()}
 
 
 def save_fit(out_dir: Path, cfg, arrays: dict, record: dict) -> None:

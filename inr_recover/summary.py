@@ -30,6 +30,7 @@ import logging
 import math
 import re
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def collect(root: str | Path) -> tuple[list[dict], list[str]]:
                         "selected_iteration": (r.get("selection") or {}).get("iteration"),
                         "stopped_early_at": (r.get("selection") or {}).get("stopped_early_at"),
                         **{m: (r.get("metrics") or {}).get(m) for m in (*METRICS, "sam")},
-                        "overrides": _overrides(res.parent)})
+                        "process": r.get("process") or {}, "overrides": _overrides(res.parent)})
     keys = sorted({k for r in records for k in r["overrides"]})
     varying = [k for k in keys if k.split(".")[0] not in NOT_METHOD and k != "model"
                and len({json.dumps(r["overrides"].get(k)) for r in records}) > 1]
@@ -160,6 +161,19 @@ def markdown(agg: dict, n_incomplete: int = 0, paper: dict | None = None) -> str
     if n_incomplete:
         note += f" {n_incomplete} job(s) without complete results are not included."
     return "\n".join(lines) + "\n" + note + "\n" + time_to_quality(agg, methods, columns)
+
+
+def stamp(records: list[dict], command: str) -> str:
+    """Where a table's numbers came from: the command that made it, the commits of the source its runs used, their
+    machines and the dates they finished (from each run's ``results.json`` ``process``)."""
+    done = [r["process"] for r in records if r["status"] == "complete"]
+    commits = sorted({str(p.get("commit") or "unknown (an installed package)") for p in done})
+    machines = sorted({f"{(p.get('machine') or {}).get('cpu_cores', '?')} CPU cores, "
+                       + ((p.get("machine") or {}).get("gpu") or "no GPU") for p in done if p.get("machine")})
+    days = sorted({time.strftime("%Y-%m-%d", time.gmtime(p["finished_unix"])) for p in done if p.get("finished_unix")})
+    when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}" if days else "unknown"
+    return (f"Stamp: `{command}` · commit {', '.join(commits) or 'unknown'} · {'; '.join(machines) or 'machine unknown'}"
+            f" · {when} (UTC).")
 
 
 def time_to_quality(agg: dict, methods: list, columns: list) -> str:
@@ -246,7 +260,8 @@ def summarize(root: str | Path, out: str | Path | None = None) -> dict:
                ([*k, m, *v, paper.get((k[1], k[2], k[0]), {}).get(m)] for k, g in agg.items() for m, v in g.items()))
     n_incomplete = sum(r["status"] != "complete" for r in records)
     with atomic_path(files["md"]) as tmp:
-        Path(tmp).write_text(markdown(agg, n_incomplete, paper), encoding="utf-8")
+        Path(tmp).write_text(markdown(agg, n_incomplete, paper) + "\n" + stamp(records, f"inr-recover-summary {root}")
+                             + "\n", encoding="utf-8")
     png = heatmap(records, varying, out / "summary_heatmap.png")
     if png is not None:
         files["heatmap"] = png

@@ -38,6 +38,8 @@ def test_single_run(installed, tmp_path):
     installed.ok(tmp_path, "inr-recover", *TINY_RUN, "hydra.run.dir=run")
     r = json.loads((tmp_path / "run" / "results.json").read_text())
     assert r["status"] == "complete" and r["iterations"] == 4 and r["metrics"]["psnr"] > 0
+    # the source commit is known for the checkout's editable install, not for a wheel (no repository around it)
+    assert (r["process"]["commit"] is None) == (installed.kind == "wheel")
 
 
 def test_batched_seeds_sweep_and_summary(installed, tmp_path):

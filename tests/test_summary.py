@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import checkout_env
+from conftest import ROOT, checkout_env
 from inr_recover.summary import summarize
 
 
@@ -136,4 +136,23 @@ def test_smoke_preset_multirun_writes_summary_and_heatmap(cli):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     # rerunning the CLI over the same dir reproduces the callback's table
     p = summary_cli(out, "--out", out / "again")
-    assert p.returncode == 0 and (out / "again" / "summary.md").read_text() == "\n".join(md) + "\n"
+    again = (out / "again" / "summary.md").read_text()
+    assert p.returncode == 0 and again.split("\nStamp: ")[0] == ("\n".join(md) + "\n").split("\nStamp: ")[0]
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    stamp = next(line for line in md if line.startswith("Stamp: "))  # the table says where it came from
+    assert f"inr-recover-summary {out}" in again and "CPU cores, no GPU" in stamp
+    if head.returncode == 0:  # a checkout: the runs' commit (+dirty with uncommitted changes)
+        assert f"commit {head.stdout.strip()}" in stamp
+
+
+def test_stamp_names_commits_machines_and_dates(tmp_path):
+    for i, (commit, gpu, day) in enumerate([("abc1234", None, 1796515200), ("abc1234", None, 1796601600),
+                                             ("def5678+dirty", "NVIDIA H100", 1796601600)]):
+        _job(tmp_path, str(i), ["model=choir", f"seed={i}"], psnr=30.0)
+        r = json.loads((tmp_path / str(i) / "results.json").read_text())
+        r["process"] = {"commit": commit, "machine": {"cpu_cores": 2, "gpu": gpu}, "finished_unix": day}
+        (tmp_path / str(i) / "results.json").write_text(json.dumps(r))
+    text = summarize(tmp_path)["md"].read_text()
+    assert text.rstrip().splitlines()[-1] == ("Stamp: `inr-recover-summary " + str(tmp_path) + "` · commit abc1234, "
+                                              "def5678+dirty · 2 CPU cores, NVIDIA H100; 2 CPU cores, no GPU · "
+                                              "2026-12-06 to 2026-12-07 (UTC).")
