@@ -20,7 +20,6 @@ paper's Algorithm 1 and the official point scripts cluster without it).
 from __future__ import annotations
 
 import numpy as np
-import torch
 from scipy import ndimage
 from sklearn.cluster import KMeans
 from sklearn.neighbors import KNeighborsRegressor

@@ -61,8 +61,8 @@ def fields(lines: list[str]) -> list[tuple[str, str, str]]:
     mapping; a comment-only line right below a field continues its comment."""
     out, parent, last = [], None, None
     for line in lines:
-        if line.lstrip().startswith("#") and last is not None and line.startswith(" " * (len(line) - len(line.lstrip()))):
-            if line.strip().startswith("#") and out and last == len(out) - 1 and line[: len(line) - len(line.lstrip())]:
+        if line.lstrip().startswith("#") and last is not None:
+            if line[0].isspace():  # an indented comment-only line continues the last field's comment
                 name, value, comment = out[last]
                 out[last] = (name, value, (comment + " " + line.strip().lstrip("#").strip()).strip())
             continue
@@ -83,16 +83,18 @@ def fields(lines: list[str]) -> list[tuple[str, str, str]]:
     return out
 
 
-def accepted(node, name: str) -> str:
-    """The values ``name`` accepts, from the annotation of the parameter of the node's ``_target_``."""
+def parameters(node) -> dict:
+    """``{parameter: type hint}`` of the node's ``_target_`` (empty without one, or when it cannot be imported)."""
     target = node.get("_target_") if isinstance(node, dict) else None
-    if not target or "." in name or name in HYDRA_KEYS:
-        return ""
     try:
-        params, _ = options(locate("node", target))
+        return options(locate("node", target))[0] if target else {}
     except Exception:
-        return ""
-    hint = params.get(name, typing.Any)
+        return {}
+
+
+def accepted(params: dict, name: str) -> str:
+    """The values field ``name`` accepts, from the annotation of the parameter that receives it."""
+    hint = typing.Any if "." in name or name in HYDRA_KEYS else params.get(name, typing.Any)
     return "" if hint is typing.Any else describe(hint)
 
 
@@ -111,10 +113,10 @@ def option_section(group: str, path: Path) -> list[str]:
         about = f"{first}. The paper, the official code, the recipe and the deviations: [Methods](methods.md#{path.stem})."
     if about:
         out += [about, ""]
-    rows = fields(lines)
+    rows, params = fields(lines), parameters(node)
     if rows:
         out += ["| field | default | accepts | description |", "|---|---|---|---|"]
-        out += [f"| `{name}` | `{cell(value)}` | {cell(accepted(node, name))} | {cell(comment)} |" for name, value, comment in rows]
+        out += [f"| `{name}` | `{cell(value)}` | {cell(accepted(params, name))} | {cell(comment)} |" for name, value, comment in rows]
         out.append("")
     return out
 

@@ -40,8 +40,8 @@ def observation(name: str) -> str:
 
 
 def side(r: dict) -> str:
-    """One side's PSNR: the value, or mean +- std over its seeds."""
-    return f"{r['psnr']:.2f}" + (f" ± {r['psnr_std']:.2f}" if "per_seed" in r else "")
+    """One side's PSNR: the value, or mean +- std over its seeds (:func:`spread`)."""
+    return spread(list(r["per_seed"].values())) if "per_seed" in r else f"{r['psnr']:.2f}"
 
 
 def note(key: str, r: dict) -> str:
