@@ -31,6 +31,9 @@ from inr_recover.runtime import fast_cpu
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 SHARED = Path(os.environ.get("INR_RECOVER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+# The shared data folder is beside this checkout when its README is there (an empty folder, as `make test-nodata`
+# points INR_RECOVER_SHARED_DATA at, stands for a fresh clone without ../shared).
+SHARED_PRESENT = (SHARED / "README.md").is_file()
 
 # In-process runs see what the CLI's processes see: the shared data folder and the CLI's process settings
 # (allocator, denormals flushed), so that they give the CLI's numbers.

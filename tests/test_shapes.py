@@ -93,14 +93,18 @@ def test_score_of_the_exact_field_of_a_cube():
 @pytest.mark.parametrize("overrides, message", [
     (["task=sdf", "data=synthetic"], "task=sdf takes a 3-D shape"),
     (["task=complete", "data=bunny"], "data=bunny is a 3-D shape: use task=sdf"),
-    (["task=occupancy", "data=bunny", "model=knn"], "model=knn has no network to query"),
-    (["task=sdf", "data=mesh"], "set data.path"),
-    (["task=occupancy", "data=bunny", "model=choir", "data.samples=300"], "set model.out_activation=none"),  # sigmoid head
-    (["task=sdf", "data=bunny", "data.fresh=true", "select=holdout"], "none can be held out: use select=final"),
-    (["task=sdf", "data=bunny", "data.kind=points_with_normals"], "use task=sdf with data.fresh=true"),
+    (["task=occupancy", "data=mesh", "model=knn"], "model=knn has no network to query"),
+    (["task=sdf", "data=mesh", "data.path=null"], "set data.path"),
+    (["task=occupancy", "data=mesh", "model=choir", "data.samples=300"], "set model.out_activation=none"),  # sigmoid
+    (["task=sdf", "data=mesh", "data.fresh=true", "select=holdout"], "none can be held out: use select=final"),
+    (["task=sdf", "data=mesh", "data.kind=points_with_normals"], "use task=sdf with data.fresh=true"),
 ])
 def test_refusals(tmp_path, overrides, message):
-    proc, _ = run_cli(tmp_path, *overrides, check=False)
+    """Each refused before training, on a sphere written here (no shared data needed: a fresh clone runs it)."""
+    sphere = tmp_path / "sphere.obj"
+    trimesh.creation.icosphere(subdivisions=2, radius=0.5).export(sphere)
+    mesh = [f"data.path={sphere}"] if "data=mesh" in overrides else []
+    proc, _ = run_cli(tmp_path, *overrides[:2], *mesh, *overrides[2:], check=False)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
