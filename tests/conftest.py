@@ -25,8 +25,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from inr_recover.domain import Domain
-from inr_recover.runtime import fast_cpu
+from inr_recover.measure.domain import Domain
+from inr_recover.engine.runtime import fast_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -63,7 +63,7 @@ def compose_config(*overrides: str, hydra: bool = False):
 
 def run_pipeline(out: Path, *overrides: str) -> dict:
     """The whole pipeline in this process (the CLI minus Hydra's launcher), writing under ``out``; returns results."""
-    from inr_recover.experiment import run
+    from inr_recover.run.experiment import run
 
     return run(compose_config(*overrides), out)
 
@@ -76,9 +76,9 @@ def checkout_env(env: dict | None = None) -> dict:
 
 
 def cli_command(tmp_path: Path, *overrides: str, multirun: bool = False, env: dict | None = None):
-    """(argv, environment, run dir) of the CLI of this checkout (``python -m inr_recover.cli``, :func:`checkout_env`)."""
+    """(argv, environment, run dir) of the CLI of this checkout (``python -m inr_recover.cli.main``, :func:`checkout_env`)."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "inr_recover.cli"]
+    cmd = [sys.executable, "-m", "inr_recover.cli.main"]
     cmd += ["-m", f"hydra.sweep.dir={out}"] if multirun else [f"hydra.run.dir={out}"]
     cmd += ["progress=false", *overrides]
     return cmd, checkout_env(env), out
@@ -139,7 +139,7 @@ def tiny(tmp_path):
 def make_optim(*overrides: str):
     """The optimiser and schedule of ``conf/`` under protocol=common (Adam, weight decay 1e-5, clip 1.0) with
     scheduler=cosine (unless ``overrides`` name another), then ``overrides``."""
-    from inr_recover.optim import Optim
+    from inr_recover.engine.optim import Optim
 
     schedule = [] if any(o.startswith("scheduler=") for o in overrides) else ["scheduler=cosine"]
     return Optim.from_config(compose_config("protocol=common", *schedule, *overrides))
@@ -157,7 +157,7 @@ def write_mat_v73(path, name, arr):
 
 def random_observation(grid, channels, rate=0.3, seed=0):
     """Uniform random values, each entry observed with probability ``rate``."""
-    from inr_recover.observation import Observation
+    from inr_recover.measure.observation import Observation
 
     rng = np.random.default_rng(seed)
     values = rng.random((*grid, channels)).astype(np.float32)
@@ -166,14 +166,14 @@ def random_observation(grid, channels, rate=0.3, seed=0):
 
 
 def full_observation(values):
-    from inr_recover.observation import Observation
+    from inr_recover.measure.observation import Observation
 
     return Observation(values=values.astype(np.float32), known=np.ones(values.shape, dtype=bool))
 
 
 def masked_observation(values, known):
-    """``values`` observed where ``known`` (zero elsewhere, as :func:`inr_recover.degrade.degrade` stores them)."""
-    from inr_recover.observation import Observation
+    """``values`` observed where ``known`` (zero elsewhere, as :func:`inr_recover.measure.degrade.degrade` stores them)."""
+    from inr_recover.measure.observation import Observation
 
     return Observation(values=np.where(known, values, 0).astype(np.float32), known=known)
 
@@ -210,16 +210,16 @@ def complete_lowrank(model, lr, iterations, observed=0.4, shape=(24, 24, 8)):
     """Complete a synthetic exact low-rank tensor from ``observed`` of its entries (L2 loss, Adam, cosine to 0, no
     clipping, no weight decay); returns the PSNR on the entries the model never saw."""
     from inr_recover.data.builtin import synthetic
-    from inr_recover.degrade import RandomMissing, degrade
-    from inr_recover.fit import fit
-    from inr_recover.select import Final
-    from inr_recover.tasks import Task
+    from inr_recover.measure.degrade import RandomMissing, degrade
+    from inr_recover.engine.fit import fit
+    from inr_recover.engine.select import Final
+    from inr_recover.tasks.entries import Recovery
 
     s = synthetic("s", shape=list(shape), kind="lowrank", rank=3)
     obs = degrade(s.values, [RandomMissing(rate=observed)], seed=0)
     optim = make_optim(f"optim.lr={lr}", f"optim.iterations={iterations}", "optim.weight_decay=0", "optim.grad_clip=null",
                        "scheduler.eta_min=0")
-    task = Task("complete", loss="l2")
+    task = Recovery("complete", loss="l2")
     r = fit(model, obs, task, optim, Final(task, obs, 0), eval_every=iterations)
     missing = ~obs.known
     return psnr(r.prediction[missing], s.values[missing])
@@ -230,16 +230,16 @@ def overfitting_restore(seed=0, iterations=60, eval_every=5, patience=None, min_
     seed ``seed``) at lr 1e-3 for ``iterations``, holdout selection (10%, L1) at every ``eval_every``. Measured: the
     holdout error is lowest at iteration 15 of 60 and rises after it (the fit turns to the noise)."""
     from inr_recover.data.builtin import synthetic
-    from inr_recover.degrade import Gaussian, degrade
-    from inr_recover.fit import fit
+    from inr_recover.measure.degrade import Gaussian, degrade
+    from inr_recover.engine.fit import fit
     from inr_recover.models.siren import SIREN
-    from inr_recover.select import Holdout
-    from inr_recover.tasks import Task
+    from inr_recover.engine.select import Holdout
+    from inr_recover.tasks.entries import Recovery
 
     obs = degrade(synthetic("s", shape=[16, 16, 3], kind="smooth").values, [Gaussian(0.2)], seed=0)
     torch.manual_seed(seed)
     model = SIREN(2, 3, Domain.of(obs), width=64, depth=2)
-    task = Task("restore", data_consistency=False)
+    task = Recovery("restore", data_consistency=False)
     optim = make_optim("optim.lr=1e-3", "optim.weight_decay=0", f"optim.iterations={iterations}", "scheduler.eta_min=1e-6",
                        "optim.grad_clip=1.0")
     select = Holdout(task, obs, 0, fraction=0.1, error="l1", trim=0.1, every=0, patience=patience,

@@ -1,4 +1,4 @@
-"""K fits as one vmapped model (inr_recover/batched.py, experiment.run_group, the batch=seeds|lr sweeper in
+"""K fits as one vmapped model (inr_recover/engine/batched.py, experiment.run_group, the batch=seeds|lr sweeper in
 hydra_plugins/inr_recover_batch): the same numbers and files as K separate runs."""
 from __future__ import annotations
 
@@ -11,24 +11,24 @@ import numpy as np
 import pytest
 import torch
 
-from inr_recover.batched import Group, fit_group, refusal, unbatchable
-from inr_recover.checkpoint import Checkpoint
+from inr_recover.engine.batched import Group, fit_group, refusal, unbatchable
+from inr_recover.run.checkpoint import Checkpoint
 from inr_recover.data.builtin import synthetic
-from inr_recover.degrade import RandomMissing, degrade
-from inr_recover.domain import Domain
+from inr_recover.measure.degrade import RandomMissing, degrade
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
-from inr_recover.experiment import run_group
-from inr_recover.fit import Trainer
+from inr_recover.run.experiment import run_group
+from inr_recover.engine.fit import Trainer
 from inr_recover.models.choir import CHOIR
 from inr_recover.models.classical import Interp
 from inr_recover.models.fresh import FreSh
-from inr_recover.select import Final
-from inr_recover.tasks import Task
+from inr_recover.engine.select import Final
+from inr_recover.tasks.entries import Recovery
 
 from conftest import TINY, compose_config, make_optim, read_results, run_cli, run_pipeline
 
 OPTIM = make_optim("optim.lr=3e-3", "optim.weight_decay=1e-5", "optim.iterations=25", "scheduler.eta_min=1e-6", "optim.grad_clip=0.05")
-TASK = Task("complete")
+TASK = Recovery("complete")
 
 
 def _obs():
@@ -265,15 +265,15 @@ def test_a_group_with_an_eikonal_term_gives_each_member_its_own_loss_and_gradien
     members then differentiate their own copy of the inputs) or mini-batch."""
     import trimesh
 
-    from inr_recover import shapes
+    from inr_recover.tasks.shapes import mesh as shapes
     from inr_recover.models.siren import SIREN
-    from inr_recover.tasks import Shape
+    from inr_recover.tasks.shapes.task import ShapeField
 
     ico = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
     mesh = shapes.Mesh(np.asarray(ico.vertices, np.float64), np.asarray(ico.faces, np.int64))
     coords, values = shapes.sample(mesh, 200, "sdf", seed=0)
     obs = degrade(values, [], seed=0, coords=coords)
-    task = Shape("sdf", range=[0, 1], eikonal=0.1)
+    task = ShapeField("sdf", range=[0, 1], eikonal=0.1)
     optim = make_optim("optim.iterations=1", "optim.grad_clip=null")
 
     def trainer(seed):
@@ -288,8 +288,8 @@ def test_a_group_rendering_rays_gives_each_member_its_own_loss_and_gradient():
     """task=view_synthesis: each member renders its own jittered samples of its own rays (the Rendered measurement's
     bins travel with each member's batch), as it would alone."""
     from inr_recover.models.siren import SIREN
-    from inr_recover.tasks import ViewSynthesis
-    from inr_recover.views import Rays, camera_rays, near_far
+    from inr_recover.tasks.views.task import ViewSynthesis
+    from inr_recover.tasks.views.rays import Rays, camera_rays, near_far
 
     pose = np.eye(4)
     pose[2, 3] = 3.0

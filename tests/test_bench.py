@@ -1,7 +1,7 @@
-"""inr-recover-bench (inr_recover/bench.py): the smoke run writes the report it prints."""
+"""inr-recover-bench (inr_recover/cli/bench.py): the smoke run writes the report it prints."""
 import json
 
-from inr_recover.bench import main
+from inr_recover.cli.bench import main
 
 
 def test_bench_smoke_writes_json(tmp_path):

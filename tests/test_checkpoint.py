@@ -1,4 +1,4 @@
-"""Resumable fits and runs (inr_recover/checkpoint.py): checkpoint contents, SIGTERM, USR2 and Ctrl-C at a known
+"""Resumable fits and runs (inr_recover/run/checkpoint.py): checkpoint contents, SIGTERM, USR2 and Ctrl-C at a known
 iteration, relaunching into a finished, another config's or an interrupted run dir, and a killed sweep (the CLI in
 subprocesses where the behaviour is about the process: exit codes, signals, stderr)."""
 from __future__ import annotations
@@ -13,15 +13,15 @@ import pytest
 import torch
 
 from conftest import TINY, cli_command, make_optim, read_curves, read_results, run_cli, run_pipeline
-from inr_recover.checkpoint import Checkpoint
+from inr_recover.run.checkpoint import Checkpoint
 from inr_recover.data.builtin import synthetic
-from inr_recover.degrade import RandomMissing, degrade
-from inr_recover.domain import Domain
+from inr_recover.measure.degrade import RandomMissing, degrade
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
-from inr_recover.fit import fit
+from inr_recover.engine.fit import fit
 from inr_recover.models.choir import CHOIR
-from inr_recover.select import Holdout
-from inr_recover.tasks import Task
+from inr_recover.engine.select import Holdout
+from inr_recover.tasks.entries import Recovery
 
 OPTIM = make_optim("optim.lr=3e-3", "optim.weight_decay=1e-5", "optim.iterations=20", "scheduler.eta_min=1e-6", "optim.grad_clip=1.0")
 
@@ -30,8 +30,8 @@ def _fit(seed, **kw):
     obs = degrade(synthetic("s", shape=[16, 16, 3], kind="smooth").values, [RandomMissing(0.5)], seed=0)
     torch.manual_seed(seed)
     model = CHOIR(2, 3, Domain.of(obs), width=16, depth=2)
-    select = Holdout(Task("complete"), obs, 0, fraction=0.1, error="trimmed", trim=0.1, every=0)
-    return fit(model, obs, Task("complete"), OPTIM, select, seed=0, eval_every=4, batch_size=64, **kw)
+    select = Holdout(Recovery("complete"), obs, 0, fraction=0.1, error="trimmed", trim=0.1, every=0)
+    return fit(model, obs, Recovery("complete"), OPTIM, select, seed=0, eval_every=4, batch_size=64, **kw)
 
 
 def test_resumed_fit_equals_uninterrupted(tmp_path):
@@ -161,7 +161,7 @@ def uninterrupted(tmp_path_factory):
 SIGNAL_AT_FIRST_EVAL = """
 import os, signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)
-import inr_recover.metrics as M
+import inr_recover.measure.metrics as M
 psnr = M.psnr
 def psnr_then_signal(*args):
     if os.path.isdir(os.environ["SIGNAL_ONCE_EXISTS"]):
@@ -170,7 +170,7 @@ def psnr_then_signal(*args):
     return psnr(*args)
 M.psnr = psnr_then_signal
 sys.argv[0] = "inr-recover"
-from inr_recover.cli import main
+from inr_recover.cli.main import main
 main()
 """
 
@@ -182,7 +182,7 @@ def _signal_cli_in_training(tmp_path, signum, *overrides, job=None):
     where = out if job is None else out / job
     cmd, env, _ = cli_command(tmp_path, *LONG, *overrides, multirun=job is not None,
                               env={"SIGNAL_AT_FIRST_EVAL": str(int(signum)), "SIGNAL_ONCE_EXISTS": str(where)})
-    assert cmd[1:3] == ["-m", "inr_recover.cli"]
+    assert cmd[1:3] == ["-m", "inr_recover.cli.main"]
     proc = subprocess.run([cmd[0], "-c", SIGNAL_AT_FIRST_EVAL, *cmd[3:]], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=600)
     proc.log = proc.stdout + proc.stderr

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.models.base import build_model
 
 from conftest import ROOT, TINY, clean_values, compose_config, read_results, saved_psnr
@@ -87,7 +87,7 @@ def test_cfg_job_prints_config(cli):
 def test_help_is_the_projects_own(tmp_path):
     """``--help`` opens with what the tool does, lists each group with its options (no internal ``_`` bases), gives
     example commands that compose, and points at the docs."""
-    proc = subprocess.run([sys.executable, "-m", "inr_recover.cli", "--help"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "inr_recover.cli.main", "--help"], capture_output=True, text=True,
                           cwd=tmp_path, timeout=300)
     assert proc.returncode == 0 and proc.stdout.startswith("inr-recover: recover multi-dimensional data")
     groups, last = {}, None

@@ -13,12 +13,12 @@ import torch
 from omegaconf import OmegaConf
 
 from inr_recover.config import instantiate
-from inr_recover.degrade import Downsample, degrade, operators
-from inr_recover.domain import Domain
+from inr_recover.measure.degrade import Downsample, degrade, operators
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.base import INR, Solver, build_model, model_class
-from inr_recover.observation import Observation
-from inr_recover.tasks import LOSSES
+from inr_recover.measure.observation import Observation
+from inr_recover.tasks.base import LOSSES
 
 from conftest import CONF, SHARED, SHARED_PRESENT, compose_config, shared_file
 
@@ -99,11 +99,11 @@ def test_every_data_config_loads_or_says_where_its_file_goes(option, tmp_path, m
             instantiate(cfg.data)
         assert "data.root" in str(e.value) and "\n" not in str(e.value)
         return
-    if cfg.data._target_ == "inr_recover.views.load_blender":  # posed views: training and test images with rays
+    if cfg.data._target_ == "inr_recover.tasks.views.scene.load_blender":  # posed views: training and test images with rays
         sig = instantiate(cfg.data, views=2, resize=[8, 8], test_views=1)
         assert sig.values.shape == (2, 8, 8, 3) and sig.test.shape == (1, 8, 8, 3) and sig.rays.shape == (128, 8)
         return
-    if cfg.data._target_ == "inr_recover.shapes.load_mesh":  # a shape: a pool of labelled points in the cube
+    if cfg.data._target_ == "inr_recover.tasks.shapes.mesh.load_mesh":  # a shape: a pool of labelled points in the cube
         sig = instantiate(cfg.data, samples=3000)
         assert sig.values.shape == (3000, 1) and sig.coords.shape == (3000, 3) and np.abs(sig.coords).max() <= 1
         assert sig.values.min() < 0 < sig.values.max()  # signed distances: inside and outside

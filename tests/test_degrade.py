@@ -1,11 +1,11 @@
-"""Degradation operators (inr_recover/degrade.py): exact counts, seeding, composition, masks from files, records."""
+"""Degradation operators (inr_recover/measure/degrade.py): exact counts, seeding, composition, masks from files, records."""
 import numpy as np
 import torch
 import pytest
 
 from inr_recover.data.io import write_array
 from inr_recover.data.prepare import prepare
-from inr_recover.degrade import (Downsample, FromFile, Gaussian, Poisson, RandomMissing, SaltPepper, Stripes, TubeMissing,
+from inr_recover.measure.degrade import (Downsample, FromFile, Gaussian, Poisson, RandomMissing, SaltPepper, Stripes, TubeMissing,
                                 build_ops, degrade, operators, record)
 from inr_recover.errors import UserError
 

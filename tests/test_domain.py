@@ -1,12 +1,12 @@
-"""The model's input domain (inr_recover/domain.py): a grid or scattered points, and the side CHOIR's frequencies are
+"""The model's input domain (inr_recover/measure/domain.py): a grid or scattered points, and the side CHOIR's frequencies are
 set against."""
 import math
 
 import numpy as np
 import pytest
 
-from inr_recover.degrade import degrade
-from inr_recover.domain import Domain
+from inr_recover.measure.degrade import degrade
+from inr_recover.measure.domain import Domain
 from inr_recover.models.choir import psc_frequencies
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 
 from conftest import (TINY, TINY_RUN, clean_values, compose_config, psnr, read_curves, read_results, run_cli, run_pipeline,
                       saved_psnr, shared_file, write_mat_v73)
@@ -305,7 +305,7 @@ def test_super_resolution_refusals(tmp_path, overrides, message):
 
 def unobserved_nrmse(run_dir, sst_root):
     """NRMSE of the saved reconstruction on the points the observation does not hold (S-INR's Table 4 protocol)."""
-    from inr_recover import metrics as M
+    from inr_recover.measure import metrics as M
     from inr_recover.data.points import sst
 
     saved = np.load(run_dir / "reconstruction.npz")
@@ -397,8 +397,8 @@ def test_failure_after_training_keeps_the_fit_and_a_rerun_only_redoes_what_faile
 
     import torch
 
-    from inr_recover import metrics
-    from inr_recover.grid import grid_coords, predict
+    from inr_recover.measure import metrics
+    from inr_recover.measure.grid import grid_coords, predict
     from inr_recover.models.base import build_model
 
     over = [*TINY, "task=restore", "degrade=scene3"]  # holdout selection

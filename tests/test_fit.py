@@ -1,4 +1,4 @@
-"""The training loop (inr_recover/fit.py): honesty, holdout, mini-batches, the loss on a forward operator, the
+"""The training loop (inr_recover/engine/fit.py): honesty, holdout, mini-batches, the loss on a forward operator, the
 range."""
 import inspect
 
@@ -8,17 +8,18 @@ import torch
 from conftest import make_optim
 
 from inr_recover.data.builtin import synthetic
-from inr_recover.degrade import RandomMissing, degrade
-from inr_recover.domain import Domain
+from inr_recover.measure.degrade import RandomMissing, degrade
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
-from inr_recover.fit import fit
+from inr_recover.engine.fit import fit
 from inr_recover.models.base import build_model, model_config
 from inr_recover.models.choir import CHOIR
 from inr_recover.models.iinr import IINR
 from inr_recover.models.siren import SIREN
-from inr_recover.observation import Observation
-from inr_recover.select import Final, Holdout, holdout_error
-from inr_recover.tasks import SuperResolve, Task
+from inr_recover.measure.observation import Observation
+from inr_recover.engine.select import Final, Holdout, holdout_error
+from inr_recover.tasks.super_resolve import SuperResolve
+from inr_recover.tasks.entries import Recovery
 
 
 def optim(iterations=30):
@@ -29,7 +30,7 @@ def optim(iterations=30):
 OPTIM = optim()
 
 
-def holdout(obs, fraction, task=Task("complete")):
+def holdout(obs, fraction, task=Recovery("complete")):
     return Holdout(task, obs, 0, fraction=fraction, error="trimmed", trim=0.1, every=0)
 
 
@@ -46,10 +47,10 @@ def test_fit_never_sees_the_truth():
     assert not any(p in params for p in ("truth", "clean", "target", "signal"))
     sig, obs, model = _setup()
     seen = []
-    r1 = fit(model, obs, Task("complete"), OPTIM, holdout(obs, 0.1), eval_every=5,
+    r1 = fit(model, obs, Recovery("complete"), OPTIM, holdout(obs, 0.1), eval_every=5,
              on_eval=lambda i, p: seen.append(((p - sig.values) ** 2).mean()) or 1e9)
     _, obs2, model2 = _setup()
-    r2 = fit(model2, obs2, Task("complete"), OPTIM, holdout(obs2, 0.1), eval_every=5)
+    r2 = fit(model2, obs2, Recovery("complete"), OPTIM, holdout(obs2, 0.1), eval_every=5)
     assert len(seen) == 6
     np.testing.assert_array_equal(r1.prediction, r2.prediction)
     assert r1.selected_iteration == r2.selected_iteration
@@ -59,7 +60,7 @@ def test_holdout_selection_reports_the_best_scored_point():
     """The reported iteration is the evaluation point of lowest holdout error, and the reported prediction is the model
     state there (its error on the held-out entries is that minimum)."""
     sig, obs, model = _setup()
-    r = fit(model, obs, Task("complete"), OPTIM, holdout(obs, 0.2), eval_every=10)
+    r = fit(model, obs, Recovery("complete"), OPTIM, holdout(obs, 0.2), eval_every=10)
     assert r.selection["method"] == "holdout" and r.history["iteration"] == [10, 20, 30]
     assert r.holdout.sum() == round(0.2 * obs.known.sum()) and not (r.holdout & ~obs.known).any()
     scores = r.history["holdout"]
@@ -96,7 +97,7 @@ def test_held_out_entries_never_reach_the_loss(name):
         model = build(o.grid)
         final = {}
         on_eval = lambda i, p: i == 12 and final.update({k: v.clone() for k, v in model.state_dict().items()})  # noqa: E731
-        r = fit(model, o, Task("complete"), optim(12), holdout(o, 0.2), eval_every=4, on_eval=on_eval, seed=3, **kw)
+        r = fit(model, o, Recovery("complete"), optim(12), holdout(o, 0.2), eval_every=4, on_eval=on_eval, seed=3, **kw)
         np.testing.assert_array_equal(r.holdout, held)
         return r.history, final
 
@@ -114,7 +115,7 @@ def test_setup_never_sees_held_out_entries():
     sig, obs, model = _setup()
     seen = {}
     model.setup = lambda o, coords: seen.update(known=o.known.copy(), values=o.values.copy())
-    r = fit(model, obs, Task("complete"), optim(2), holdout(obs, 0.2), eval_every=1)
+    r = fit(model, obs, Recovery("complete"), optim(2), holdout(obs, 0.2), eval_every=1)
     np.testing.assert_array_equal(seen["known"], obs.known & ~r.holdout)
     assert (seen["values"][r.holdout] == 0).all() and (obs.values[r.holdout] != 0).any()
 
@@ -123,33 +124,33 @@ def test_minibatch_and_seed_reproducible():
     outs = []
     for _ in range(2):
         _, obs, model = _setup(seed=1)
-        outs.append(fit(model, obs, Task("complete"), OPTIM, Final(Task("complete"), obs, 4), eval_every=10, batch_size=64, seed=4).prediction)
+        outs.append(fit(model, obs, Recovery("complete"), OPTIM, Final(Recovery("complete"), obs, 4), eval_every=10, batch_size=64, seed=4).prediction)
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
 def test_loss_is_on_the_downsampled_model_output():
     """The data term compares A(f(x)) with y (A = area downsampling by 2): L = mean((avgpool(f) - y)^2)."""
-    from inr_recover.degrade import Downsample
-    from inr_recover.fit import Trainer
-    from inr_recover.grid import grid_coords
+    from inr_recover.measure.degrade import Downsample
+    from inr_recover.engine.fit import Trainer
+    from inr_recover.measure.grid import grid_coords
 
     sig = synthetic("s", shape=[8, 8, 3], kind="smooth")
     obs = degrade(sig.values, [Downsample(2).on((8, 8))], seed=0)
     torch.manual_seed(0)
     model = CHOIR(2, 3, Domain.of(obs), width=8, depth=1, gamma=1.0)
-    trainer = Trainer(model, obs, SuperResolve("super_resolve", loss="l2"), OPTIM, Final(Task("x"), obs, 0))
+    trainer = Trainer(model, obs, SuperResolve("super_resolve", loss="l2"), OPTIM, Final(Recovery("x"), obs, 0))
     assert trainer.measure.inputs.shape == (64, 2) and trainer.measure.values.shape == (16, 3)
     with torch.no_grad():
         loss = trainer.loss(trainer.batch()).item()
         f = model(grid_coords((8, 8))).reshape(4, 2, 4, 2, 3).mean((1, 3))
     assert loss == pytest.approx(((f - torch.from_numpy(obs.values)) ** 2).mean().item(), rel=1e-5)
     with pytest.raises(UserError, match="batch_size must be null"):
-        Trainer(model, obs, SuperResolve("super_resolve"), OPTIM, Final(Task("x"), obs, 0), batch_size=8)
+        Trainer(model, obs, SuperResolve("super_resolve"), OPTIM, Final(Recovery("x"), obs, 0), batch_size=8)
 
 
 def test_range_encodes_the_targets_and_decodes_the_output():
     """task.range=[-1, 1]: the loss sees 2 y - 1, the fit's prediction comes back on [0, 1] (metrics stay there)."""
-    t = Task("complete", loss="l2", range=[-1, 1])
+    t = Recovery("complete", loss="l2", range=[-1, 1])
     y = torch.rand(5, 3)
     assert torch.allclose(t.encode(y), 2 * y - 1) and torch.allclose(t.decode(t.encode(y)), y)
     sig, obs, _ = _setup()
@@ -157,7 +158,7 @@ def test_range_encodes_the_targets_and_decodes_the_output():
     for lo in (0, -1):
         torch.manual_seed(0)
         model = SIREN(2, 4, Domain.of(obs), width=16, depth=2)
-        res[lo] = fit(model, obs, Task("complete", loss="l2", range=[lo, 1]), OPTIM, Final(Task("complete"), obs, 0))
+        res[lo] = fit(model, obs, Recovery("complete", loss="l2", range=[lo, 1]), OPTIM, Final(Recovery("complete"), obs, 0))
     assert res[-1].prediction.min() > -0.2 and res[-1].prediction.max() < 1.2  # on [0, 1], not [-1, 1]
     assert not np.allclose(res[-1].prediction, res[0].prediction)  # the range changes what is fitted
 
@@ -165,7 +166,7 @@ def test_range_encodes_the_targets_and_decodes_the_output():
 def test_sigmoid_output_cannot_train_on_minus_one_one():
     sig, obs, model = _setup()
     with pytest.raises(UserError, match="sigmoid"):
-        fit(model, obs, Task("complete", loss="l1", range=[-1, 1]), OPTIM, Final(Task("complete"), obs, 0))
+        fit(model, obs, Recovery("complete", loss="l1", range=[-1, 1]), OPTIM, Final(Recovery("complete"), obs, 0))
 
 
 def test_patience_stops_on_the_prefix_of_the_full_run():
@@ -196,20 +197,20 @@ def test_zero_iterations_is_an_initialisation_only_run():
     """optim.iterations=0: no update, the untrained network's output, recorded as such (not as a selected fit)."""
     _, obs, model = _setup()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    r = fit(model, obs, Task("complete"), optim(0), holdout(obs, 0.1), eval_every=5)
+    r = fit(model, obs, Recovery("complete"), optim(0), holdout(obs, 0.1), eval_every=5)
     assert r.iterations == 0 and r.selection["method"] == "initialisation" and "untrained" in r.selection["note"]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     with torch.no_grad():
         untrained = model(obs.coordinates()).reshape(r.prediction.shape).numpy()
-    np.testing.assert_allclose(r.prediction, Task("complete").decode(torch.from_numpy(untrained)).numpy(), atol=1e-6)
+    np.testing.assert_allclose(r.prediction, Recovery("complete").decode(torch.from_numpy(untrained)).numpy(), atol=1e-6)
 
 
 def test_the_eikonal_term_is_the_mean_deviation_of_the_input_gradients_norm_from_one():
     """task=sdf task.eikonal=w: L = mean((f - y)^2) + w mean(| |grad_x f| - 1 |), the gradient of each point's output
     with respect to its own input (checked against torch.func's per-point Jacobians)."""
-    from inr_recover.fit import Trainer
+    from inr_recover.engine.fit import Trainer
     from inr_recover.models.siren import SIREN
-    from inr_recover.tasks import Shape
+    from inr_recover.tasks.shapes.task import ShapeField
 
     rng = np.random.default_rng(0)
     coords = rng.uniform(-1, 1, (50, 3)).astype(np.float32)
@@ -217,7 +218,7 @@ def test_the_eikonal_term_is_the_mean_deviation_of_the_input_gradients_norm_from
     obs = degrade(values, [], seed=0, coords=coords)
     torch.manual_seed(0)
     model = SIREN(3, 1, Domain.of(obs), width=16, depth=1)
-    task = Shape("sdf", range=[0, 1], eikonal=0.3)
+    task = ShapeField("sdf", range=[0, 1], eikonal=0.3)
     trainer = Trainer(model, obs, task, OPTIM, Final(task, obs, 0))
     batch = trainer.batch()
     x = torch.from_numpy(coords)
@@ -227,4 +228,4 @@ def test_the_eikonal_term_is_the_mean_deviation_of_the_input_gradients_norm_from
     assert float(trainer.loss(batch)) == pytest.approx(float(expected), rel=1e-5)
     assert float(expected) > float(data) + 1e-3  # the term is not zero at init
     with pytest.raises(UserError, match="task.eikonal applies to task=sdf"):
-        Shape("occupancy", shape="occupancy", loss="bce", eikonal=0.3)
+        ShapeField("occupancy", shape="occupancy", loss="bce", eikonal=0.3)

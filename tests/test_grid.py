@@ -1,11 +1,11 @@
-"""Coordinates of the grid and inference over it (inr_recover/grid.py)."""
+"""Coordinates of the grid and inference over it (inr_recover/measure/grid.py)."""
 import warnings
 
 import pytest
 import torch
 
-from inr_recover.domain import Domain
-from inr_recover.grid import grid_coords, grid_index, predict, refine_coords
+from inr_recover.measure.domain import Domain
+from inr_recover.measure.grid import grid_coords, grid_index, predict, refine_coords
 from inr_recover.models.base import Solver, build_model, model_class
 
 from conftest import CONF, compose_config

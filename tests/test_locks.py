@@ -1,4 +1,4 @@
-"""One process per run or sweep directory (inr_recover/locks.py): a live owner refuses a second launch, a dead
+"""One process per run or sweep directory (inr_recover/run/locks.py): a live owner refuses a second launch, a dead
 owner's lock is taken over, holds nest."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from conftest import TINY, checkout_env, cli_command, run_cli
 from inr_recover.errors import UserError
-from inr_recover.locks import NAME, acquire, hold, release
+from inr_recover.run.locks import NAME, acquire, hold, release
 
 
 def test_second_live_launch_into_the_dir_is_refused(tmp_path):
@@ -30,7 +30,7 @@ def test_second_live_launch_into_the_dir_is_refused(tmp_path):
 
 
 def test_lock_of_a_live_process_is_refused_in_process(tmp_path):
-    child = subprocess.Popen([sys.executable, "-c", "import sys, time; from inr_recover.locks import acquire; "
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; from inr_recover.run.locks import acquire; "
                               f"acquire({str(tmp_path)!r}); print('held', flush=True); time.sleep(60)"],
                              stdout=subprocess.PIPE, text=True, env=checkout_env())
     try:

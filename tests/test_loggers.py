@@ -1,5 +1,5 @@
-"""Training-curve loggers (inr_recover/loggers.py) and the logger option of a run."""
-from inr_recover.loggers import CSVLogger
+"""Training-curve loggers (inr_recover/run/loggers.py) and the logger option of a run."""
+from inr_recover.run.loggers import CSVLogger
 
 
 def test_csv_logger_writes_one_row_per_evaluation_point(tmp_path):

@@ -1,4 +1,4 @@
-"""The memory check before training (inr_recover/memory.py): its measured quantities exactly on small cases, the
+"""The memory check before training (inr_recover/engine/memory.py): its measured quantities exactly on small cases, the
 refusal naming a batch_size / eval_chunk that fits, and (slow) the estimate against the measured peak of real fits."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from conftest import TINY_RUN, run_cli, run_pipeline
-from inr_recover import memory
-from inr_recover.domain import Domain
+from inr_recover.engine import memory
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
 
 
@@ -72,11 +72,11 @@ def test_the_check_leaves_the_fit_unchanged():
 
     from conftest import make_optim
     from inr_recover.data.builtin import synthetic
-    from inr_recover.degrade import RandomMissing, degrade
-    from inr_recover.fit import fit
+    from inr_recover.measure.degrade import RandomMissing, degrade
+    from inr_recover.engine.fit import fit
     from inr_recover.models.choir import CHOIR
-    from inr_recover.select import Final
-    from inr_recover.tasks import Task
+    from inr_recover.engine.select import Final
+    from inr_recover.tasks.entries import Recovery
 
     obs = degrade(synthetic("s", shape=[16, 16, 3]).values, [RandomMissing(0.5)], seed=0)
     optim = make_optim("optim.iterations=6")
@@ -84,7 +84,7 @@ def test_the_check_leaves_the_fit_unchanged():
     def run(limit):
         torch.manual_seed(0)
         model = CHOIR(2, 3, Domain.of(obs), width=16, depth=2)
-        return fit(model, obs, Task("complete"), optim, Final(Task("complete"), obs, 0), eval_every=3, batch_size=64,
+        return fit(model, obs, Recovery("complete"), optim, Final(Recovery("complete"), obs, 0), eval_every=3, batch_size=64,
                    memory_limit=limit)
 
     checked, unchecked = run("auto"), run(None)

@@ -1,9 +1,9 @@
-"""Metrics (inr_recover/metrics.py) against direct formulas and scikit-image; LPIPS plumbing and channel mapping."""
+"""Metrics (inr_recover/measure/metrics.py) against direct formulas and scikit-image; LPIPS plumbing and channel mapping."""
 import numpy as np
 import pytest
 import torch
 
-from inr_recover import metrics as M
+from inr_recover.measure import metrics as M
 
 
 def test_psnr_formula():

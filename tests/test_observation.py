@@ -1,4 +1,4 @@
-"""The measurement protocol (inr_recover/observation.py): what a training batch is, what the forward operator does to
+"""The measurement protocol (inr_recover/measure/observation.py): what a training batch is, what the forward operator does to
 the model's outputs, and that held-out and missing entries weigh nothing, for every kind of observation today:
 entries of a grid (completion, restoration), scattered points, a downsampled grid (super-resolution)."""
 from __future__ import annotations
@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from inr_recover.data.builtin import synthetic
-from inr_recover.degrade import Downsample, RandomMissing, degrade
+from inr_recover.measure.degrade import Downsample, RandomMissing, degrade
 from inr_recover.errors import UserError
-from inr_recover.grid import grid_coords
-from inr_recover.observation import Downsampled, Entries, Observation, measurement
-from inr_recover.tasks import SuperResolve, Task
+from inr_recover.measure.grid import grid_coords
+from inr_recover.measure.observation import Downsampled, Entries, Observation, measurement
+from inr_recover.tasks.super_resolve import SuperResolve
+from inr_recover.tasks.entries import Recovery
 
 
 def _grid_obs():
@@ -35,7 +36,7 @@ def _train_mask(obs, seed=1):
 def test_entries_on_a_grid_measure_each_entry_at_its_grid_point():
     obs = _grid_obs()
     train = _train_mask(obs)
-    m = measurement(obs, train, Task("complete").encode)
+    m = measurement(obs, train, Recovery("complete").encode)
     assert isinstance(m, Entries) and m.per_row
     torch.testing.assert_close(m.inputs, grid_coords((8, 6)))
     np.testing.assert_array_equal(m.values.numpy(), obs.values.reshape(48, 3))
@@ -48,7 +49,7 @@ def test_entries_on_a_grid_measure_each_entry_at_its_grid_point():
 
 def test_entries_on_points_are_queried_at_the_points():
     obs = _points_obs()
-    m = measurement(obs, obs.known, Task("complete").encode)
+    m = measurement(obs, obs.known, Recovery("complete").encode)
     assert isinstance(m, Entries) and m.inputs.shape == (40, 3)
     np.testing.assert_array_equal(m.inputs.numpy(), obs.coords)
     assert m.weights.sum().item() == obs.known.sum()
@@ -58,7 +59,7 @@ def test_a_batch_is_all_rows_or_rows_drawn_by_the_generator():
     """The full batch is every row; a mini-batch is ``size`` rows drawn with replacement by ``torch.randint`` on the
     given generator (so a checkpointed generator state resumes the same draws), inputs, targets and weights alike."""
     obs = _grid_obs()
-    m = measurement(obs, obs.known, Task("complete").encode)
+    m = measurement(obs, obs.known, Recovery("complete").encode)
     full = m.sample(torch.Generator().manual_seed(0))
     assert full.inputs is m.inputs and full.targets is m.targets and full.weights is m.weights
     b = m.sample(torch.Generator().manual_seed(7), 10)
@@ -73,7 +74,7 @@ def test_a_batch_is_all_rows_or_rows_drawn_by_the_generator():
 
 def test_targets_are_on_the_task_range():
     obs = _grid_obs()
-    m = measurement(obs, obs.known, Task("complete", range=[-1, 1]).encode)
+    m = measurement(obs, obs.known, Recovery("complete", range=[-1, 1]).encode)
     torch.testing.assert_close(m.targets, 2 * m.values - 1)
 
 
@@ -94,11 +95,11 @@ def test_downsampled_measures_block_means_of_the_whole_grid():
         m.first(4)
 
 
-def _sphere_shape(fresh=True) -> "shapes.Shape":
+def _sphere_shape(fresh=True):
     """A sphere of radius 0.5 as a shape whose exact SDF is |x| - 0.5, with a 300-point pool."""
     import trimesh
 
-    from inr_recover import shapes
+    from inr_recover.tasks.shapes import mesh as shapes
 
     ico = trimesh.creation.icosphere(subdivisions=5, radius=0.5)
     mesh = shapes.Mesh(np.asarray(ico.vertices, np.float64), np.asarray(ico.faces, np.int64))
@@ -112,11 +113,11 @@ def test_resampled_points_are_new_at_every_step_and_labelled_exactly():
     the whole measurement stays the fixed pool."""
     from dataclasses import replace
 
-    from inr_recover.observation import Resampled
+    from inr_recover.tasks.shapes.task import Resampled, Source
 
     shape = _sphere_shape()
-    obs = replace(degrade(shape.values, [], seed=0, coords=shape.coords), source=shape.draw)
-    m = measurement(obs, obs.known, Task("sdf", range=[0, 1]).encode)
+    obs = replace(degrade(shape.values, [], seed=0, coords=shape.coords), source=Source(shape.draw))
+    m = measurement(obs, obs.known, Recovery("sdf", range=[0, 1]).encode)
     assert isinstance(m, Resampled) and m.inputs.shape == (300, 3)
     gen = torch.Generator().manual_seed(5)
     state = gen.get_state()
@@ -128,4 +129,4 @@ def test_resampled_points_are_new_at_every_step_and_labelled_exactly():
     torch.testing.assert_close(m.sample(gen, 64).inputs, a.inputs)
     assert torch.equal(m.sample(gen, None).inputs, m.inputs)  # the pool
     with pytest.raises(UserError, match="data.fresh=true draws new training points at every step, so none can be held out"):
-        measurement(obs, _train_mask(obs), Task("sdf").encode)
+        measurement(obs, _train_mask(obs), Recovery("sdf").encode)

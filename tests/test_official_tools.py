@@ -54,9 +54,9 @@ def test_a_per_seed_spread_over_half_a_decibel_is_said(tmp_path):
 
 
 def test_table_commands_carry_placeholders_not_machine_paths():
-    cmd = ("python -m inr_recover.cli model=sinr degrade.mask=/data/x/obs/cloth64_random0.1/mask.npz "
+    cmd = ("python -m inr_recover.cli.main model=sinr degrade.mask=/data/x/obs/cloth64_random0.1/mask.npz "
            "hydra.run.dir=/data/x/side/ours/cloth64_random0.1/sinr_s0")
-    assert faithfulness.portable(cmd) == ("python -m inr_recover.cli model=sinr degrade.mask=$OBS/cloth64_random0.1/mask.npz "
+    assert faithfulness.portable(cmd) == ("python -m inr_recover.cli.main model=sinr degrade.mask=$OBS/cloth64_random0.1/mask.npz "
                                           "hydra.run.dir=$OUT/ours/cloth64_random0.1/sinr_s0")
     assert faithfulness.portable("lrtfr.py --repo /data/u/off/LRTFR --obs /data/u/off/obs/cloth128_scene3 --seed 0") == \
         "lrtfr.py --repo $OFFICIAL/LRTFR --obs $OBS/cloth128_scene3 --seed 0"

@@ -1,4 +1,4 @@
-"""The optimiser and schedule (inr_recover/optim.py) as the configs of conf/optim and conf/scheduler build them."""
+"""The optimiser and schedule (inr_recover/engine/optim.py) as the configs of conf/optim and conf/scheduler build them."""
 import pytest
 import torch
 
@@ -50,7 +50,7 @@ def test_exponential_schedule_is_lr_gamma_to_the_t_over_T():
 
 def test_auto_schedule_is_the_recipe_one():
     """scheduler=auto (the default) builds the protocol's: SIREN's recipe has none, FINER's the exponential decay."""
-    from inr_recover.optim import Optim
+    from inr_recover.engine.optim import Optim
 
     from conftest import compose_config
 

@@ -23,10 +23,10 @@ def test_wheel_install_runs_from_any_directory(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), *map(str, wheels.glob("*.whl"))],
                    check=True, capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(target)}
-    proc = subprocess.run([sys.executable, "-m", "inr_recover.cli", "--cfg", "job", "data=cave_cloth"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "inr_recover.cli.main", "--cfg", "job", "data=cave_cloth"], cwd=tmp_path,
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "name: cave_cloth" in proc.stdout and "_target_: inr_recover.models.choir.CHOIR" in proc.stdout
-    probe = subprocess.run([sys.executable, "-c", "import inr_recover.paths as p; print(p.config_dir())"], cwd=tmp_path,
+    probe = subprocess.run([sys.executable, "-c", "import inr_recover.config.paths as p; print(p.config_dir())"], cwd=tmp_path,
                            capture_output=True, text=True, env=env)
     assert probe.stdout.strip().startswith(str(target))

@@ -1,4 +1,4 @@
-"""Every method trains through the pipeline under each protocol (inr_recover/protocol.py): its authors' recipe
+"""Every method trains through the pipeline under each protocol (inr_recover/config/protocol.py): its authors' recipe
 (loss, range, schedule, model options of the task) or the shared one, on a tiny tensor."""
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Provenance (inr_recover/provenance.py): the config's fingerprint (results.json config_sha) ignores what cannot
+"""Provenance (inr_recover/run/provenance.py): the config's fingerprint (results.json config_sha) ignores what cannot
 change the numbers and changes with what can."""
 import subprocess
 
 import pytest
 import torch
 
-from inr_recover.provenance import fingerprint
+from inr_recover.run.provenance import fingerprint
 
 from conftest import ROOT, TINY, compose_config
 
@@ -25,7 +25,7 @@ def test_fingerprint_changes_with_what_can_change_the_numbers(override):
 def test_process_record_names_the_source_commit_and_the_machine():
     """What a results table's stamp reads: the checkout's commit (``+dirty`` with changed tracked files; None for a
     wheel, tested in test_installed), the CPU cores this process may use, no GPU on a CPU machine."""
-    from inr_recover.provenance import process_record
+    from inr_recover.run.provenance import process_record
 
     rec = process_record(0.0)
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)

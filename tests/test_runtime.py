@@ -1,11 +1,11 @@
-"""Process-level settings (inr_recover/runtime.py): the device a config names, the peak memory a run reports."""
+"""Process-level settings (inr_recover/engine/runtime.py): the device a config names, the peak memory a run reports."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from inr_recover.errors import UserError
-from inr_recover.runtime import resolve_device
+from inr_recover.engine.runtime import resolve_device
 
 from conftest import checkout_env
 
@@ -28,7 +28,7 @@ def test_peak_host_memory_is_this_process_own_not_its_parents():
     import sys
 
     held = bytearray(400 * 2**20)  # resident: bytearray zero-fills every page
-    code = "from inr_recover.runtime import peak_memory_mb; print(peak_memory_mb('cpu')['host'])"
+    code = "from inr_recover.engine.runtime import peak_memory_mb; print(peak_memory_mb('cpu')['host'])"
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                  env=checkout_env()).stdout)
     assert len(held) and child < 100, child

@@ -1,4 +1,4 @@
-"""Declared limits of config values and their check (inr_recover/schema.py): one-line messages naming the value and
+"""Declared limits of config values and their check (inr_recover/config/schema.py): one-line messages naming the value and
 its limit, and classes checked against their own signature and annotations."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import pytest
 
 from inr_recover.errors import UserError
-from inr_recover.schema import Interval, Rate, check, check_node, describe
+from inr_recover.config.schema import Interval, Rate, check, check_node, describe
 
 
 def test_declared_limits():

@@ -1,4 +1,4 @@
-"""Selection rules (inr_recover/select.py): their errors and noise level against direct formulas, what each keeps,
+"""Selection rules (inr_recover/engine/select.py): their errors and noise level against direct formulas, what each keeps,
 select=auto per task, and honest selection on real noisy data."""
 import math
 
@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from inr_recover import metrics as M
+from inr_recover.measure import metrics as M
 from inr_recover.data import load_file
 from inr_recover.data.builtin import synthetic
-from inr_recover.degrade import Gaussian, RandomMissing, SaltPepper, Stripes, TubeMissing, degrade
-from inr_recover.domain import Domain
+from inr_recover.measure.degrade import Gaussian, RandomMissing, SaltPepper, Stripes, TubeMissing, degrade
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
-from inr_recover.fit import fit
+from inr_recover.engine.fit import fit
 from inr_recover.models.choir import CHOIR
-from inr_recover.select import (Discrepancy, Final, Holdout, auto, discrepancy_reached, holdout_error, holdout_mask,
+from inr_recover.engine.select import (Discrepancy, Final, Holdout, auto, discrepancy_reached, holdout_error, holdout_mask,
                                 noise_level, patience_reached)
-from inr_recover.tasks import Task
+from inr_recover.tasks.entries import Recovery
 
 from conftest import compose_config, full_observation, make_optim, shared_file
 
@@ -32,13 +32,13 @@ RESTORE_PATIENCE, RESTORE_MIN_ITERATIONS = 300, 500  # conf/task/restore.yaml (m
 
 def test_holdout_errors_match_direct_formulas():
     r = torch.tensor([0.1, -0.2, 0.3, -0.4, 5.0])
-    assert holdout_error(r, Task("x").penalty, "penalty") == pytest.approx((0.1 + 0.2 + 0.3 + 0.4 + 5.0) / 5)
+    assert holdout_error(r, Recovery("x").penalty, "penalty") == pytest.approx((0.1 + 0.2 + 0.3 + 0.4 + 5.0) / 5)
     assert holdout_error(r, None, "l1") == pytest.approx(6.0 / 5)
     assert holdout_error(r, None, "l2") == pytest.approx((0.01 + 0.04 + 0.09 + 0.16 + 25.0) / 5)
     assert holdout_error(r, None, "median") == pytest.approx(0.3)
     # trim 0.2 of 5 entries: ceil(0.8 * 5) = 4 smallest |r| kept, the impulse-like 5.0 is dropped
     assert holdout_error(r, None, "trimmed", trim=0.2) == pytest.approx((0.1 + 0.2 + 0.3 + 0.4) / 4)
-    assert holdout_error(r, Task("x", loss="huber", huber_delta=0.1).penalty, "penalty") == pytest.approx(
+    assert holdout_error(r, Recovery("x", loss="huber", huber_delta=0.1).penalty, "penalty") == pytest.approx(
         (0.5 * 0.01 + 0.1 * (0.2 - 0.05) + 0.1 * (0.3 - 0.05) + 0.1 * (0.4 - 0.05) + 0.1 * (5.0 - 0.05)) / 5)
 
 
@@ -88,12 +88,12 @@ def test_discrepancy_rule_on_residuals():
 
 def test_auto_resolves_per_task():
     _, obs, _ = _noisy()
-    assert auto(Task("restore", select="holdout"), obs, 0, **SETTINGS).method == "holdout"
-    assert auto(Task("complete"), obs, 0, **SETTINGS).method == "final"
+    assert auto(Recovery("restore", select="holdout"), obs, 0, **SETTINGS).method == "holdout"
+    assert auto(Recovery("complete"), obs, 0, **SETTINGS).method == "final"
     explicit = compose_config("task=restore", "select=final").select
-    assert explicit._target_ == "inr_recover.select.Final" and Final(Task("restore", select="holdout"), obs, 0).method == "final"
+    assert explicit._target_ == "inr_recover.engine.select.Final" and Final(Recovery("restore", select="holdout"), obs, 0).method == "final"
     with pytest.raises(UserError):
-        auto(Task("complete", select="best"), obs, 0, **SETTINGS)
+        auto(Recovery("complete", select="best"), obs, 0, **SETTINGS)
 
 
 def _noisy(seed=0):
@@ -106,7 +106,7 @@ def _noisy(seed=0):
 def test_discrepancy_selects_the_first_point_below_the_noise_level():
     sig, obs, model = _noisy()
     tau = 2.5
-    task = Task("restore", data_consistency=False)
+    task = Recovery("restore", data_consistency=False)
     r = fit(model, obs, task, optim(20), Discrepancy(task, obs, 0, tau=tau, every=0), eval_every=5)
     level = noise_level(obs.values, obs.known)
     med = r.history["holdout"]  # the median training residual at each evaluation point
@@ -119,7 +119,7 @@ def test_discrepancy_selects_the_first_point_below_the_noise_level():
 
 def test_selector_keeps_the_state_of_the_best_point():
     _, obs, model = _noisy()
-    sel = Holdout(Task("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0)
+    sel = Holdout(Recovery("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0)
     target = torch.from_numpy(obs.values.reshape(-1, 6))
     good, bad = target.clone(), target + 1.0
     assert sel(10, bad, target, model) == pytest.approx(1.0)
@@ -129,8 +129,8 @@ def test_selector_keeps_the_state_of_the_best_point():
     assert sel(20, good, target, model) == 0.0 and sel.iteration == 20
     assert sel(30, bad, target, model) == pytest.approx(1.0) and sel.iteration == 20
     assert not torch.equal(sel.state[next(iter(first))], first[next(iter(first))])
-    assert Final(Task("complete"), obs, 0)(5, good, target, model) is None
-    assert math.isinf(Final(Task("complete"), obs, 0).score)
+    assert Final(Recovery("complete"), obs, 0)(5, good, target, model) is None
+    assert math.isinf(Final(Recovery("complete"), obs, 0).score)
 
 
 class Scored(Holdout):
@@ -155,7 +155,7 @@ def test_select_every_scores_between_evaluation_points(every, scored):
     torch.manual_seed(0)
     model = CHOIR(2, 4, Domain.of(obs), width=32, depth=2)
     seen = {}
-    task = Task("restore", data_consistency=False)
+    task = Recovery("restore", data_consistency=False)
     sel = Scored(task, obs, 0, fraction=0.1, error="l1", trim=0.1, every=every)
     adam = make_optim("optim.lr=1e-2", "optim.weight_decay=0", "optim.iterations=40", "optim.grad_clip=1.0")
     r = fit(model, obs, task, adam, sel, eval_every=40, on_eval=lambda i, p: seen.setdefault(i, p))
@@ -169,7 +169,7 @@ def test_select_every_scores_between_evaluation_points(every, scored):
 def test_select_every_must_not_be_negative():
     _, obs, _ = _noisy()
     with pytest.raises(UserError, match="select.every must be >= 0"):
-        Holdout(Task("restore"), obs, 0, fraction=0.05, error="trimmed", trim=0.1, every=-1)
+        Holdout(Recovery("restore"), obs, 0, fraction=0.05, error="trimmed", trim=0.1, every=-1)
 
 
 def test_patience_rule():
@@ -182,7 +182,7 @@ def test_patience_rule():
 
 def test_should_stop_records_where_and_why():
     _, obs, model = _noisy()
-    sel = Holdout(Task("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0, patience=20, min_iterations=50)
+    sel = Holdout(Recovery("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0, patience=20, min_iterations=50)
     target = torch.from_numpy(obs.values.reshape(-1, 6))
     sel(10, target, target, model)
     assert not sel.should_stop(49) and sel.stopped_at is None
@@ -190,14 +190,14 @@ def test_should_stop_records_where_and_why():
     rec = sel.record(10)
     assert rec["patience"] == 20 and rec["min_iterations"] == 50 and rec["stopped_early_at"] == 50
     assert rec["stop_reason"] == "no better holdout score in the 40 iterations after iteration 10 (patience 20, min_iterations 50)"
-    assert "patience" not in Holdout(Task("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0).record(5)
+    assert "patience" not in Holdout(Recovery("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0).record(5)
 
 
 @pytest.mark.parametrize("bad", [dict(patience=-1), dict(patience=2.5), dict(patience=True), dict(min_iterations=None)])
 def test_patience_rejects_bad_values(bad):
     _, obs, _ = _noisy()
     with pytest.raises(UserError, match="select.(patience|min_iterations)"):
-        Holdout(Task("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0, **bad)
+        Holdout(Recovery("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0, **bad)
 
 
 def test_patience_defaults_per_task_and_needs_a_score():
@@ -209,10 +209,10 @@ def test_patience_defaults_per_task_and_needs_a_score():
     assert complete.patience is None and complete.min_iterations == 0
     assert compose_config("task=restore", "select=holdout").select.patience == RESTORE_PATIENCE
     assert compose_config("task=restore", "select.patience=null").select.patience is None
-    sel = auto(Task("restore", select="holdout"), obs, 0, **SETTINGS, patience=7, min_iterations=3)
+    sel = auto(Recovery("restore", select="holdout"), obs, 0, **SETTINGS, patience=7, min_iterations=3)
     assert (sel.patience, sel.min_iterations) == (7, 3)
     with pytest.raises(UserError, match="select=final has no score"):
-        auto(Task("complete"), obs, 0, **SETTINGS, patience=7, min_iterations=0)
+        auto(Recovery("complete"), obs, 0, **SETTINGS, patience=7, min_iterations=0)
 
 
 # ---------------------------------------------------------------- honest selection on real noisy data
@@ -229,7 +229,7 @@ def _scene3_on_cloth(size: int, iterations: int, width: int, eval_every: int, se
     curve = []
     adam = make_optim("optim.lr=3e-3", "optim.weight_decay=1e-5", f"optim.iterations={iterations}", "scheduler.eta_min=1e-6",
                       "optim.grad_clip=1.0")
-    task = Task("restore", data_consistency=False, select="holdout")
+    task = Recovery("restore", data_consistency=False, select="holdout")
     r = fit(model, obs, task, adam, Holdout(task, obs, 0, **select), eval_every=eval_every,
             on_eval=lambda i, p: curve.append(M.psnr(sig.values, np.clip(p, 0, 1))))
     return M.psnr(sig.values, np.clip(r.prediction, 0, 1)), max(curve), r.selected_iteration

@@ -1,4 +1,4 @@
-"""3-D shapes (inr_recover/shapes.py, task=sdf|occupancy): labels against closed forms on a sphere, the metrics on
+"""3-D shapes (inr_recover/tasks/shapes/mesh.py, task=sdf|occupancy): labels against closed forms on a sphere, the metrics on
 shapes with known answers, the refusals, and a field trained on the Stanford bunny above a trivial baseline."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from conftest import TINY_RUN, run_cli, shared_file
-from inr_recover import shapes
+from inr_recover.tasks.shapes import mesh as shapes
 
 
 def _sphere(radius=0.5, subdivisions=5) -> shapes.Mesh:

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, checkout_env
-from inr_recover.summary import summarize
+from inr_recover.cli.summary import summarize
 
 
 def summary_cli(*args):
     """``inr-recover-summary *args`` of this checkout in a subprocess (the entry point's exit code and stderr)."""
-    return subprocess.run([sys.executable, "-m", "inr_recover.summary", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "inr_recover.cli.summary", *map(str, args)], capture_output=True, text=True,
                           env=checkout_env(), timeout=300)
 
 
@@ -96,7 +96,7 @@ def test_paper_iou_and_chamfer_beside_ours_for_shapes(tmp_path):
 
 
 def test_paper_figures_are_the_papers_tables():
-    from inr_recover.summary import paper_figures
+    from inr_recover.cli.summary import paper_figures
 
     fig = paper_figures()
     choir = {k for k in fig if k[1] != "none"}  # the CHOIR paper's tables have no degrade=none column

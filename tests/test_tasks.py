@@ -1,4 +1,4 @@
-"""Tasks (inr_recover/tasks.py): the losses' reductions, the output's data consistency, and what each task trains on,
+"""Tasks (inr_recover/tasks/base.py): the losses' reductions, the output's data consistency, and what each task trains on,
 where it queries the model and how it is evaluated."""
 import numpy as np
 import pytest
@@ -6,20 +6,23 @@ import torch
 
 import trimesh
 
-from inr_recover import shapes
+from inr_recover.tasks.shapes import mesh as shapes
 from inr_recover.data.builtin import synthetic
-from inr_recover.degrade import Downsample, RandomMissing, degrade
+from inr_recover.measure.degrade import Downsample, RandomMissing, degrade
 from inr_recover.errors import UserError
-from inr_recover.evaluation import GridEvaluation, ShapeEvaluation
-from inr_recover.tasks import Shape, SuperResolve, Task
+from inr_recover.tasks.entries import GridEvaluation
+from inr_recover.tasks.shapes.evaluation import ShapeEvaluation
+from inr_recover.tasks.shapes.task import ShapeField
+from inr_recover.tasks.super_resolve import SuperResolve
+from inr_recover.tasks.entries import Recovery
 
 
 def test_loss_reduction_is_masked_sum_over_numel():
-    t = Task("complete", loss="l1")
+    t = Recovery("complete", loss="l1")
     pred, y = torch.ones(2, 3), torch.zeros(2, 3)
     w = torch.tensor([[1.0, 0, 0], [1, 1, 0]])
     assert t.loss_fn(pred, y, w).item() == pytest.approx(3 / 6)
-    assert Task("x", loss="l2").loss_fn(2 * pred, y, w).item() == pytest.approx(12 / 6)
+    assert Recovery("x", loss="l2").loss_fn(2 * pred, y, w).item() == pytest.approx(12 / 6)
 
 
 def test_frobenius_losses_are_unsquared_unaveraged_norms():
@@ -27,9 +30,9 @@ def test_frobenius_losses_are_unsquared_unaveraged_norms():
     of each group's norm (S-INR sum_j ||M_j (f_j - y_j)||_2)."""
     pred, y = torch.tensor([[3.0, 0], [0, 4], [1, 1]]), torch.zeros(3, 2)
     w = torch.tensor([[1.0, 1], [1, 1], [0, 1]])
-    assert Task("x", loss="fro").loss_fn(pred, y, w).item() == pytest.approx(26 ** 0.5)
+    assert Recovery("x", loss="fro").loss_fn(pred, y, w).item() == pytest.approx(26 ** 0.5)
     groups = torch.tensor([0, 1, 1])
-    assert Task("x", loss="group_fro").loss_fn(pred, y, w, groups).item() == pytest.approx(3 + 17 ** 0.5)
+    assert Recovery("x", loss="group_fro").loss_fn(pred, y, w, groups).item() == pytest.approx(3 + 17 ** 0.5)
 
 
 def test_data_consistency_keeps_observed_entries():
@@ -37,12 +40,12 @@ def test_data_consistency_keeps_observed_entries():
     consistency: the prediction itself."""
     obs = degrade(synthetic("s", shape=[16, 16, 4], kind="smooth").values, [RandomMissing(0.5)], seed=0)
     prediction = np.random.default_rng(0).random(obs.values.shape).astype(np.float32)
-    rec = Task("complete").output(prediction, obs.values, obs.known)
+    rec = Recovery("complete").output(prediction, obs.values, obs.known)
     np.testing.assert_array_equal(rec[obs.known], obs.values[obs.known])
     np.testing.assert_array_equal(rec[~obs.known], prediction[~obs.known])
     assert not np.array_equal(rec[~obs.known], obs.values[~obs.known])
-    assert Task("restore", data_consistency=False).output(prediction, obs.values, obs.known) is prediction
-    t = Task("complete").output(torch.from_numpy(prediction), torch.from_numpy(obs.values), torch.from_numpy(obs.known))
+    assert Recovery("restore", data_consistency=False).output(prediction, obs.values, obs.known) is prediction
+    t = Recovery("complete").output(torch.from_numpy(prediction), torch.from_numpy(obs.values), torch.from_numpy(obs.known))
     np.testing.assert_array_equal(t.numpy(), rec)  # the torch path forms the same reconstruction
 
 
@@ -73,10 +76,10 @@ def test_tasks_refuse_the_observation_of_another_task():
     sig = synthetic("s", shape=[16, 16, 3], kind="smooth")
     small, holed = (degrade(sig.values, [op], seed=0) for op in (Downsample(2).on((16, 16)), RandomMissing(0.5)))
     with pytest.raises(UserError, match="degrade=downsample_2 observes a downsampled image: use task=super_resolve"):
-        Task("complete").check_observation(small, "downsample_2")
+        Recovery("complete").check_observation(small, "downsample_2")
     with pytest.raises(UserError, match="task=super_resolve needs a downsampled observation"):
         SuperResolve("super_resolve").check_observation(holed, "random_0.5")
-    Task("complete").check_observation(holed, "random_0.5")
+    Recovery("complete").check_observation(holed, "random_0.5")
     SuperResolve("super_resolve").check_observation(small, "downsample_2")
 
 
@@ -93,7 +96,7 @@ def test_a_shape_is_queried_on_the_cell_centres_and_judged_on_its_labels(label):
     the RMSE of the distances, or the accuracy of the inside/outside logits; a grid task evaluates a grid."""
     shape = _cube(8, label)
     obs = degrade(shape.values, [], seed=0, coords=shape.coords)
-    task = Shape(label, shape=label)
+    task = ShapeField(label, shape=label)
     same, query = task.query(obs, shape, True, "cpu")
     assert same is obs and query.grid == (8, 8, 8) and query.key is None
     np.testing.assert_array_equal(query.coords.numpy(), shapes.cell_centres(8).astype(np.float32))
@@ -105,4 +108,4 @@ def test_a_shape_is_queried_on_the_cell_centres_and_judged_on_its_labels(label):
         logits = 2 * shape.values - 1
         assert evaluation.observed(logits, None)["accuracy_fit"] == 1.0 and evaluation.observed(-logits, None)["accuracy_fit"] == 0.0
     sig = synthetic("s", shape=[8, 8, 3], kind="smooth")
-    assert type(Task("complete").evaluation(sig, degrade(sig.values, [], seed=0))) is GridEvaluation
+    assert type(Recovery("complete").evaluation(sig, degrade(sig.values, [], seed=0))) is GridEvaluation

@@ -1,4 +1,4 @@
-"""The whole config checked before work (inr_recover/validate.py), and the bad-input corpus: every case
+"""The whole config checked before work (inr_recover/config/validate.py), and the bad-input corpus: every case
 exits 2 with one stderr line naming the problem, no traceback, and no results.json claiming completion. The corpus
 calls the CLI's ``main`` in this process (one process for all of it); ``test_cli.py`` proves the process behaviour."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 
 from conftest import CONF, TINY_RUN, compose_config
 
-from inr_recover import cli
-from inr_recover.validate import validate
+from inr_recover.cli import main as cli
+from inr_recover.config.validate import validate
 
 # The ISSUE's six cases first, then configs (numbers out of range, unknown names, combinations), then files and masks.
 CONFIGS = [
@@ -46,7 +46,7 @@ CONFIGS = [
     (["data.kind=noise"], "data.kind='noise' is not one of 'smooth', 'lowrank'"),
     (["data=camera", "data.image=moon"], "data.image='moon' is not one of 'astronaut'"),
     (["+model.colour=1"], "model.colour is not an option of inr_recover.models.choir.CHOIR"),
-    (["+degrade.missing.colour=1"], "degrade.missing.colour is not an option of inr_recover.degrade.RandomMissing"),
+    (["+degrade.missing.colour=1"], "degrade.missing.colour is not an option of inr_recover.measure.degrade.RandomMissing"),
     (["model=fresh", "+model.backbone_options.foo=1"],  # a wrapper's backbone is checked as a model of its own
      "model.backbone_options.foo is not an option of inr_recover.models.siren.SIREN (its options: depth, first_omega0"),
     (["model=iinr", "model.backbone=finer", "+model.backbone_overrides.omega_f=x"],
@@ -158,7 +158,7 @@ def test_every_top_level_key_is_declared():
     """A new key of conf/config.yaml must be declared in validate.Settings (or be a _target_ node)."""
     from dataclasses import fields
 
-    from inr_recover.validate import Settings
+    from inr_recover.config.validate import Settings
 
     cfg = compose_config()
     declared = {f.name for f in fields(Settings)}
@@ -166,7 +166,7 @@ def test_every_top_level_key_is_declared():
     assert set(cfg) - declared - targets == set()
 
 
-FIELDS = ("inr_recover.tasks.Shape", "inr_recover.tasks.ViewSynthesis")  # tasks with data of their own
+FIELDS = ("inr_recover.tasks.shapes.task.ShapeField", "inr_recover.tasks.views.task.ViewSynthesis")  # tasks with data of their own
 
 
 def test_every_shipped_option_passes():

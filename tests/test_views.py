@@ -1,4 +1,4 @@
-"""inr_recover/views.py: camera rays, the cube's near/far, stratified bins, the volume-rendering quadrature against
+"""inr_recover/tasks/views (rays.py, scene.py): camera rays, the cube's near/far, stratified bins, the volume-rendering quadrature against
 closed forms, the Blender loader on the shared lego scene, and the rendered measurement."""
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from inr_recover import views
+from inr_recover.tasks.views import rays as R, scene as S
 from inr_recover.errors import UserError
-from inr_recover.observation import Observation, Rendered, measurement
+from inr_recover.measure.observation import Observation, measurement
+from inr_recover.tasks.views.rays import Rendered
 from conftest import SHARED
 
 LEGO = SHARED / "nerf" / "lego"
@@ -35,7 +36,7 @@ def test_a_constant_density_slab_transmits_exp_minus_sigma_d(background):
     for n in (1, 7, 64):
         t0, t1 = slab(n, d)
         raw = raw_of(torch.full((1, n), s, dtype=torch.float64), c.expand(1, n, 3))
-        out = views.composite(raw, t0, t1, background)
+        out = R.composite(raw, t0, t1, background)
         expect = (1 - math.exp(-s * d)) * c + math.exp(-s * d) * background
         torch.testing.assert_close(out[0], expect)
 
@@ -44,19 +45,19 @@ def test_a_single_opaque_sample_returns_its_colour_and_hides_what_is_behind():
     t0, t1 = slab(4, 1.0)
     sigma = torch.tensor([[1e-9, 1e6, 1e-9, 1e6]], dtype=torch.float64)
     colour = torch.tensor([[[0.9, 0.9, 0.9], [0.1, 0.6, 0.3], [0.5, 0.5, 0.5], [0.7, 0.2, 0.2]]], dtype=torch.float64)
-    out = views.composite(raw_of(sigma, colour), t0, t1, background=1.0)
+    out = R.composite(raw_of(sigma, colour), t0, t1, background=1.0)
     torch.testing.assert_close(out[0], colour[0, 1], atol=1e-6, rtol=0)
 
 
 def test_empty_space_shows_the_background():
     t0, t1 = slab(8, 2.0)
     raw = raw_of(torch.full((1, 8), 1e-12, dtype=torch.float64), torch.full((1, 8, 3), 0.3, dtype=torch.float64))
-    torch.testing.assert_close(views.composite(raw, t0, t1, 1.0)[0], torch.ones(3, dtype=torch.float64))
+    torch.testing.assert_close(R.composite(raw, t0, t1, 1.0)[0], torch.ones(3, dtype=torch.float64))
 
 
 def test_trunc_exp_is_exp_with_a_clamped_gradient():
     x = torch.tensor([0.0, 2.0, 20.0], requires_grad=True)
-    y = views.TruncExp.apply(x)
+    y = R.TruncExp.apply(x)
     torch.testing.assert_close(y, torch.exp(x.detach()))
     y.sum().backward()
     torch.testing.assert_close(x.grad, torch.exp(torch.tensor([0.0, 2.0, 15.0])))
@@ -71,7 +72,7 @@ def look_at_origin(distance: float) -> np.ndarray:
 
 def test_camera_rays_go_through_pixel_centres_from_the_scaled_camera():
     angle = 2 * math.atan(0.5)  # focal = W: the image spans [-0.5, 0.5] of the unit plane
-    rays = views.camera_rays(look_at_origin(4.0), 2, 2, angle, scale=0.5)
+    rays = R.camera_rays(look_at_origin(4.0), 2, 2, angle, scale=0.5)
     np.testing.assert_allclose(rays[:, :3], [[0, 0, 2.0]] * 4)
     np.testing.assert_allclose(np.linalg.norm(rays[:, 3:], axis=1), 1.0)
     d = rays[:, 3:] / -rays[:, 5:6]  # back onto the plane z = -1 of the camera
@@ -82,7 +83,7 @@ def test_near_far_is_where_a_ray_crosses_the_cube():
     rays = np.array([[0, 0, 3, 0, 0, -1],  # straight through: enters at z = 1, leaves at z = -1
                      [0, 5, 3, 0, 0, -1],  # misses the cube
                      [0, 0, 0.5, 0, 0, -1]], float)  # starts inside: near is min_near
-    nf = views.near_far(rays, min_near=0.2)
+    nf = R.near_far(rays, min_near=0.2)
     np.testing.assert_allclose(nf[0], [2.0, 4.0])
     assert nf[1, 0] == nf[1, 1]
     np.testing.assert_allclose(nf[2], [0.2, 1.5])
@@ -90,7 +91,7 @@ def test_near_far_is_where_a_ray_crosses_the_cube():
 
 def test_bins_split_near_far_evenly_and_jitter_inside_them():
     table = torch.tensor([[0, 0, 3, 0, 0, -1, 2.0, 4.0]])
-    rays = views.Rays(table.numpy(), samples=4)
+    rays = R.Rays(table.numpy(), samples=4)
     points, (t0, t1) = rays.bins(table, None)
     torch.testing.assert_close(t0[0], torch.tensor([2.0, 2.5, 3.0, 3.5]))
     torch.testing.assert_close(points[:, 2], 3 - (t0[0] + 0.25))  # centres: o + t d
@@ -101,19 +102,19 @@ def test_bins_split_near_far_evenly_and_jitter_inside_them():
 
 
 def test_pick_views_by_stride_or_seeded_draw():
-    np.testing.assert_array_equal(views.pick(100, 25, "stride", 0), np.arange(0, 100, 4))
-    a, b = views.pick(100, 25, "random", 3), views.pick(100, 25, "random", 3)
+    np.testing.assert_array_equal(S.pick(100, 25, "stride", 0), np.arange(0, 100, 4))
+    a, b = S.pick(100, 25, "random", 3), S.pick(100, 25, "random", 3)
     np.testing.assert_array_equal(a, b)
     assert len(set(a.tolist())) == 25 and np.all(np.diff(a) > 0)
-    assert not np.array_equal(a, views.pick(100, 25, "random", 4))
-    np.testing.assert_array_equal(views.pick(10, None, "random", 0), np.arange(10))
+    assert not np.array_equal(a, S.pick(100, 25, "random", 4))
+    np.testing.assert_array_equal(S.pick(10, None, "random", 0), np.arange(10))
 
 
 def test_on_background_composites_then_averages_areas():
     rgba = np.zeros((1, 4, 4, 4), np.float32)
     rgba[0, :2, :2] = [1.0, 0.0, 0.0, 1.0]  # an opaque red quarter; the rest transparent
     rgba[0, 2:, 2:] = [0.0, 0.0, 1.0, 0.5]  # half-transparent blue over white
-    out = views.on_background(rgba, (2, 2), background=1.0)
+    out = S.on_background(rgba, (2, 2), background=1.0)
     np.testing.assert_allclose(out[0, 0, 0], [1, 0, 0])
     np.testing.assert_allclose(out[0, 0, 1], [1, 1, 1])
     np.testing.assert_allclose(out[0, 1, 1], [0.5, 0.5, 1.0])
@@ -122,7 +123,7 @@ def test_on_background_composites_then_averages_areas():
 def test_the_rendered_measurement_composites_each_rays_samples():
     table = np.array([[0, 0, 3, 0, 0, -1, 2.0, 4.0]] * 6, np.float32)
     obs = Observation(values=np.full((1, 2, 3, 3), 0.5, np.float32), known=np.ones((1, 2, 3, 3), bool),
-                      rays=views.Rays(table, samples=5))
+                      rays=R.Rays(table, samples=5))
     m = measurement(obs, obs.known, lambda y: y)
     assert isinstance(m, Rendered) and obs.in_features == 3 and obs.out_features == 4
     batch = m.sample(torch.Generator().manual_seed(0), 4)
@@ -136,16 +137,16 @@ def test_the_rendered_measurement_composites_each_rays_samples():
 
 def test_options_are_checked_before_reading():
     with pytest.raises(UserError, match="view_order"):
-        views.load_blender("x", path="/nowhere", view_order="every")
+        S.load_blender("x", path="/nowhere", view_order="every")
     with pytest.raises(UserError, match="names no scene"):
-        views.load_blender("blender")
+        S.load_blender("blender")
     with pytest.raises(UserError, match="scene file not found: /nowhere/transforms_train.json"):
-        views.load_blender("x", path="/nowhere")
+        S.load_blender("x", path="/nowhere")
 
 
 @needs_lego
 def test_the_lego_scene_loads_with_its_views_picked_and_resized():
-    scene = views.load_blender("lego", path=str(LEGO), views=4, view_order="stride", resize=[20, 24], test_views=2)
+    scene = S.load_blender("lego", path=str(LEGO), views=4, view_order="stride", resize=[20, 24], test_views=2)
     assert scene.values.shape == (4, 20, 24, 3) and scene.test.shape == (2, 20, 24, 3)
     assert scene.rays.shape == (4 * 20 * 24, 8) and scene.test_rays.shape == (2 * 20 * 24, 8)
     assert scene.record()["train_views"] == ["./train/r_0", "./train/r_25", "./train/r_50", "./train/r_75"]

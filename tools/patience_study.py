@@ -3,7 +3,7 @@
 Each cell is trained once to ``optim.iterations`` with ``select=holdout`` and early stopping off, scoring and
 evaluating every 25 iterations (``eval_every=25``, ``select.every=25``), so ``curves.csv`` holds the holdout error
 and the oracle PSNR at every scoring point. Because a stopped run is exactly the prefix of the full run (same
-schedule horizon), replaying :func:`inr_recover.select.patience_reached` on that curve gives, for any patience and
+schedule horizon), replaying :func:`inr_recover.engine.select.patience_reached` on that curve gives, for any patience and
 min_iterations, where a stopped run would end, the iteration it would select and its headline (the oracle PSNR at
 that iteration, which is the PSNR a run selecting it reports). ``verify`` reruns cells with the rule on and
 compares the real stopped runs with the replay.
@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inr_recover.select import patience_reached  # noqa: E402
+from inr_recover.engine.select import patience_reached  # noqa: E402
 
 RESTORE_IT, COMPLETE_IT = 600, 1000
 SCENES = {"scene1": [], "scene2": ["degrade.impulses.known=true"], "scene3": ["degrade.impulses.known=true"]}
@@ -68,7 +68,7 @@ DEFAULT = [  # the measured subset (docs/selection.md "Early stopping"): CHOIR e
 
 
 def _cli(out: Path, overrides: list) -> int:
-    cmd = [sys.executable, "-m", "inr_recover.cli", f"hydra.run.dir={out}", *overrides]
+    cmd = [sys.executable, "-m", "inr_recover.cli.main", f"hydra.run.dir={out}", *overrides]
     print(" ".join(cmd[2:]), flush=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from scipy.spatial import cKDTree
 
-from inr_recover import shapes
+from inr_recover.tasks.shapes import mesh as shapes
 
 FILES = {"bunny": "mesh/bunny.obj", "dragon": "mesh/dragon_10k.obj"}
 

@@ -1,5 +1,5 @@
 """Speed and agreement of the libraries that can label points for task=sdf|occupancy, on the Stanford bunny
-normalised as inr_recover.shapes does (docs/tasks/shapes.md "3-D shapes"): libigl's exact distances (AABB tree) and fast winding
+normalised as inr_recover.tasks.shapes.mesh does (docs/tasks/shapes.md "3-D shapes"): libigl's exact distances (AABB tree) and fast winding
 number, the two as `Mesh.sdf` combines them, against trimesh's `proximity.signed_distance` on a subset.
 
     python tools/shapes_label_bench.py [--points 100000 --trimesh-points 2000]
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inr_recover import shapes
+from inr_recover.tasks.shapes import mesh as shapes
 
 
 def timed(fn, *args):

@@ -1,5 +1,5 @@
 """``batch=seeds`` / ``batch=lr``: the sweeper that turns the jobs of a multirun differing only in ``batch.key`` into
-one job per group (the members trained as one vmapped model, :func:`inr_recover.experiment.run_group`).
+one job per group (the members trained as one vmapped model, :func:`inr_recover.run.experiment.run_group`).
 
 It is Hydra's basic sweeper (same grid, same ``hydra.sweeper.params``, same job numbers) with one step added before
 each launch (:meth:`BatchedSweeper.group`): the jobs whose overrides are equal but for ``batch.key`` form a group;
@@ -52,7 +52,7 @@ class BatchedSweeper(BasicSweeper):
         """The jobs to launch: a group's members as one job (module doc); the others unchanged."""
         from hydra.utils import get_class
 
-        from inr_recover.batched import unbatchable
+        from inr_recover.engine.batched import unbatchable
 
         key = self.config.batch.key
         parser = OverridesParser.create()

@@ -7,8 +7,8 @@ from __future__ import annotations
 from inr_recover.data.io import read_array
 from inr_recover.data.prepare import Signal, prepare
 from inr_recover.errors import UserError
-from inr_recover.paths import resolve_path
-from inr_recover.schema import forwards
+from inr_recover.config.paths import resolve_path
+from inr_recover.config.schema import forwards
 
 __all__ = ["Signal", "load_file", "prepare"]
 

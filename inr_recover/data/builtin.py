@@ -7,7 +7,7 @@ import numpy as np
 
 from inr_recover.data.prepare import Signal, prepare
 from inr_recover.errors import UserError
-from inr_recover.schema import NonNegativeInt, PositiveInt, forwards
+from inr_recover.config.schema import NonNegativeInt, PositiveInt, forwards
 
 SKIMAGE_NAMES = ("astronaut", "camera", "chelsea", "coffee", "rocket", "immunohistochemistry", "retina", "hubble_deep_field", "cat", "brick", "grass", "gravel")
 

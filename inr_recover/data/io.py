@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from inr_recover.errors import UserError
-from inr_recover.files import atomic_path
+from inr_recover.run.files import atomic_path
 
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp"}
 TIFF_EXT = {".tif", ".tiff"}
@@ -96,7 +96,7 @@ def _npy_entries(path: Path) -> int:
 def read_array(path: str | os.PathLike, key: str | None = None) -> tuple[np.ndarray, str | None]:
     """Read one array from ``path``; returns (array, key actually used or None). A file that cannot be read (empty,
     corrupt, truncated) or would not fit in memory is a one-line :class:`UserError`."""
-    from inr_recover.memory import require
+    from inr_recover.engine.memory import require
 
     path = Path(path)
     if not path.is_file():

@@ -29,7 +29,7 @@ import numpy as np
 
 from inr_recover.data.io import read_array
 from inr_recover.errors import UserError
-from inr_recover.grid import OnGrid
+from inr_recover.measure.grid import OnGrid
 
 TIME = ("channels", "coordinate")
 

@@ -13,8 +13,8 @@ from typing import Literal
 import numpy as np
 
 from inr_recover.errors import UserError
-from inr_recover.grid import OnGrid
-from inr_recover.schema import NonNegativeInt, PositiveInt
+from inr_recover.measure.grid import OnGrid
+from inr_recover.config.schema import NonNegativeInt, PositiveInt
 
 CANONICAL = "HWCT"
 LAYOUTS = ("flatten", "nd")

@@ -9,15 +9,15 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from inr_recover.config import instantiate
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
-from inr_recover.paths import config_dir
+from inr_recover.config.paths import config_dir
 
 
 class INR(nn.Module):
     """Coordinates ``(N, d)`` in [-1, 1] -> values ``(N, C)``.
 
-    Constructors take ``in_features`` (d), ``out_features`` (C) and ``domain`` (:class:`~inr_recover.domain.Domain`:
+    Constructors take ``in_features`` (d), ``out_features`` (C) and ``domain`` (:class:`~inr_recover.measure.domain.Domain`:
     the sample grid, or scattered points) plus their own options. Hooks of the shared fitting loop (all optional):
 
     - :meth:`setup` runs once before training with the observation (never the truth): pre-selection

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.base import Solver
 

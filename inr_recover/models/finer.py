@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.layers import CoordMLP, finer_sin, gabor, gauss, siren_uniform_, uniform_bias_
 

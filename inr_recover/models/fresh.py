@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
-from inr_recover.grid import grid_coords
+from inr_recover.measure.grid import grid_coords
 from inr_recover.models.base import INR, build_model, model_config
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class FreSh(INR):
 
     @classmethod
     def backbone_node(cls, cfg: dict) -> tuple[str, dict]:
-        """Where the backbone's options are set and its config, checked before any work (:mod:`inr_recover.validate`)."""
+        """Where the backbone's options are set and its config, checked before any work (:mod:`inr_recover.config.validate`)."""
         default = inspect.signature(cls).parameters["backbone"].default
         return "model.backbone_options", cls.backbone_config(cfg.get("backbone", default), cfg.get("backbone_options"))
 

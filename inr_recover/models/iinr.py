@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
-from inr_recover.grid import grid_index
+from inr_recover.measure.grid import grid_index
 from inr_recover.models.base import INR, build_model, model_config
 
 
@@ -60,7 +60,7 @@ class IINR(INR):
 
     @classmethod
     def backbone_node(cls, cfg: dict) -> tuple[str, dict]:
-        """Where the backbone's options are set and its config, checked before any work (:mod:`inr_recover.validate`)."""
+        """Where the backbone's options are set and its config, checked before any work (:mod:`inr_recover.config.validate`)."""
         default = inspect.signature(cls).parameters["backbone"].default
         return "model.backbone_overrides", cls.backbone_config(cfg.get("backbone", default), cfg.get("backbone_overrides"))
 

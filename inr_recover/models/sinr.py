@@ -42,9 +42,9 @@ from torch import nn
 
 from scipy.spatial import cKDTree
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
-from inr_recover.grid import grid_coords, grid_index
+from inr_recover.measure.grid import grid_coords, grid_index
 from inr_recover.models.base import INR
 from inr_recover.models.layers import output_activation
 from inr_recover.models.superpixels import overlap_members, superpixels

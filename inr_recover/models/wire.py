@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.models.layers import CoordMLP, gabor
 
 

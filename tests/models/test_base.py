@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from inr_recover import metrics
-from inr_recover.domain import Domain
+from inr_recover.measure import metrics
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
-from inr_recover.grid import grid_coords
+from inr_recover.measure.grid import grid_coords
 from inr_recover.models.base import build_model, model_config
 from inr_recover.models.iinr import IINR
 from inr_recover.models.scone import SCONE

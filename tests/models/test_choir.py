@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from inr_recover.domain import Domain
-from inr_recover.grid import grid_coords
+from inr_recover.measure.domain import Domain
+from inr_recover.measure.grid import grid_coords
 from inr_recover.models.base import CONFIG_ONLY, model_config
 from inr_recover.models.choir import CHOIR, psc_frequencies
 from inr_recover.models.siren import SIREN

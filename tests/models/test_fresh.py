@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from inr_recover.domain import Domain
-from inr_recover.grid import grid_coords
+from inr_recover.measure.domain import Domain
+from inr_recover.measure.grid import grid_coords
 from inr_recover.models.base import build_model, model_config
 from inr_recover.models.fresh import fill_missing, spectrum, wasserstein
-from inr_recover.observation import Observation
+from inr_recover.measure.observation import Observation
 
 from conftest import random_coords
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inr_recover.domain import Domain
-from inr_recover.grid import grid_coords
+from inr_recover.measure.domain import Domain
+from inr_recover.measure.grid import grid_coords
 from inr_recover.models.iinr import IINR
 
 from conftest import random_coords, random_observation

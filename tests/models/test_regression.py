@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.regression import Regressor
-from inr_recover.observation import Observation
+from inr_recover.measure.observation import Observation
 
 
 def _points(n=40, channels=2, rate=0.5, seed=0):

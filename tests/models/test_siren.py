@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.models.siren import SIREN
 
 from conftest import random_coords

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.models.base import build_model, model_config
 
 from conftest import random_coords

@@ -31,8 +31,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from inr_recover import metrics as M  # noqa: E402
-from inr_recover.domain import Domain
+from inr_recover.measure import metrics as M  # noqa: E402
+from inr_recover.measure.domain import Domain
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -64,7 +64,7 @@ def observation(obs_dir: str):
     from omegaconf import OmegaConf
 
     from inr_recover.config import instantiate
-    from inr_recover.degrade import build_ops, degrade
+    from inr_recover.measure.degrade import build_ops, degrade
 
     d = Path(obs_dir).resolve()
     saved = [o for o in OmegaConf.load(d / ".hydra" / "overrides.yaml") if o.startswith("data")]
@@ -179,10 +179,10 @@ def run_ours(name: str, task_name: str, obs, args, loss=None):
 
 def fit_ours(model, obs, task_name: str, optim: dict, seed: int, loss):
     """This runner's ``fit()`` (final iterate, no holdout) with the data term ``loss(pred, target, weight)``."""
-    from inr_recover.fit import fit
-    from inr_recover.tasks import Task
+    from inr_recover.engine.fit import fit
+    from inr_recover.tasks.entries import Recovery
 
-    class OfficialLoss(Task):
+    class OfficialLoss(Recovery):
         def loss_fn(self, pred, target, weight):
             return loss(pred, target, weight)
 

@@ -26,7 +26,7 @@ def ours(path: Path) -> dict | None:
         return None
     r = json.loads(path.read_text())
     return {"psnr": r["metrics"]["psnr"], "iterations": r["iterations"], "seed": r["seed"],
-            "train_seconds": r["train_seconds"], "command": "python -m inr_recover.cli " + r["command"].split(" ", 1)[1]}
+            "train_seconds": r["train_seconds"], "command": "python -m inr_recover.cli.main " + r["command"].split(" ", 1)[1]}
 
 
 def over_seeds(runs: list[dict]) -> dict:

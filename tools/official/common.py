@@ -4,7 +4,7 @@ A driver imports the model classes of the user's checkout of a method's official
 trains them with that repository's recipe on the observation an inr-recover run saved (``--obs``: its
 ``.hydra/config.yaml``, ``mask.npz`` and, for noisy degradations, ``observed.npz``). The clean tensor comes from
 inr-recover's own data loader with the run's config, so both sides score against the same truth with the same
-metric (PSNR on [0, 1] of the clipped reconstruction, ``inr_recover.metrics``), and the reconstruction follows
+metric (PSNR on [0, 1] of the clipped reconstruction, ``inr_recover.measure.metrics``), and the reconstruction follows
 the run's task (``complete`` keeps the observed entries, ``restore`` does not). No official code lives here.
 
 The official image scripts fit fully observed images; the drivers put their loss on the observed entries only,
@@ -62,7 +62,7 @@ class Run:
         from omegaconf import OmegaConf
 
         from inr_recover.config import instantiate
-        from inr_recover.degrade import FromFile, degrade
+        from inr_recover.measure.degrade import FromFile, degrade
 
         self.args, obs = args, Path(args.obs)
         cfg = OmegaConf.load(obs / ".hydra" / "config.yaml")
@@ -97,7 +97,7 @@ class Run:
 
     def finish(self, prediction: np.ndarray | torch.Tensor, recipe: dict, official_iterations, notes: str = "") -> dict:
         """Score the final iterate ``prediction`` (``(H*W, C)`` on [0, 1]) under the run's task; write ``--out``."""
-        from inr_recover import metrics as M
+        from inr_recover.measure import metrics as M
 
         seconds = time.perf_counter() - self.t0
         pred = torch.as_tensor(prediction).detach().cpu().numpy().reshape(self.shape).astype(np.float32)

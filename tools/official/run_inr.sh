@@ -35,7 +35,7 @@ side_seed() {  # seed method repo python obs [driver options...]
   [ -f "$OBS/$tag/observed.npz" ] && extra=("degrade.observed=$OBS/$tag/observed.npz") && task=(task=restore)
   [ "$m" = sinr ] && extra+=("model.pixels_per_superpixel=${PIXEL_SET:-500}")
   mapfile -t data < <(sed -n 's/^- \(data[.=].*\)$/\1/p' "$OBS/$tag/.hydra/overrides.yaml")  # the observation's data
-  /usr/bin/time -f "%e s wall" "$PY" -m inr_recover.cli model=$m "${data[@]}" degrade=from_file \
+  /usr/bin/time -f "%e s wall" "$PY" -m inr_recover.cli.main model=$m "${data[@]}" degrade=from_file \
       "degrade.mask=$OBS/$tag/mask.npz" "${extra[@]}" "${task[@]}" optim.iterations=$IT seed=$seed select=final metrics=fast \
       save.figures=false logger=none progress=false checkpoint.resume=false "hydra.run.dir=$OUT/ours/$tag/$name" > "$OUT/ours_${tag}_$name.log" 2>&1
   tail -1 "$OUT/ours_${tag}_$name.log"

@@ -1,5 +1,5 @@
 """Extract the CHOIR paper's Tables 2 and 3 (ECCV 2026, plain text) into inr_recover/paper_figures.csv: one row per
-dataset x degradation x method with the paper's PSNR / SSIM / LPIPS, matched by the summary (inr_recover/summary.py)
+dataset x degradation x method with the paper's PSNR / SSIM / LPIPS, matched by the summary (inr_recover/cli/summary.py)
 to our runs by data config name, degradation config name and model name.
 
     python tools/paper/choir_tables.py ../shared/papers/choir_eccv2026.txt inr_recover/paper_figures.csv

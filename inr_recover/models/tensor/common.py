@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.base import INR
 from inr_recover.models.layers import SineLayer

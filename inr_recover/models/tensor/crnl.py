@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.tensor.common import FactorNet, GridTensorModel, mode_index
 

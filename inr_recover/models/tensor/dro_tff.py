@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.tensor.common import FactorNet, GridTensorModel, mode_index
 

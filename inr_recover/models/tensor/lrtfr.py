@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
 from inr_recover.models.tensor.common import FactorNet, GridTensorModel, mode_index, mode_product
 

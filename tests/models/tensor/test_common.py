@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
-from inr_recover.grid import grid_coords
+from inr_recover.measure.grid import grid_coords
 from inr_recover.models.base import build_model
 from inr_recover.models.tensor.common import (
     FactorNet, index_coords, mode_index, mode_product, soft_threshold, sstv_l1, tv_l1,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from inr_recover.domain import Domain
+from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
-from inr_recover.grid import grid_coords
+from inr_recover.measure.grid import grid_coords
 from inr_recover.models.tensor.crnl import CRNL, fill_missing, pad_index
 
 from conftest import LOWRANK_BAR, complete_lowrank, masked_observation

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from inr_recover.domain import Domain
-from inr_recover.grid import grid_coords
+from inr_recover.measure.domain import Domain
+from inr_recover.measure.grid import grid_coords
 from inr_recover.models.tensor.dro_tff import DROTFF
 
 from conftest import complete_lowrank, masked_observation, sine_mlp

@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from inr_recover.data.builtin import synthetic
-from inr_recover.degrade import degrade
-from inr_recover.domain import Domain
-from inr_recover.fit import fit
-from inr_recover.grid import grid_coords
+from inr_recover.measure.degrade import degrade
+from inr_recover.measure.domain import Domain
+from inr_recover.engine.fit import fit
+from inr_recover.measure.grid import grid_coords
 from inr_recover.models.base import build_model
 from inr_recover.models.tensor.common import index_coords, mode_index
 from inr_recover.models.tensor.lrtfr import LRTFR
-from inr_recover.select import Final
-from inr_recover.tasks import Task
+from inr_recover.engine.select import Final
+from inr_recover.tasks.entries import Recovery
 
 from conftest import LOWRANK_BAR, complete_lowrank, make_optim, model_options, psnr, sine_mlp
 
@@ -67,12 +67,12 @@ def test_sparse_term_removes_impulse_noise():
     """Blind 10% salt-and-pepper, squared loss (LRTFR's Frobenius data term): S absorbs the impulses.
     (Measured at 300 iterations: 24.1 dB without S, 31.2 dB with S; 24.8 and 31.3 at 500. Under task.loss=l1 S changes
     nothing: the L1 gradient of X + soft(Y - X) - Y equals that of X - Y.)"""
-    from inr_recover.degrade import SaltPepper
+    from inr_recover.measure.degrade import SaltPepper
 
     s = synthetic("s", shape=[24, 24, 8], kind="lowrank", rank=3)
     obs = degrade(s.values, [SaltPepper(rate=0.1, known=False)], seed=0)
     optim = make_optim("optim.lr=1e-3", "optim.iterations=300", "optim.weight_decay=0", "optim.grad_clip=null", "scheduler.eta_min=0")
-    task = Task("restore", loss="l2", data_consistency=False)
+    task = Recovery("restore", loss="l2", data_consistency=False)
     out = {}
     for sp in (None, 0.05):
         torch.manual_seed(0)

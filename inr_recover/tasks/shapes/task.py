@@ -1,0 +1,101 @@
+"""``task=sdf|occupancy``: the field of a 3-D shape trained on points sampled around its mesh (:class:`ShapeField`),
+from a fixed pool or from points drawn afresh at every step (:class:`Source`, measured by :class:`Resampled`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from inr_recover.config.schema import NonNegative
+from inr_recover.errors import UserError
+from inr_recover.measure.observation import Batch, Measurement, Observation
+from inr_recover.tasks.base import LOSSES, Field, Query
+from inr_recover.tasks.shapes.evaluation import ShapeEvaluation
+from inr_recover.tasks.shapes.mesh import cell_centres, load_mesh
+
+SHAPES = ("sdf", "occupancy")
+HOLDS_OUT = ("inr_recover.engine.select.Holdout",)  # rules that keep observed points out of the loss
+
+
+class Resampled(Measurement):
+    """Points drawn afresh at every step from the observation's ``source`` (the FINER++ SDF protocol: "10k points are
+    randomly sampled in each iteration"), each batch's seed drawn from the fit's generator, so a resumed fit draws the
+    same points; the whole measurement (selection's scores, the memory probe) is the fixed pool ``obs.values`` at
+    ``obs.coords``. Nothing can be held out of points that are new at every step."""
+
+    def __init__(self, obs: "Observation", train: np.ndarray, encode, device=None):
+        if not train.all():
+            raise UserError("data.fresh=true draws new training points at every step, so none can be held out: "
+                            "use select=final")
+        super().__init__(obs, train, encode, device)
+        self.encode = encode
+
+    def sample(self, generator: torch.Generator, size: int | None = None) -> Batch:
+        """``size`` fresh points, their labels and loss weights from ``obs.source`` (all the pool when ``size`` is
+        None)."""
+        if size is None:
+            return super().sample(generator, size)
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        coords, values, weights = (torch.from_numpy(a).to(self.inputs.device) for a in self.obs.source(size, seed))
+        return Batch(coords, self.encode(values), weights)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where fresh training points come from: ``draw(count, seed) -> (coords, values, weights)`` (a shape's
+    :meth:`~inr_recover.tasks.shapes.mesh.Shape.draw`); an observation with one is measured by :class:`Resampled`."""
+
+    draw: Callable
+    measurement: ClassVar[type] = Resampled
+
+    def __call__(self, count: int, seed: int) -> tuple:
+        return self.draw(count, seed)
+
+
+@dataclass
+class ShapeField(Field):
+    """``task=sdf|occupancy``: the field of a 3-D shape (:mod:`inr_recover.tasks.shapes.mesh`) trained on points sampled around a
+    mesh, queried at the cell centres of a ``data.resolution^3`` grid of the cube and scored there and on the mesh
+    extracted from it (:class:`~inr_recover.tasks.shapes.evaluation.ShapeEvaluation`)."""
+
+    shape: Literal[SHAPES] = "sdf"  # what the network outputs: the signed distance, or the logit of "inside"
+    loss: Literal[LOSSES] | None = "l2"  # task=sdf's; task=occupancy: bce
+    loader: ClassVar[Callable] = load_mesh
+    takes: ClassVar[str] = "a 3-D shape (data=bunny, dragon, mesh)"
+    raw: ClassVar[str] = "a signed output (a distance, a logit)"
+    data_is: ClassVar[str] = "a 3-D shape: use task=sdf or task=occupancy"
+    batch_size: int | None = 10000  # points per step (FINER++: 10k per iteration)
+    eikonal: NonNegative = 0.0  # weight of the eikonal term (:meth:`gradient_term`); 0: none (SCONE, FINER++)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.eikonal and self.shape != "sdf":
+            raise UserError(f"task.eikonal applies to task=sdf (a distance's gradient has unit norm, a logit's has not); "
+                            f"drop it with task={self.name}")
+
+    @property
+    def input_gradients(self) -> bool:
+        return self.eikonal > 0
+
+    def gradient_term(self, gradients: torch.Tensor) -> torch.Tensor:
+        """SIREN's eikonal constraint ``eikonal * mean(| |grad f(x)| - 1 |)`` over the batch's points (vsitzmann/siren
+        ``loss_functions.sdf``: ``grad_constraint``, weighed 5e1 beside 3e3 for its surface term)."""
+        return self.eikonal * (gradients.norm(dim=-1) - 1).abs().mean()
+
+    def check(self, c: dict, solver: bool) -> None:
+        super().check(c, solver)
+        if c["data"].get("fresh") and c["select"]["_target_"] in HOLDS_OUT:
+            raise UserError("data.fresh=true draws new training points at every step, so none can be held out: use select=final")
+
+    def query(self, obs: Observation, signal, trains: bool, device) -> tuple[Observation, Query | None]:
+        """The pool of points as the observation (with ``data.fresh``, a source of new points for every step:
+        :class:`Resampled`), queried on the cell centres of the cube."""
+        r = signal.resolution
+        if signal.fresh:
+            obs = replace(obs, source=Source(signal.draw))
+        return obs, Query(torch.from_numpy(cell_centres(r).astype(np.float32)).to(device), (r, r, r))
+
+    def evaluation(self, signal, obs: Observation, forward=None) -> ShapeEvaluation:
+        return ShapeEvaluation(self, signal, obs, forward)
