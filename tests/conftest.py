@@ -9,7 +9,9 @@ import os
 # Under pytest-xdist (`make test`: -n auto) the workers share the cores: each worker, and each CLI it starts, gets
 # cores / workers threads instead of torch's default of every core (set before torch is imported).
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+    os.environ.setdefault(
+        "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    )
 
 import csv
 import hashlib
@@ -25,8 +27,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from inr_recover.measure.domain import Domain
 from inr_recover.engine.runtime import fast_cpu
+from inr_recover.measure.domain import Domain
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -42,7 +44,14 @@ fast_cpu()
 
 # The tiny config: a 32x32x8 synthetic tensor, 4 iterations, no figures (TINY_RUN, for any model); TINY adds the
 # network size of the default CHOIR (width 16, depth 2).
-TINY_RUN = ["data=synthetic", "optim.iterations=4", "eval_every=2", "metrics=fast", "save.figures=false", "progress=false"]
+TINY_RUN = [
+    "data=synthetic",
+    "optim.iterations=4",
+    "eval_every=2",
+    "metrics=fast",
+    "save.figures=false",
+    "progress=false",
+]
 TINY = [*TINY_RUN, "model.width=16", "model.depth=2"]
 
 
@@ -72,11 +81,18 @@ def checkout_env(env: dict | None = None) -> dict:
     """The environment of a subprocess that runs THIS checkout's code (the repository first on PYTHONPATH, so a
     worktree tests its own code, not the installed package's) on the shared data, without a display; plus ``env``."""
     pythonpath = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    return {**os.environ, "PYTHONPATH": pythonpath, "INR_RECOVER_SHARED_DATA": str(SHARED), "MPLBACKEND": "Agg", **(env or {})}
+    return {
+        **os.environ,
+        "PYTHONPATH": pythonpath,
+        "INR_RECOVER_SHARED_DATA": str(SHARED),
+        "MPLBACKEND": "Agg",
+        **(env or {}),
+    }
 
 
 def cli_command(tmp_path: Path, *overrides: str, multirun: bool = False, env: dict | None = None):
-    """(argv, environment, run dir) of the CLI of this checkout (``python -m inr_recover.cli.main``, :func:`checkout_env`)."""
+    """(argv, environment, run dir) of the CLI of this checkout (``python -m inr_recover.cli.main``,
+    :func:`checkout_env`)."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "inr_recover.cli.main"]
     cmd += ["-m", f"hydra.sweep.dir={out}"] if multirun else [f"hydra.run.dir={out}"]
@@ -172,7 +188,8 @@ def full_observation(values):
 
 
 def masked_observation(values, known):
-    """``values`` observed where ``known`` (zero elsewhere, as :func:`inr_recover.measure.degrade.degrade` stores them)."""
+    """``values`` observed where ``known`` (zero elsewhere, as :func:`inr_recover.measure.degrade.degrade` stores
+    them)."""
     from inr_recover.measure.observation import Observation
 
     return Observation(values=np.where(known, values, 0).astype(np.float32), known=known)
@@ -210,15 +227,20 @@ def complete_lowrank(model, lr, iterations, observed=0.4, shape=(24, 24, 8)):
     """Complete a synthetic exact low-rank tensor from ``observed`` of its entries (L2 loss, Adam, cosine to 0, no
     clipping, no weight decay); returns the PSNR on the entries the model never saw."""
     from inr_recover.data.builtin import synthetic
-    from inr_recover.measure.degrade import RandomMissing, degrade
     from inr_recover.engine.fit import fit
     from inr_recover.engine.select import Final
+    from inr_recover.measure.degrade import RandomMissing, degrade
     from inr_recover.tasks.entries import Recovery
 
     s = synthetic("s", shape=list(shape), kind="lowrank", rank=3)
     obs = degrade(s.values, [RandomMissing(rate=observed)], seed=0)
-    optim = make_optim(f"optim.lr={lr}", f"optim.iterations={iterations}", "optim.weight_decay=0", "optim.grad_clip=null",
-                       "scheduler.eta_min=0")
+    optim = make_optim(
+        f"optim.lr={lr}",
+        f"optim.iterations={iterations}",
+        "optim.weight_decay=0",
+        "optim.grad_clip=null",
+        "scheduler.eta_min=0",
+    )
     task = Recovery("complete", loss="l2")
     r = fit(model, obs, task, optim, Final(task, obs, 0), eval_every=iterations)
     missing = ~obs.known
@@ -230,20 +252,26 @@ def overfitting_restore(seed=0, iterations=60, eval_every=5, patience=None, min_
     seed ``seed``) at lr 1e-3 for ``iterations``, holdout selection (10%, L1) at every ``eval_every``. Measured: the
     holdout error is lowest at iteration 15 of 60 and rises after it (the fit turns to the noise)."""
     from inr_recover.data.builtin import synthetic
-    from inr_recover.measure.degrade import Gaussian, degrade
     from inr_recover.engine.fit import fit
-    from inr_recover.models.siren import SIREN
     from inr_recover.engine.select import Holdout
+    from inr_recover.measure.degrade import Gaussian, degrade
+    from inr_recover.models.siren import SIREN
     from inr_recover.tasks.entries import Recovery
 
     obs = degrade(synthetic("s", shape=[16, 16, 3], kind="smooth").values, [Gaussian(0.2)], seed=0)
     torch.manual_seed(seed)
     model = SIREN(2, 3, Domain.of(obs), width=64, depth=2)
     task = Recovery("restore", data_consistency=False)
-    optim = make_optim("optim.lr=1e-3", "optim.weight_decay=0", f"optim.iterations={iterations}", "scheduler.eta_min=1e-6",
-                       "optim.grad_clip=1.0")
-    select = Holdout(task, obs, 0, fraction=0.1, error="l1", trim=0.1, every=0, patience=patience,
-                     min_iterations=min_iterations)
+    optim = make_optim(
+        "optim.lr=1e-3",
+        "optim.weight_decay=0",
+        f"optim.iterations={iterations}",
+        "scheduler.eta_min=1e-6",
+        "optim.grad_clip=1.0",
+    )
+    select = Holdout(
+        task, obs, 0, fraction=0.1, error="l1", trim=0.1, every=0, patience=patience, min_iterations=min_iterations
+    )
     return fit(model, obs, task, optim, select, eval_every=eval_every, **fit_kw)
 
 
@@ -269,12 +297,15 @@ class Installed:
     def run(self, cwd: Path, script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env.update(MPLBACKEND="Agg", INR_RECOVER_SHARED_DATA=str(SHARED))
-        return subprocess.run([str(self.bin / script), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            [str(self.bin / script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        )
 
     def ok(self, cwd: Path, script: str, *args: str) -> subprocess.CompletedProcess:
         proc = self.run(cwd, script, *args)
-        assert proc.returncode == 0, f"{script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        assert proc.returncode == 0, (
+            f"{script} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
         return proc
 
     def package_file(self, cwd: Path) -> Path:
@@ -296,19 +327,43 @@ def editable(cwd: Path) -> Installed:
 def wheel(cache: Path, scratch: Path) -> Installed:
     """This checkout built as a wheel and installed into a fresh virtual environment (module doc)."""
     built = scratch / "wheel"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(built),
-                    str(ROOT)], check=True, capture_output=True, env={**os.environ, "SOURCE_DATE_EPOCH": "315532800"})
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(built), str(ROOT)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "SOURCE_DATE_EPOCH": "315532800"},
+    )
     (whl,) = built.glob("inr_recover-*.whl")
     venv = cache / hashlib.sha256(whl.read_bytes()).hexdigest()[:16]
     python = venv / "bin" / "python"
     if not (venv / "ready").exists():
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-        site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                   check=True, capture_output=True, text=True).stdout.strip())
+        site = Path(
+            subprocess.run(
+                [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+        )
         (site / "test_environment_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-        subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
-                        str(whl)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(python),
+                "install",
+                "-q",
+                "--no-deps",
+                "--no-index",
+                str(whl),
+            ],
+            check=True,
+            capture_output=True,
+        )
         (venv / "ready").touch()
     return Installed("wheel", venv / "bin")
 
@@ -321,8 +376,11 @@ def installs(request, tmp_path_factory) -> dict:
     def get(kind: str) -> Installed:
         if kind not in made:
             scratch = tmp_path_factory.mktemp(f"install_{kind}")
-            made[kind] = (editable(scratch) if kind == "editable"
-                          else wheel(Path(request.config.cache.mkdir("inr_recover_wheel_envs")), scratch))
+            made[kind] = (
+                editable(scratch)
+                if kind == "editable"
+                else wheel(Path(request.config.cache.mkdir("inr_recover_wheel_envs")), scratch)
+            )
         return made[kind]
 
     return get

@@ -10,24 +10,26 @@ import signal
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, compose_config, make_optim, read_results, run_cli, run_pipeline
 
-from inr_recover.engine.batched import Group, fit_group, refusal, unbatchable
-from inr_recover.run.checkpoint import Checkpoint
 from inr_recover.data.builtin import synthetic
+from inr_recover.engine.batched import Group, fit_group, refusal, unbatchable
+from inr_recover.engine.fit import Trainer
+from inr_recover.engine.select import Final
+from inr_recover.errors import UserError
 from inr_recover.measure.degrade import RandomMissing, degrade
 from inr_recover.measure.domain import Domain
-from inr_recover.errors import UserError
-from inr_recover.run.experiment import run_group
-from inr_recover.engine.fit import Trainer
 from inr_recover.models.choir import CHOIR
 from inr_recover.models.classical import Interp
 from inr_recover.models.fresh import FreSh
-from inr_recover.engine.select import Final
+from inr_recover.run.checkpoint import Checkpoint
+from inr_recover.run.experiment import run_group
 from inr_recover.tasks.entries import Recovery
+from inr_recover.tasks.shapes.labels import LABELS
 
-from conftest import TINY, compose_config, make_optim, read_results, run_cli, run_pipeline
-
-OPTIM = make_optim("optim.lr=3e-3", "optim.weight_decay=1e-5", "optim.iterations=25", "scheduler.eta_min=1e-6", "optim.grad_clip=0.05")
+OPTIM = make_optim(
+    "optim.lr=3e-3", "optim.weight_decay=1e-5", "optim.iterations=25", "scheduler.eta_min=1e-6", "optim.grad_clip=0.05"
+)
 TASK = Recovery("complete")
 
 
@@ -38,8 +40,19 @@ def _obs():
 def _trainer(seed, obs, batch_size=None, checkpoint=None, on_eval=None, optim=OPTIM, memory_limit=None):
     torch.manual_seed(seed)
     model = CHOIR(2, 3, Domain.of(obs), width=16, depth=2)
-    return Trainer(model, obs, TASK, optim, Final(TASK, obs, seed), seed=seed, eval_every=10, batch_size=batch_size,
-                   checkpoint=checkpoint, on_eval=on_eval, memory_limit=memory_limit)
+    return Trainer(
+        model,
+        obs,
+        TASK,
+        optim,
+        Final(TASK, obs, seed),
+        seed=seed,
+        eval_every=10,
+        batch_size=batch_size,
+        checkpoint=checkpoint,
+        on_eval=on_eval,
+        memory_limit=memory_limit,
+    )
 
 
 @pytest.mark.parametrize("batch_size", [None, 100])
@@ -97,8 +110,12 @@ def test_a_group_checkpoints_every_member_then_hands_the_requeue_signal_on(tmp_p
 
     previous = signal.signal(signal.SIGUSR2, submitit_like)
     try:
-        results = fit_group([_trainer(0, obs, checkpoint=Checkpoint(paths[0], 0, "sha"), on_eval=on_eval),
-                             _trainer(1, obs, checkpoint=Checkpoint(paths[1], 0, "sha"))])
+        results = fit_group(
+            [
+                _trainer(0, obs, checkpoint=Checkpoint(paths[0], 0, "sha"), on_eval=on_eval),
+                _trainer(1, obs, checkpoint=Checkpoint(paths[1], 0, "sha")),
+            ]
+        )
         assert signal.getsignal(signal.SIGUSR2) is submitit_like
     finally:
         signal.signal(signal.SIGUSR2, previous)
@@ -133,8 +150,12 @@ def test_what_cannot_be_batched_says_why():
     assert unbatchable(FreSh) == "FreSh overrides setup"  # its spectrum search depends on the data
     assert unbatchable(Interp) == "Interp has no training loop"
     grid = (8, 8)
-    assert refusal([CHOIR(2, 3, Domain.on_grid(grid), width=8, depth=1), CHOIR(2, 3, Domain.on_grid(grid), width=16, depth=1)]) == \
-        "the members' models differ in their parameters' shapes"
+    assert (
+        refusal(
+            [CHOIR(2, 3, Domain.on_grid(grid), width=8, depth=1), CHOIR(2, 3, Domain.on_grid(grid), width=16, depth=1)]
+        )
+        == "the members' models differ in their parameters' shapes"
+    )
     with pytest.raises(UserError, match="overrides regularization: run the members as separate jobs"):
         Group([Trainer(Hooked(2, 3, Domain.of(_obs()), width=8, depth=1), _obs(), TASK, OPTIM, Final(TASK, _obs(), 0))])
 
@@ -146,8 +167,15 @@ def _holdout(run_dir):
 FIT = [*TINY, "optim.iterations=12", "eval_every=3", "optim.grad_clip=0.05"]
 
 
-@pytest.mark.parametrize("key, values, select", [("seed", (0, 1, 2), "final"), ("seed", (0, 1), "holdout"),
-                                                 ("optim.lr", (1e-3, 3e-2), "final"), ("optim.lr", (1e-3, 3e-2), "holdout")])
+@pytest.mark.parametrize(
+    "key, values, select",
+    [
+        ("seed", (0, 1, 2), "final"),
+        ("seed", (0, 1), "holdout"),
+        ("optim.lr", (1e-3, 3e-2), "final"),
+        ("optim.lr", (1e-3, 3e-2), "holdout"),
+    ],
+)
 def test_run_group_writes_what_separate_runs_write(tmp_path, key, values, select):
     """Each member's results.json equals its separate run's: metrics, selection (its own holdout from its own seed),
     the oracle diagnostic, iterations; plus the record of the group it ran in."""
@@ -164,7 +192,9 @@ def test_run_group_writes_what_separate_runs_write(tmp_path, key, values, select
         assert g["oracle"]["psnr_peak"] == pytest.approx(alone["oracle"]["psnr_peak"], abs=1e-4)
         assert g["oracle"]["iteration"] == alone["oracle"]["iteration"]
         assert g["batch"]["members"] == len(values) and "batch" not in alone
-        assert sorted(p.name for p in (tmp_path / f"g{k}").iterdir()) == sorted(p.name for p in (tmp_path / f"a{k}").iterdir())
+        assert sorted(p.name for p in (tmp_path / f"g{k}").iterdir()) == sorted(
+            p.name for p in (tmp_path / f"a{k}").iterdir()
+        )
         if select == "holdout":
             np.testing.assert_array_equal(_holdout(tmp_path / f"g{k}"), _holdout(tmp_path / f"a{k}"))
     if select == "holdout" and key == "seed":
@@ -177,10 +207,19 @@ def test_run_group_skips_complete_members_and_falls_back_when_models_differ(tmp_
     again = run_group([compose_config(*FIT, f"seed={s}") for s in (0, 1, 2)], dirs, "seed")
     assert again[:2] == [json.loads(json.dumps(r)) for r in first]  # read back untouched, not refitted
     assert "batch" not in again[2]  # the one member left ran alone
-    assert again[2]["metrics"]["psnr"] == pytest.approx(run_pipeline(tmp_path / "alone", *FIT, "seed=2")["metrics"]["psnr"], abs=1e-4)
+    assert again[2]["metrics"]["psnr"] == pytest.approx(
+        run_pipeline(tmp_path / "alone", *FIT, "seed=2")["metrics"]["psnr"], abs=1e-4
+    )
     with caplog.at_level(logging.WARNING, logger="inr_recover"):
-        mixed = run_group([compose_config(*FIT, f"model.width={w}") for w in (8, 16)], [tmp_path / "w8", tmp_path / "w16"], "model.width")
-    assert "batch: the members' models differ in their parameters' shapes; the 2 members run one after another" in caplog.text
+        mixed = run_group(
+            [compose_config(*FIT, f"model.width={w}") for w in (8, 16)],
+            [tmp_path / "w8", tmp_path / "w16"],
+            "model.width",
+        )
+    assert (
+        "batch: the members' models differ in their parameters' shapes; the 2 members run one after another"
+        in caplog.text
+    )
     assert [r["status"] for r in mixed] == ["complete", "complete"] and all("batch" not in r for r in mixed)
 
 
@@ -215,8 +254,12 @@ def test_cli_batch_falls_back_to_separate_jobs_for_a_method_without_a_training_l
     log = proc.stdout + proc.stderr
     assert "batch: Interp has no training loop; its 2 jobs (seed=0,1) run as separate processes" in log
     assert "Launching 3 jobs locally" in log
-    names = ["0_choir_synthetic_random_0.1_s0", "1_choir_synthetic_random_0.1_s1",
-             "2_interp_synthetic_random_0.1_s0", "3_interp_synthetic_random_0.1_s1"]
+    names = [
+        "0_choir_synthetic_random_0.1_s0",
+        "1_choir_synthetic_random_0.1_s1",
+        "2_interp_synthetic_random_0.1_s0",
+        "3_interp_synthetic_random_0.1_s1",
+    ]
     results = [read_results(out / n) for n in names]
     assert [r["status"] for r in results] == ["complete"] * 4
     assert ["batch" in r for r in results] == [True, True, False, False]
@@ -265,21 +308,28 @@ def test_a_group_with_an_eikonal_term_gives_each_member_its_own_loss_and_gradien
     members then differentiate their own copy of the inputs) or mini-batch."""
     import trimesh
 
-    from inr_recover.tasks.shapes import mesh as shapes
     from inr_recover.models.siren import SIREN
+    from inr_recover.tasks.shapes import mesh as shapes
     from inr_recover.tasks.shapes.task import ShapeField
 
     ico = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
     mesh = shapes.Mesh(np.asarray(ico.vertices, np.float64), np.asarray(ico.faces, np.int64))
-    coords, values = shapes.sample(mesh, 200, "sdf", seed=0)
+    coords, values = shapes.sample(mesh, 200, LABELS["sdf"], seed=0)
     obs = degrade(values, [], seed=0, coords=coords)
     task = ShapeField("sdf", range=[0, 1], eikonal=0.1)
     optim = make_optim("optim.iterations=1", "optim.grad_clip=null")
 
     def trainer(seed):
         torch.manual_seed(seed)
-        return Trainer(SIREN(3, 1, Domain.of(obs), width=16, depth=1), obs, task, optim, Final(task, obs, seed), seed=seed,
-                       batch_size=batch_size)
+        return Trainer(
+            SIREN(3, 1, Domain.of(obs), width=16, depth=1),
+            obs,
+            task,
+            optim,
+            Final(task, obs, seed),
+            seed=seed,
+            batch_size=batch_size,
+        )
 
     _group_step_equals_alone(trainer)
 
@@ -288,8 +338,8 @@ def test_a_group_rendering_rays_gives_each_member_its_own_loss_and_gradient():
     """task=view_synthesis: each member renders its own jittered samples of its own rays (the Rendered measurement's
     bins travel with each member's batch), as it would alone."""
     from inr_recover.models.siren import SIREN
-    from inr_recover.tasks.views.task import ViewSynthesis
     from inr_recover.tasks.views.rays import Rays, camera_rays, near_far
+    from inr_recover.tasks.views.task import ViewSynthesis
 
     pose = np.eye(4)
     pose[2, 3] = 3.0
@@ -303,8 +353,15 @@ def test_a_group_rendering_rays_gives_each_member_its_own_loss_and_gradient():
 
     def trainer(seed):
         torch.manual_seed(seed)
-        return Trainer(SIREN(3, 4, Domain.of(obs), width=16, depth=1), obs, task, optim, Final(task, obs, seed), seed=seed,
-                       batch_size=16)
+        return Trainer(
+            SIREN(3, 4, Domain.of(obs), width=16, depth=1),
+            obs,
+            task,
+            optim,
+            Final(task, obs, seed),
+            seed=seed,
+            batch_size=16,
+        )
 
     grads = _group_step_equals_alone(trainer)
     assert any(not torch.allclose(a, b) for a, b in zip(*grads))

@@ -11,19 +11,21 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY, cli_command, make_optim, read_curves, read_results, run_cli, run_pipeline
-from inr_recover.run.checkpoint import Checkpoint
+
 from inr_recover.data.builtin import synthetic
+from inr_recover.engine.fit import fit
+from inr_recover.engine.select import Holdout
+from inr_recover.errors import UserError
 from inr_recover.measure.degrade import RandomMissing, degrade
 from inr_recover.measure.domain import Domain
-from inr_recover.errors import UserError
-from inr_recover.engine.fit import fit
 from inr_recover.models.choir import CHOIR
-from inr_recover.engine.select import Holdout
+from inr_recover.run.checkpoint import Checkpoint
 from inr_recover.tasks.entries import Recovery
 
-OPTIM = make_optim("optim.lr=3e-3", "optim.weight_decay=1e-5", "optim.iterations=20", "scheduler.eta_min=1e-6", "optim.grad_clip=1.0")
+OPTIM = make_optim(
+    "optim.lr=3e-3", "optim.weight_decay=1e-5", "optim.iterations=20", "scheduler.eta_min=1e-6", "optim.grad_clip=1.0"
+)
 
 
 def _fit(seed, **kw):
@@ -55,8 +57,9 @@ def test_resumed_fit_equals_uninterrupted(tmp_path):
     assert state["iteration"] == 8 and state["history"]["iteration"] == [4, 8] and state["extra"] == {"seen": [4, 8]}
 
     extra2 = {"seen": ["overwritten"]}
-    res = _fit(123, on_eval=lambda i, p: extra2["seen"].append(i),
-               checkpoint=Checkpoint(path, every=3, meta="m", extra=extra2))
+    res = _fit(
+        123, on_eval=lambda i, p: extra2["seen"].append(i), checkpoint=Checkpoint(path, every=3, meta="m", extra=extra2)
+    )
     assert res.iterations == 20 and extra2["seen"] == [4, 8, 12, 16, 20]
     np.testing.assert_array_equal(res.prediction, ref.prediction)
     timeless = lambda h: {k: v for k, v in h.items() if k != "seconds"}  # noqa: E731 (wall-clock time differs)
@@ -88,7 +91,8 @@ def test_requeue_signal_checkpoints_then_goes_to_the_previous_handler(tmp_path):
 
 
 def test_requeue_signal_in_a_subprocess_checkpoints_and_exits(tmp_path):
-    """The CLI process sent USR2 (no submitit handler: the signal's default ends it) checkpoints and exits 128 + USR2."""
+    """The CLI process sent USR2 (no submitit handler: the signal's default ends it) checkpoints and exits 128 +
+    USR2."""
     over = [*SWEEP, "optim.iterations=100000", "checkpoint.every=20"]
     cmd, env, out = cli_command(tmp_path, *over)
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -180,11 +184,22 @@ def _signal_cli_in_training(tmp_path, signum, *overrides, job=None):
     ``signum`` at iteration 50 (of ``job``); returns (process, run or sweep dir)."""
     _, _, out = cli_command(tmp_path)
     where = out if job is None else out / job
-    cmd, env, _ = cli_command(tmp_path, *LONG, *overrides, multirun=job is not None,
-                              env={"SIGNAL_AT_FIRST_EVAL": str(int(signum)), "SIGNAL_ONCE_EXISTS": str(where)})
+    cmd, env, _ = cli_command(
+        tmp_path,
+        *LONG,
+        *overrides,
+        multirun=job is not None,
+        env={"SIGNAL_AT_FIRST_EVAL": str(int(signum)), "SIGNAL_ONCE_EXISTS": str(where)},
+    )
     assert cmd[1:3] == ["-m", "inr_recover.cli.main"]
-    proc = subprocess.run([cmd[0], "-c", SIGNAL_AT_FIRST_EVAL, *cmd[3:]], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [cmd[0], "-c", SIGNAL_AT_FIRST_EVAL, *cmd[3:]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     proc.log = proc.stdout + proc.stderr
     return proc, out
 
@@ -244,8 +259,11 @@ def test_ctrl_c_writes_interrupted_results_and_a_checkpoint_and_a_rerun_complete
     # results.json's oracle diagnostic is its best point in curves.csv: PSNR, iteration, training seconds to it
     best = max((row for row in rows if row["oracle_psnr"]), key=lambda row: float(row["oracle_psnr"]))
     peak = read_results(out)["oracle"]
-    assert (peak["psnr_peak"], peak["iteration"], peak["seconds_to_peak"]) == (float(best["oracle_psnr"]),
-                                                                               int(best["iteration"]), float(best["seconds"]))
+    assert (peak["psnr_peak"], peak["iteration"], peak["seconds_to_peak"]) == (
+        float(best["oracle_psnr"]),
+        int(best["iteration"]),
+        float(best["seconds"]),
+    )
 
 
 def test_killed_sweep_relaunch_skips_finished_and_resumes_interrupted(tmp_path, uninterrupted):
@@ -260,7 +278,9 @@ def test_killed_sweep_relaunch_skips_finished_and_resumes_interrupted(tmp_path, 
     assert read_results(job0)["status"] == "complete" and not (job1 / "results.json").exists()
     saved = torch.load(job1 / "checkpoint.pt", weights_only=False)
     assert saved["iteration"] == 50
-    finished = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in job0.iterdir() if p.is_file() and p.suffix != ".log"}
+    finished = {
+        p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in job0.iterdir() if p.is_file() and p.suffix != ".log"
+    }
 
     again, _ = run_cli(tmp_path, *LONG, "seed=0,1", multirun=True)
     assert {n: (p.read_bytes(), p.stat().st_mtime_ns) for n, p in ((n, job0 / n) for n in finished)} == finished
@@ -283,7 +303,9 @@ def test_resumed_fit_stops_early_where_an_uninterrupted_one_does(tmp_path):
             os.kill(os.getpid(), signal.SIGTERM)
 
     with pytest.raises(SystemExit):
-        overfitting_restore(patience=20, min_iterations=30, on_eval=on_eval, checkpoint=Checkpoint(path, every=0, meta="m"))
+        overfitting_restore(
+            patience=20, min_iterations=30, on_eval=on_eval, checkpoint=Checkpoint(path, every=0, meta="m")
+        )
     assert torch.load(path, weights_only=False)["selected"]["iteration"] == 15
     res = overfitting_restore(seed=1, patience=20, min_iterations=30, checkpoint=Checkpoint(path, every=0, meta="m"))
     assert res.iterations == res.selection["stopped_early_at"] == ref.iterations == 35

@@ -10,17 +10,16 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from conftest import CONF, SHARED, SHARED_PRESENT, compose_config, shared_file
 from omegaconf import OmegaConf
 
 from inr_recover.config import instantiate
+from inr_recover.errors import UserError
 from inr_recover.measure.degrade import Downsample, degrade, operators
 from inr_recover.measure.domain import Domain
-from inr_recover.errors import UserError
-from inr_recover.models.base import INR, Solver, build_model, model_class
 from inr_recover.measure.observation import Observation
+from inr_recover.models.base import INR, Solver, build_model, model_class
 from inr_recover.tasks.base import LOSSES
-
-from conftest import CONF, SHARED, SHARED_PRESENT, compose_config, shared_file
 
 GROUPS = ["model", "data", "degrade", "task", "protocol", "optim", "scheduler", "select", "metrics", "logger"]
 PRESETS = ["smoke", "table2", "table2_shared", "table3", "table3_shared", "table4", "fig1"]
@@ -33,7 +32,9 @@ def options(group: str) -> list[str]:
 def test_default_config_is_the_embedded_default():
     cfg = compose_config()
     assert cfg.model.name == "choir" and cfg.data.name == "astronaut" and cfg.degrade.name == "random_0.1"
-    assert cfg.data.resize == [128, 128] and cfg.optim.iterations == 1000  # docs/results.md "The embedded default against interpolation"
+    assert (
+        cfg.data.resize == [128, 128] and cfg.optim.iterations == 1000
+    )  # docs/results.md "The embedded default against interpolation"
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
@@ -99,7 +100,9 @@ def test_every_data_config_loads_or_says_where_its_file_goes(option, tmp_path, m
             instantiate(cfg.data)
         assert "data.root" in str(e.value) and "\n" not in str(e.value)
         return
-    if cfg.data._target_ == "inr_recover.tasks.views.scene.load_blender":  # posed views: training and test images with rays
+    if (
+        cfg.data._target_ == "inr_recover.tasks.views.scene.load_blender"
+    ):  # posed views: training and test images with rays
         sig = instantiate(cfg.data, views=2, resize=[8, 8], test_views=1)
         assert sig.values.shape == (2, 8, 8, 3) and sig.test.shape == (1, 8, 8, 3) and sig.rays.shape == (128, 8)
         return
@@ -122,20 +125,49 @@ def _mat(key):
 
 def _mat_v73(key):
     """h5py reads MATLAB's axes reversed: transposed back, as the shared data's README says."""
+
     def read(p):
         with h5py.File(p, "r") as f:
             return np.asarray(f[key][()]).T
+
     return read
 
 
 # config: (file as the README lists it, reader, raw -> (T, H, W, C) frames, grid, channels, frames)
 SHARED_CONFIGS = {
     "cave_cloth": ("msi/cave_cloth_256x256x31.mat", _mat("Omsi"), lambda a: a[None], (256, 256), 31, 1),
-    "cave_chart_toy": ("msi/cave_chart_and_stuffed_toy_256x256x31.mat", _mat("NRD"), lambda a: a[None], (256, 256), 31, 1),
-    "pavia_centre_crop": ("hsi/pavia_centre_crop_100x100x102_v73.mat", _mat_v73("data"), lambda a: a[None], (100, 100), 102, 1),
-    "news_qcif": ("video/news_qcif_rgb_144x176x3x10.mat", _mat("X"), lambda a: np.moveaxis(a, 3, 0), (144, 176), 30, 10),
-    "shoppingmall": ("video/shoppingmall_gray_144x176x50.mat", _mat("D"), lambda a: np.moveaxis(a, 2, 0)[..., None],
-                     (144, 176), 50, 50),
+    "cave_chart_toy": (
+        "msi/cave_chart_and_stuffed_toy_256x256x31.mat",
+        _mat("NRD"),
+        lambda a: a[None],
+        (256, 256),
+        31,
+        1,
+    ),
+    "pavia_centre_crop": (
+        "hsi/pavia_centre_crop_100x100x102_v73.mat",
+        _mat_v73("data"),
+        lambda a: a[None],
+        (100, 100),
+        102,
+        1,
+    ),
+    "news_qcif": (
+        "video/news_qcif_rgb_144x176x3x10.mat",
+        _mat("X"),
+        lambda a: np.moveaxis(a, 3, 0),
+        (144, 176),
+        30,
+        10,
+    ),
+    "shoppingmall": (
+        "video/shoppingmall_gray_144x176x50.mat",
+        _mat("D"),
+        lambda a: np.moveaxis(a, 2, 0)[..., None],
+        (144, 176),
+        50,
+        50,
+    ),
     "kodim23": ("rgb/kodim23_bird.png", None, None, (256, 256), 3, 1),  # resized from 512x768 (the paper's size)
     "kodim08": ("rgb/kodim08.png", imageio.imread, lambda a: a[None], (512, 768), 3, 1),
     "house_usc": ("rgb/house_usc_4.1.05.png", imageio.imread, lambda a: a[None], (256, 256), 3, 1),
@@ -209,7 +241,9 @@ def test_every_protocol_composes_with_every_model(protocol, model, task):
         assert optim.lr is None and (protocol == "common" or (task_cfg.loss is None and scheduler["name"] == "none"))
         return
     assert optim.lr > 0 and optim.weight_decay >= 0 and task_cfg.loss in LOSSES
-    assert list(task_cfg.range) in ([0, 1], [-1, 1]) and isinstance(OmegaConf.load(CONF / "protocol" / f"{protocol}.yaml").name, str)
+    assert list(task_cfg.range) in ([0, 1], [-1, 1]) and isinstance(
+        OmegaConf.load(CONF / "protocol" / f"{protocol}.yaml").name, str
+    )
     assert scheduler["name"] in ("none", "CosineAnnealingLR", "exponential")
 
 
@@ -237,7 +271,9 @@ def test_official_protocol_resolves_the_authors_recipe(model, task):
     assert (task_cfg.loss, sched["name"], optim.grad_clip, list(task_cfg.range)) == (loss, scheduler, clip, range_)
     assert optim.lr == pytest.approx(lr) and optim.weight_decay == pytest.approx(wd)
     assert compose_config(f"model={model}", f"task={task}").protocol.iterations == iterations
-    assert optim.iterations == 1000  # the run's budget stays the quick default's unless asked (docs/protocols.md "Protocols")
+    assert (
+        optim.iterations == 1000
+    )  # the run's budget stays the quick default's unless asked (docs/protocols.md "Protocols")
     if sched["name"] == "CosineAnnealingLR":
         assert sched["eta_min"] == pytest.approx(1e-6) and sched["T_max"] == optim.iterations
     if sched["name"] == "exponential":
@@ -265,7 +301,9 @@ def test_common_protocol_is_one_recipe_with_the_method_lr(model):
 
 
 def test_explicit_overrides_win_over_the_recipe():
-    optim, sched, task, _ = recipe_of("model=siren", "optim.lr=0.01", "task.loss=l1", "scheduler=cosine", "task.range=[0,1]")
+    optim, sched, task, _ = recipe_of(
+        "model=siren", "optim.lr=0.01", "task.loss=l1", "scheduler=cosine", "task.range=[0,1]"
+    )
     assert (optim.lr, task.loss, list(task.range)) == (0.01, "l1", [0, 1])
     cfg = compose_config("model=siren", "scheduler=cosine")
     assert cfg.scheduler._target_.endswith("CosineAnnealingLR") and cfg.protocol.scheduler._target_ is None
@@ -286,7 +324,9 @@ def test_preset_composes_with_every_swept_value(name):
         assert params["seed"] == ["0", "1", "2", "3", "4"]  # "the average of five independent runs" (Sec. 4.1)
     grid = {k: v for k, v in params.items() if k != "seed"}
     # every value of every swept parameter, with the others at their first value (the full product is slow)
-    points = {tuple((k, (w if k == key else vs[0])) for k, vs in grid.items()) for key, values in grid.items() for w in values}
+    points = {
+        tuple((k, (w if k == key else vs[0])) for k, vs in grid.items()) for key, values in grid.items() for w in values
+    }
     for point in sorted(points):
         composed = compose_config(f"experiment={name}", *(f"{k}={v}" for k, v in point))
         for k, v in point:
@@ -299,30 +339,60 @@ BASELINES = {"interp", "halrtc"}
 
 
 def sweep(name: str) -> dict:
-    return {k: set(str(v).split(",")) for k, v in compose_config(f"experiment={name}", hydra=True).hydra.sweeper.params.items()}
+    return {
+        k: set(str(v).split(","))
+        for k, v in compose_config(f"experiment={name}", hydra=True).hydra.sweeper.params.items()
+    }
 
 
 def test_presets_are_the_paper_tables():
     """CHOIR paper Sec. 4.3, Tables 2-4, Figure 1: datasets x methods (+ the baselines) x degradations x 5 seeds."""
     seeds = {"0", "1", "2", "3", "4"}
-    assert sweep("table2") == {"model": PAPER_METHODS | BASELINES, "data": {"wdc", "urban", "flowers", "toys", "shop", "news"},
-                               "degrade": {"random_0.1", "random_0.3", "tube_0.1", "tube_0.3"}, "seed": seeds}
-    assert sweep("table3") == {"model": PAPER_METHODS | BASELINES, "data": {"wdc", "pavia", "flowers", "cloth", "bird", "statue"},
-                               "degrade": {"scene1", "scene2", "scene3"}, "seed": seeds}
-    assert sweep("table3_shared")["data"] == {"cave_cloth", "kodim23"} and sweep("table3_shared")["model"] == sweep("table3")["model"]
+    assert sweep("table2") == {
+        "model": PAPER_METHODS | BASELINES,
+        "data": {"wdc", "urban", "flowers", "toys", "shop", "news"},
+        "degrade": {"random_0.1", "random_0.3", "tube_0.1", "tube_0.3"},
+        "seed": seeds,
+    }
+    assert sweep("table3") == {
+        "model": PAPER_METHODS | BASELINES,
+        "data": {"wdc", "pavia", "flowers", "cloth", "bird", "statue"},
+        "degrade": {"scene1", "scene2", "scene3"},
+        "seed": seeds,
+    }
+    assert (
+        sweep("table3_shared")["data"] == {"cave_cloth", "kodim23"}
+        and sweep("table3_shared")["model"] == sweep("table3")["model"]
+    )
     assert sweep("table2_shared")["model"] == sweep("table2")["model"]
-    assert sweep("table4") == {"model.chs": {"true", "false"}, "model.psc": {"true", "false"},
-                               "model.gamma": {"1", "0.5", "0.25", "0.125", "0.0625"}, "seed": seeds}
+    assert sweep("table4") == {
+        "model.chs": {"true", "false"},
+        "model.psc": {"true", "false"},
+        "model.gamma": {"1", "0.5", "0.25", "0.125", "0.0625"},
+        "seed": seeds,
+    }
     assert sweep("fig1")["model"] == {"siren", "finer", "choir"}  # FreSh: the preset says why not
     t3 = compose_config("experiment=table3")
-    assert t3.task.name == "restore" and t3.task.select == "holdout" and t3.select._target_ == compose_config().select._target_
+    assert (
+        t3.task.name == "restore"
+        and t3.task.select == "holdout"
+        and t3.select._target_ == compose_config().select._target_
+    )
     t4, f1 = compose_config("experiment=table4"), compose_config("experiment=fig1")
     assert (t4.data.name, t4.degrade.name, t4.optim.iterations) == ("flowers", "random_0.1", 5000)
     assert (f1.data.name, f1.degrade.name, f1.optim.iterations) == ("flowers", "random_0.3", 5000)
 
 
-@pytest.mark.parametrize("overrides,iterations", [(["model=choir"], 5000), (["model=siren"], 10000), (["model=crnl"], 1501),
-                                                  (["model=siren", "protocol=common"], 5000), (["model=interp"], 5000)])
+@pytest.mark.parametrize(
+    "overrides,iterations",
+    [
+        (["model=choir"], 5000),
+        (["model=siren"], 10000),
+        (["model=crnl"], 1501),
+        (["model=siren", "protocol=common"], 5000),
+        (["model=interp"], 5000),
+    ],
+)
 def test_table_presets_train_for_the_authors_budget(overrides, iterations):
     """protocol=official: each method's recipe.iterations (CRNL restores for 1501); common: CHOIR's 5000 for all."""
     assert compose_config("experiment=table3", *overrides).optim.iterations == iterations
@@ -354,8 +424,10 @@ def _literal_settings() -> dict:
                     continue
                 params = inspect.signature(get_object(target)).parameters
                 found.setdefault(target, {})[where] = {
-                    k: OmegaConf.to_container(node, resolve=False)[k] for k in node
-                    if k in params and not OmegaConf.is_interpolation(node, k)}
+                    k: OmegaConf.to_container(node, resolve=False)[k]
+                    for k in node
+                    if k in params and not OmegaConf.is_interpolation(node, k)
+                }
     return found
 
 
@@ -378,8 +450,11 @@ def test_constructor_defaults_agree_with_the_yaml():
             default = list(p.default) if isinstance(p.default, tuple) else p.default
             given = {where: values[key] for where, values in uses.items() if key in values}
             if len(uses) == 1:
-                disagree += [f"{where}: {key}={v!r}, {target}'s default {default!r}" for where, v in given.items()
-                             if v != default and not (default is None and v in ({}, []))]
+                disagree += [
+                    f"{where}: {key}={v!r}, {target}'s default {default!r}"
+                    for where, v in given.items()
+                    if v != default and not (default is None and v in ({}, []))
+                ]
             elif default is not None and given and len(given) == len(uses) and default not in given.values():
                 disagree.append(f"{target}({key}={default!r}): no option gives it ({given})")
     assert not disagree, "\n".join(disagree)

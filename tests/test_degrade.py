@@ -1,15 +1,28 @@
-"""Degradation operators (inr_recover/measure/degrade.py): exact counts, seeding, composition, masks from files, records."""
+"""Degradation operators (inr_recover/measure/degrade.py): exact counts, seeding, composition, masks from files,
+records."""
+
 import numpy as np
-import torch
 import pytest
+import torch
+from conftest import compose_config
 
 from inr_recover.data.io import write_array
 from inr_recover.data.prepare import prepare
-from inr_recover.measure.degrade import (Downsample, FromFile, Gaussian, Poisson, RandomMissing, SaltPepper, Stripes, TubeMissing,
-                                build_ops, degrade, operators, record)
 from inr_recover.errors import UserError
-
-from conftest import compose_config
+from inr_recover.measure.degrade import (
+    Downsample,
+    FromFile,
+    Gaussian,
+    Poisson,
+    RandomMissing,
+    SaltPepper,
+    Stripes,
+    TubeMissing,
+    build_ops,
+    degrade,
+    operators,
+    record,
+)
 
 
 @pytest.fixture
@@ -146,8 +159,11 @@ def test_missing_input_entries_stay_missing(clean):
 def test_operators_record_themselves():
     ops = [Gaussian(0.2), SaltPepper(0.1, known=True), Stripes(0.03)]
     rec = record("scene3", 0, ops)
-    assert rec["ops"] == [{"op": "Gaussian", "sigma": 0.2, "clip": True}, {"op": "SaltPepper", "rate": 0.1, "known": True},
-                          {"op": "Stripes", "rate": 0.03, "known": True}]
+    assert rec["ops"] == [
+        {"op": "Gaussian", "sigma": 0.2, "clip": True},
+        {"op": "SaltPepper", "rate": 0.1, "known": True},
+        {"op": "Stripes", "rate": 0.03, "known": True},
+    ]
     assert rec["impulses"] == "known" and "impulses" not in record("random", 0, [RandomMissing(0.1)])
     assert record("scene2", 0, [SaltPepper(0.1), SaltPepper(0.1, known=True)])["impulses"] == "blind"
 
@@ -205,8 +221,8 @@ def test_observed_file_replaces_values_in_data_units(tmp_path, sig):
 
 # --- forward operators (y = A(f)) and Poisson noise ---------------------------------------------------------------
 
-def test_area_downsampling_is_the_block_mean():
 
+def test_area_downsampling_is_the_block_mean():
 
     x = np.random.default_rng(0).random((12, 18, 2, 3)).astype(np.float32)  # H, W, C, T-like trailing axes
     for f in (2, 3):
@@ -219,18 +235,20 @@ def test_bicubic_downsampling_matches_pil():
     """PIL's BICUBIC resize (Keys a=-0.5, support widened by the factor) on float images is the reference."""
     from PIL import Image
 
-
-
     x = np.random.default_rng(1).random((24, 36, 2)).astype(np.float32)
     for f in (2, 3, 4):
         y = Downsample(f, "bicubic").on((24, 36)).forward(torch.from_numpy(x)).numpy()
-        ref = np.stack([np.asarray(Image.fromarray(x[..., c], mode="F").resize((36 // f, 24 // f), Image.BICUBIC))
-                        for c in range(2)], -1)
+        ref = np.stack(
+            [
+                np.asarray(Image.fromarray(x[..., c], mode="F").resize((36 // f, 24 // f), Image.BICUBIC))
+                for c in range(2)
+            ],
+            -1,
+        )
         assert np.abs(y - ref).max() < 1e-5
 
 
 def test_downsampling_makes_the_observation_and_its_operator():
-
 
     x = np.random.default_rng(2).random((8, 8, 3)).astype(np.float32)
     op = Downsample(2)
@@ -240,11 +258,14 @@ def test_downsampling_makes_the_observation_and_its_operator():
     assert np.allclose(obs.observe(x), obs.values)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: Downsample(3).on((8, 9)), "multiples of 3"),
-    (lambda: Downsample(1).on((8, 8)), "integer >= 2"),
-    (lambda: Downsample(2, "lanczos").on((8, 8)), "not one of area, bicubic"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: Downsample(3).on((8, 9)), "multiples of 3"),
+        (lambda: Downsample(1).on((8, 8)), "integer >= 2"),
+        (lambda: Downsample(2, "lanczos").on((8, 8)), "not one of area, bicubic"),
+    ],
+)
 def test_downsampling_refuses_bad_settings(make, message):
     with pytest.raises(UserError, match=message):
         make()
@@ -257,7 +278,8 @@ def test_downsampling_after_a_mask_is_refused():
 
 
 def test_poisson_mean_variance_and_exact_seeding():
-    """``y = Poisson(peak x) / peak``: mean x, variance x / peak; the draw is numpy's Poisson of the seeded generator."""
+    """``y = Poisson(peak x) / peak``: mean x, variance x / peak; the draw is numpy's Poisson of the seeded
+    generator."""
     peak, x = 30.0, np.full((400, 500, 1), 0.4, np.float32)
     obs = degrade(x, [Poisson(peak)], seed=5)
     assert obs.values.mean() == pytest.approx(0.4, abs=2e-3)
@@ -281,6 +303,10 @@ def test_operators_are_named_and_applied_in_the_order_written():
     """A degrade config's operators are its `_target_` nodes, by name, in the order of the file (scene3: noise, then
     impulses, then stripes); a degradation without operators (none) has none."""
     assert list(operators(compose_config("degrade=scene3").degrade)) == ["noise", "impulses", "stripes"]
-    assert [type(op).__name__ for op in build_ops(compose_config("degrade=scene3").degrade, None)] == ["Gaussian", "SaltPepper", "Stripes"]
+    assert [type(op).__name__ for op in build_ops(compose_config("degrade=scene3").degrade, None)] == [
+        "Gaussian",
+        "SaltPepper",
+        "Stripes",
+    ]
     assert operators(compose_config("degrade=none").degrade) == {}
     assert list(operators(compose_config("degrade=from_file").degrade)) == ["file"]

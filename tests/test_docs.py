@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 
@@ -38,7 +37,9 @@ def test_configuration_reference_covers_every_option():
         group = path.parent.relative_to(ROOT / "conf").as_posix()
         assert f"### `{group}={path.stem}`" in text, f"{group}={path.stem} missing from the reference"
     holdout = text.split("### `select=holdout`", 1)[1].split("###", 1)[0]
-    assert "| `fraction` | `0.05` | a finite number in (0, 1) |" in holdout  # default, schema range and comment together
+    assert (
+        "| `fraction` | `0.05` | a finite number in (0, 1) |" in holdout
+    )  # default, schema range and comment together
 
 
 def test_methods_page_has_every_method_with_its_recipe():
@@ -55,12 +56,23 @@ MACHINE_PATH = re.compile(r"(?<![\w$.~/-])/(home|work|Users|root|mnt|scratch)/")
 
 def test_no_path_of_a_particular_machine_in_the_product():
     files = [ROOT / "README.md", ROOT / "Makefile", ROOT / "pyproject.toml", *(ROOT / ".ci").glob("*")]
-    for folder, patterns in (("docs", ("*.md",)), ("conf", ("*.yaml",)), ("inr_recover", ("*.py", "*.csv")),
-                             ("hydra_plugins", ("*.py",)), ("tools", ("*.py", "*.md", "*.sh")), ("tests", ("*.py",))):
+    for folder, patterns in (
+        ("docs", ("*.md",)),
+        ("conf", ("*.yaml",)),
+        ("inr_recover", ("*.py", "*.csv")),
+        ("hydra_plugins", ("*.py",)),
+        ("tools", ("*.py", "*.md", "*.sh")),
+        ("tests", ("*.py",)),
+    ):
         for pattern in patterns:
             files += (ROOT / folder).rglob(pattern)
-    hits = [f"{f.relative_to(ROOT)}:{n}: {line.strip()[:120]}" for f in files if f.is_file()
-            for n, line in enumerate(f.read_text(errors="replace").splitlines(), 1) if MACHINE_PATH.search(line)]
+    hits = [
+        f"{f.relative_to(ROOT)}:{n}: {line.strip()[:120]}"
+        for f in files
+        if f.is_file()
+        for n, line in enumerate(f.read_text(errors="replace").splitlines(), 1)
+        if MACHINE_PATH.search(line)
+    ]
     assert not hits, "machine paths (use a placeholder such as $OFFICIAL, or a relative path):\n" + "\n".join(hits)
 
 
@@ -68,9 +80,13 @@ def build_site(root, tmp_path):
     """``mkdocs build`` of the site in ``root`` (mkdocs.yml: strict) into a temporary folder (never ``--quiet``:
     it hides the warnings that strict mode counts)."""
     pytest.importorskip("material", reason="the docs extra (mkdocs-material) is not installed: pip install '.[docs]'")
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "-f", str(root / "mkdocs.yml"),
-                           "-d", str(tmp_path / "site")], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "-f", str(root / "mkdocs.yml"), "-d", str(tmp_path / "site")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
 
 
 def test_docs_site_builds_and_a_broken_link_fails_it(tmp_path):

@@ -1,5 +1,6 @@
-"""The model's input domain (inr_recover/measure/domain.py): a grid or scattered points, and the side CHOIR's frequencies are
-set against."""
+"""The model's input domain (inr_recover/measure/domain.py): a grid or scattered points, and the side CHOIR's
+frequencies are set against."""
+
 import math
 
 import numpy as np

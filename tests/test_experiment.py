@@ -7,11 +7,22 @@ import csv
 import numpy as np
 import pytest
 import scipy.io
+from conftest import (
+    TINY,
+    TINY_RUN,
+    clean_values,
+    compose_config,
+    psnr,
+    read_curves,
+    read_results,
+    run_cli,
+    run_pipeline,
+    saved_psnr,
+    shared_file,
+    write_mat_v73,
+)
 
 from inr_recover.measure.domain import Domain
-
-from conftest import (TINY, TINY_RUN, clean_values, compose_config, psnr, read_curves, read_results, run_cli, run_pipeline,
-                      saved_psnr, shared_file, write_mat_v73)
 
 
 def _curves(run_dir):
@@ -30,7 +41,9 @@ def test_in_process_run_equals_the_cli(tmp_path, tiny):
         assert here[key] == there[key], key
     assert here["oracle"]["psnr_peak"] == there["oracle"]["psnr_peak"]
     assert _curves(out) == _curves(cli_out)
-    np.testing.assert_array_equal(np.load(out / "reconstruction.npz")["prediction"], np.load(cli_out / "reconstruction.npz")["prediction"])
+    np.testing.assert_array_equal(
+        np.load(out / "reconstruction.npz")["prediction"], np.load(cli_out / "reconstruction.npz")["prediction"]
+    )
 
 
 # ---------------------------------------------------------------- what results.json records
@@ -48,7 +61,9 @@ def test_restore_defaults_to_holdout_and_records_the_degradation(tiny):
     r, out = tiny("task=restore", "degrade=scene3")
     assert r["selection"]["method"] == "holdout" and r["selection"]["requested"] == "auto"
     assert r["selection"]["fraction"] == 0.05 and r["selection"]["iteration"] == _best_holdout_iteration(out)
-    assert r["selection"]["patience"] == 300 and r["selection"]["stopped_early_at"] is None  # on by default, not reached
+    assert (
+        r["selection"]["patience"] == 300 and r["selection"]["stopped_early_at"] is None
+    )  # on by default, not reached
     d = r["degrade"]
     assert d["name"] == "scene3" and d["impulses"] == "blind"
     assert [op["op"] for op in d["ops"]] == ["Gaussian", "SaltPepper", "Stripes"]
@@ -64,8 +79,18 @@ def test_results_record_the_protocol_that_ran(tiny):
     p = r["protocol"]
     assert (p["name"], p["source"]) == ("official", "conf/model/siren.yaml recipe.complete")
     ran = p["ran"]
-    assert (ran["loss"], ran["range"], ran["lr"], ran["grad_clip"], ran["scheduler"]["name"]) == ("l2", [-1, 1], 1e-4, None, "none")
-    assert ran["weight_decay"] == 0.5 and p["protocol"]["weight_decay"] == 0.0 and p["differs"] == ["weight_decay", "iterations"]  # 4 it, not 10000
+    assert (ran["loss"], ran["range"], ran["lr"], ran["grad_clip"], ran["scheduler"]["name"]) == (
+        "l2",
+        [-1, 1],
+        1e-4,
+        None,
+        "none",
+    )
+    assert (
+        ran["weight_decay"] == 0.5
+        and p["protocol"]["weight_decay"] == 0.0
+        and p["differs"] == ["weight_decay", "iterations"]
+    )  # 4 it, not 10000
     r, _ = tiny("model=siren", "protocol=common")
     assert r["protocol"]["source"] == "conf/protocol/common.yaml" and r["protocol"]["ran"]["loss"] == "l1"
 
@@ -136,8 +161,15 @@ def holes(tmp_path):
 
 def test_recover_real_observation_with_nan_holes(tiny, holes):
     path, clean, holed = holes
-    r, out = tiny("task=recover", "data=file", f"data.path={path}", "model.width=64", "model.depth=3",
-                  "optim.iterations=300", "eval_every=100")
+    r, out = tiny(
+        "task=recover",
+        "data=file",
+        f"data.path={path}",
+        "model.width=64",
+        "model.depth=3",
+        "optim.iterations=300",
+        "eval_every=100",
+    )
     assert r["metrics"] == {} and "oracle" not in r and r["degrade"]["name"] == "none"
     assert r["observed"]["fraction"] == pytest.approx(np.isfinite(holed).mean())
     mat = scipy.io.loadmat(out / "reconstruction.mat")
@@ -161,15 +193,22 @@ def test_recover_sentinel_and_mask_file_in_native_units(tiny, tmp_path):
     entries hold a saturated 65535: the range is taken over the observed entries only, output is uint16 .npy."""
     from skimage import data
 
-    img = (data.astronaut()[200:224, 100:124].astype(np.uint16) * 100 + 1000)
+    img = data.astronaut()[200:224, 100:124].astype(np.uint16) * 100 + 1000
     img[np.random.default_rng(5).random(img.shape) < 0.2] = 0
     img[7, :, :] = 65535
     dead = np.zeros(img.shape[:2], np.uint8)
     dead[7] = 1
     np.save(tmp_path / "cube.npy", img)
     np.save(tmp_path / "dead.npy", dead)
-    r, out = tiny("task=recover", "data=file", f"data.path={tmp_path}/cube.npy", "data.missing_value=0",
-                  "degrade=from_file", f"degrade.mask={tmp_path}/dead.npy", "degrade.mask_means=missing")
+    r, out = tiny(
+        "task=recover",
+        "data=file",
+        f"data.path={tmp_path}/cube.npy",
+        "data.missing_value=0",
+        "degrade=from_file",
+        f"degrade.mask={tmp_path}/dead.npy",
+        "degrade.mask_means=missing",
+    )
     rec = np.load(out / "reconstruction.npy")
     assert r["output"].endswith("reconstruction.npy") and rec.shape == img.shape and rec.dtype == np.uint16
     known = (img != 0) & (dead[..., None] == 0)
@@ -204,6 +243,7 @@ def test_recover_v73_non_square_keeps_its_orientation(tiny, tmp_path):
 def test_degrade_seed_alone_decides_the_observation(tiny, scene):
     """The same degrade.seed gives the same mask and observed values (noise, impulses, dead lines) whatever the model
     and the training seed; another degrade.seed gives another mask."""
+
     def observation(*overrides):
         _, out = tiny(*scene, "optim.iterations=1", "eval_every=1", *overrides)
         z = np.load(out / "reconstruction.npz")
@@ -229,9 +269,20 @@ def test_video_nd_layout_end_to_end(tmp_path):
     from skimage.metrics import structural_similarity
 
     path = shared_file("video/news_qcif_rgb_144x176x3x10.mat")
-    r = run_pipeline(tmp_path, "data=news_qcif", "data.layout=nd", "data.crop=[40,60,16,20]", "data.frames=[2,6]",
-                     "model.width=16", "model.depth=2", "optim.iterations=20", "eval_every=10", "metrics=fast",
-                     "save.figures=false", "progress=false")
+    r = run_pipeline(
+        tmp_path,
+        "data=news_qcif",
+        "data.layout=nd",
+        "data.crop=[40,60,16,20]",
+        "data.frames=[2,6]",
+        "model.width=16",
+        "model.depth=2",
+        "optim.iterations=20",
+        "eval_every=10",
+        "metrics=fast",
+        "save.figures=false",
+        "progress=false",
+    )
     assert r["data"]["grid"] == [16, 20, 4] and r["data"]["channels"] == 3 and r["data"]["layout"] == "nd"
     raw = scipy.io.loadmat(path)["X"][40:56, 60:80, :, 2:6]  # (H, W, C, T)
     truth = np.moveaxis((raw - raw.min()) / (raw.max() - raw.min()), 3, 0)  # (T, H, W, C)
@@ -241,7 +292,9 @@ def test_video_nd_layout_end_to_end(tmp_path):
     mse = ((recon - truth) ** 2).mean(axis=(1, 2))  # (T, C)
     assert r["metrics"]["psnr"] == pytest.approx(10 * np.log10(1 / mse.mean()), abs=1e-4)
     assert r["metrics"]["psnr_band"] == pytest.approx(np.mean(10 * np.log10(1 / mse)), abs=1e-4)
-    ssim = [structural_similarity(truth[t, ..., c], recon[t, ..., c], data_range=1.0) for t in range(4) for c in range(3)]
+    ssim = [
+        structural_similarity(truth[t, ..., c], recon[t, ..., c], data_range=1.0) for t in range(4) for c in range(3)
+    ]
     assert r["metrics"]["ssim"] == pytest.approx(np.mean(ssim), abs=1e-5)
     assert mse.std() > 0.05 * mse.mean()  # the frames and channels differ: a per-frame mix-up would show
 
@@ -285,17 +338,22 @@ def test_super_resolution_holdout_is_low_resolution_pixels(tiny):
     held = saved["holdout"]
     assert held.shape == (16, 16, 8) and held.all(-1).sum() == 64 and np.array_equal(held.all(-1), held.any(-1))
     fitted = saved["prediction"].astype(np.float64).reshape(16, 2, 16, 2, 8).mean((1, 3))  # A(f): area downsampling
-    assert res["observed"]["psnr_holdout"] == pytest.approx(psnr(np.clip(fitted[held], 0, 1), saved["observed"][held]), abs=1e-4)
+    assert res["observed"]["psnr_holdout"] == pytest.approx(
+        psnr(np.clip(fitted[held], 0, 1), saved["observed"][held]), abs=1e-4
+    )
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["task=super_resolve"], "needs a downsampled observation"),
-    (["degrade=downsample_2"], "use task=super_resolve"),
-    ([*SR, "batch_size=64"], "batch_size must be null"),
-    ([*SR, "model=interp"], "model=interp reads the observation entry by entry"),
-    ([*SR, "model=sinr"], "model=sinr reads the observation entry by entry"),
-    (["task=super_resolve", "degrade=downsample_4", "task.train_factor=3"], "does not divide"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["task=super_resolve"], "needs a downsampled observation"),
+        (["degrade=downsample_2"], "use task=super_resolve"),
+        ([*SR, "batch_size=64"], "batch_size must be null"),
+        ([*SR, "model=interp"], "model=interp reads the observation entry by entry"),
+        ([*SR, "model=sinr"], "model=sinr reads the observation entry by entry"),
+        (["task=super_resolve", "degrade=downsample_4", "task.train_factor=3"], "does not divide"),
+    ],
+)
 def test_super_resolution_refusals(tmp_path, overrides, message):
     from inr_recover.errors import UserError
 
@@ -305,8 +363,8 @@ def test_super_resolution_refusals(tmp_path, overrides, message):
 
 def unobserved_nrmse(run_dir, sst_root):
     """NRMSE of the saved reconstruction on the points the observation does not hold (S-INR's Table 4 protocol)."""
-    from inr_recover.measure import metrics as M
     from inr_recover.data.points import sst
+    from inr_recover.measure import metrics as M
 
     saved = np.load(run_dir / "reconstruction.npz")
     test = ~saved["known"].any(-1)
@@ -355,7 +413,10 @@ def test_grid_only_degradations_refuse_point_data(tiny, sst_root, degrade):
 def test_sinr_on_point_data_clusters_the_points(tiny, sst_root):
     """S-INR's generalized superpixels on scattered points (its point-data scripts: k-means, no overlap)."""
     res, out = tiny("data=sst", sst_root, "degrade=random_0.3", "model=sinr_points", "model.superpixels=2")
-    assert res["metrics"]["nrmse"] == pytest.approx(unobserved_nrmse(out, sst_root)) and res["model"]["name"] == "sinr_points"
+    assert (
+        res["metrics"]["nrmse"] == pytest.approx(unobserved_nrmse(out, sst_root))
+        and res["model"]["name"] == "sinr_points"
+    )
 
 
 def test_poisson_denoising_run_records_the_peak(tiny):
@@ -378,16 +439,19 @@ def test_super_resolution_of_a_video_with_time_coordinates(tiny):
 @pytest.mark.slow
 def test_embedded_default_beats_interpolation_by_2db(tmp_path):
     """``inr-recover`` with no arguments (README "Quick start") beats per-band linear interpolation of the same mask
-    by at least 2 dB, final iterate (select=auto -> final for completion). Measured (docs/results.md "The embedded default
-    against interpolation"): 21.34 vs 18.87 dB in 193 s on the 2-core CPU."""
+    by at least 2 dB, final iterate (select=auto -> final for completion). Measured (docs/results.md "The embedded
+    default against interpolation"): 21.34 vs 18.87 dB in 193 s on the 2-core CPU."""
     default = run_pipeline(tmp_path / "default", "progress=false", "save.figures=false", "metrics=fast")
     interp = run_pipeline(tmp_path / "interp", "progress=false", "save.figures=false", "metrics=fast", "model=interp")
-    assert np.array_equal(np.load(tmp_path / "default" / "mask.npz")["mask"], np.load(tmp_path / "interp" / "mask.npz")["mask"])
+    assert np.array_equal(
+        np.load(tmp_path / "default" / "mask.npz")["mask"], np.load(tmp_path / "interp" / "mask.npz")["mask"]
+    )
     assert default["selection"]["method"] == "final"
     assert default["metrics"]["psnr"] >= interp["metrics"]["psnr"] + 2.0
 
 
 # ---------------------------------------------------------------- never lose a finished fit
+
 
 def test_failure_after_training_keeps_the_fit_and_a_rerun_only_redoes_what_failed(tmp_path, monkeypatch):
     """A metric that fails after training: the arrays and the selected model's state_dict are on disk, results.json

@@ -8,23 +8,28 @@ import torch
 from conftest import make_optim
 
 from inr_recover.data.builtin import synthetic
+from inr_recover.engine.fit import fit
+from inr_recover.engine.select import Final, Holdout, holdout_error
+from inr_recover.errors import UserError
 from inr_recover.measure.degrade import RandomMissing, degrade
 from inr_recover.measure.domain import Domain
-from inr_recover.errors import UserError
-from inr_recover.engine.fit import fit
+from inr_recover.measure.observation import Observation
 from inr_recover.models.base import build_model, model_config
 from inr_recover.models.choir import CHOIR
 from inr_recover.models.iinr import IINR
 from inr_recover.models.siren import SIREN
-from inr_recover.measure.observation import Observation
-from inr_recover.engine.select import Final, Holdout, holdout_error
-from inr_recover.tasks.super_resolve import SuperResolve
 from inr_recover.tasks.entries import Recovery
+from inr_recover.tasks.super_resolve import SuperResolve
 
 
 def optim(iterations=30):
-    return make_optim("optim.lr=3e-3", "optim.weight_decay=0", f"optim.iterations={iterations}", "scheduler.eta_min=1e-6",
-                      "optim.grad_clip=1.0")
+    return make_optim(
+        "optim.lr=3e-3",
+        "optim.weight_decay=0",
+        f"optim.iterations={iterations}",
+        "scheduler.eta_min=1e-6",
+        "optim.grad_clip=1.0",
+    )
 
 
 OPTIM = optim()
@@ -47,8 +52,15 @@ def test_fit_never_sees_the_truth():
     assert not any(p in params for p in ("truth", "clean", "target", "signal"))
     sig, obs, model = _setup()
     seen = []
-    r1 = fit(model, obs, Recovery("complete"), OPTIM, holdout(obs, 0.1), eval_every=5,
-             on_eval=lambda i, p: seen.append(((p - sig.values) ** 2).mean()) or 1e9)
+    r1 = fit(
+        model,
+        obs,
+        Recovery("complete"),
+        OPTIM,
+        holdout(obs, 0.1),
+        eval_every=5,
+        on_eval=lambda i, p: seen.append(((p - sig.values) ** 2).mean()) or 1e9,
+    )
     _, obs2, model2 = _setup()
     r2 = fit(model2, obs2, Recovery("complete"), OPTIM, holdout(obs2, 0.1), eval_every=5)
     assert len(seen) == 6
@@ -75,9 +87,15 @@ def test_holdout_selection_reports_the_best_scored_point():
 GARBAGE_MODELS = {
     "choir": (lambda grid: CHOIR(2, 4, Domain.on_grid(grid), width=16, depth=2), {}),
     "choir_minibatch": (lambda grid: CHOIR(2, 4, Domain.on_grid(grid), width=16, depth=2), {"batch_size": 64}),
-    "iinr": (lambda grid: IINR(2, 4, Domain.on_grid(grid), backbone="siren", backbone_overrides={"width": 16, "depth": 1}), {}),
+    "iinr": (
+        lambda grid: IINR(2, 4, Domain.on_grid(grid), backbone="siren", backbone_overrides={"width": 16, "depth": 1}),
+        {},
+    ),
     "lrtfr_sparse": (lambda grid: build_model(model_config("lrtfr", {"sparse": 0.05}), 2, 4, Domain.on_grid(grid)), {}),
-    "crnl": (lambda grid: build_model(model_config("crnl", {"patch": 4, "neighbors": 3}), 2, 4, Domain.on_grid(grid)), {}),
+    "crnl": (
+        lambda grid: build_model(model_config("crnl", {"patch": 4, "neighbors": 3}), 2, 4, Domain.on_grid(grid)),
+        {},
+    ),
 }
 
 
@@ -124,14 +142,25 @@ def test_minibatch_and_seed_reproducible():
     outs = []
     for _ in range(2):
         _, obs, model = _setup(seed=1)
-        outs.append(fit(model, obs, Recovery("complete"), OPTIM, Final(Recovery("complete"), obs, 4), eval_every=10, batch_size=64, seed=4).prediction)
+        outs.append(
+            fit(
+                model,
+                obs,
+                Recovery("complete"),
+                OPTIM,
+                Final(Recovery("complete"), obs, 4),
+                eval_every=10,
+                batch_size=64,
+                seed=4,
+            ).prediction
+        )
     np.testing.assert_array_equal(outs[0], outs[1])
 
 
 def test_loss_is_on_the_downsampled_model_output():
     """The data term compares A(f(x)) with y (A = area downsampling by 2): L = mean((avgpool(f) - y)^2)."""
-    from inr_recover.measure.degrade import Downsample
     from inr_recover.engine.fit import Trainer
+    from inr_recover.measure.degrade import Downsample
     from inr_recover.measure.grid import grid_coords
 
     sig = synthetic("s", shape=[8, 8, 3], kind="smooth")
@@ -158,7 +187,9 @@ def test_range_encodes_the_targets_and_decodes_the_output():
     for lo in (0, -1):
         torch.manual_seed(0)
         model = SIREN(2, 4, Domain.of(obs), width=16, depth=2)
-        res[lo] = fit(model, obs, Recovery("complete", loss="l2", range=[lo, 1]), OPTIM, Final(Recovery("complete"), obs, 0))
+        res[lo] = fit(
+            model, obs, Recovery("complete", loss="l2", range=[lo, 1]), OPTIM, Final(Recovery("complete"), obs, 0)
+        )
     assert res[-1].prediction.min() > -0.2 and res[-1].prediction.max() < 1.2  # on [0, 1], not [-1, 1]
     assert not np.allclose(res[-1].prediction, res[0].prediction)  # the range changes what is fitted
 
@@ -202,7 +233,9 @@ def test_zero_iterations_is_an_initialisation_only_run():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     with torch.no_grad():
         untrained = model(obs.coordinates()).reshape(r.prediction.shape).numpy()
-    np.testing.assert_allclose(r.prediction, Recovery("complete").decode(torch.from_numpy(untrained)).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        r.prediction, Recovery("complete").decode(torch.from_numpy(untrained)).numpy(), atol=1e-6
+    )
 
 
 def test_the_eikonal_term_is_the_mean_deviation_of_the_input_gradients_norm_from_one():

@@ -3,12 +3,11 @@ import warnings
 
 import pytest
 import torch
+from conftest import CONF, compose_config
 
 from inr_recover.measure.domain import Domain
 from inr_recover.measure.grid import grid_coords, grid_index, predict, refine_coords
 from inr_recover.models.base import Solver, build_model, model_class
-
-from conftest import CONF, compose_config
 
 
 def test_grid_coords_cover_minus_one_to_one():

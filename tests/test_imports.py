@@ -28,7 +28,9 @@ def imports_of(name: str, path, modules: dict) -> set:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             targets = [base] + [f"{base}.{a.name}" for a in node.names]
         else:
             continue
@@ -43,7 +45,9 @@ def graph() -> dict:
 
 def test_no_module_imports_the_cli():
     importers = sorted(
-        name for name, deps in graph().items() if "inr_recover.cli.main" in deps and not name.startswith("inr_recover.cli.")
+        name
+        for name, deps in graph().items()
+        if "inr_recover.cli.main" in deps and not name.startswith("inr_recover.cli.")
     )
     assert importers == [], f"these modules outside the cli package import inr_recover.cli.main: {importers}"
 
@@ -57,7 +61,7 @@ def test_import_graph_has_no_cycle():
         state[name] = "open"
         for dep in sorted(g[name]):
             if state.get(dep) == "open":
-                cycle = stack[stack.index(dep):] + [dep]
+                cycle = stack[stack.index(dep) :] + [dep]
                 raise AssertionError("import cycle: " + " -> ".join(cycle))
             if dep not in state:
                 visit(dep, stack + [dep])

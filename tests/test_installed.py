@@ -7,16 +7,17 @@
   a ``.pth`` path entry (a path entry's own ``.pth`` files are not run, so the editable hook stays out) instead of
   installing torch again.
 
-The installs are conftest's ``installs`` fixture. Each test failed on the main before the installed-command fixes (the sweeper unknown to Hydra under an editable
-install, the point data not installed, Hydra's ``-m --cfg`` refusal as a traceback).
+The installs are conftest's ``installs`` fixture. Each test failed on the main before the installed-command fixes (the
+sweeper unknown to Hydra under an editable install, the point data not installed, Hydra's ``-m --cfg`` refusal as a
+traceback).
 """
+
 from __future__ import annotations
 
 import json
 
 import pytest
-
-from conftest import Installed, TINY_RUN
+from conftest import TINY_RUN, Installed
 
 pytestmark = pytest.mark.xdist_group("installed")  # one wheel build per session: its tests share a worker
 

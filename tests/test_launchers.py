@@ -9,7 +9,6 @@ import re
 import stat
 
 import pytest
-
 from conftest import run_cli
 
 
@@ -58,8 +57,14 @@ def test_ray_gpu_jobs_per_gpu_shares_a_device_never_beyond_the_setting(tmp_path)
     assert len(results) == 8 and all(r["status"] == "complete" and r["batch"]["members"] == 2 for r in results)
     jobs = list({r["process"]["pid"]: r["process"] for r in results}.values())  # one process per group
     assert len(jobs) == 4 and {j["cuda_visible_devices"] for j in jobs} <= {"0", "1"}
-    held = [sum(o["cuda_visible_devices"] == j["cuda_visible_devices"] and o["started_unix"] <= j["started_unix"] < o["finished_unix"]
-                for o in jobs) for j in jobs]
+    held = [
+        sum(
+            o["cuda_visible_devices"] == j["cuda_visible_devices"]
+            and o["started_unix"] <= j["started_unix"] < o["finished_unix"]
+            for o in jobs
+        )
+        for j in jobs
+    ]
     assert max(held) == 2, held
 
 
@@ -84,8 +89,15 @@ def test_slurm_job_script_requests_what_the_config_says(tmp_path):
     (site / "slurm.yaml").write_text("partition: gpu_a100\naccount: my_lab\ntimeout_min: 1440\narray_parallelism: 3\n")
     script = tmp_path / "job.sh"
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_SBATCH_OUT": str(script)}
-    proc, _ = run_cli(tmp_path, f"hydra.searchpath=[file://{tmp_path / 'site'}]", "experiment=smoke", "hydra/launcher=slurm",
-                      multirun=True, check=False, env=env)
+    proc, _ = run_cli(
+        tmp_path,
+        f"hydra.searchpath=[file://{tmp_path / 'site'}]",
+        "experiment=smoke",
+        "hydra/launcher=slurm",
+        multirun=True,
+        check=False,
+        env=env,
+    )
     assert proc.returncode != 0 and "no cluster (test)" in proc.stdout + proc.stderr
     text = script.read_text()
     sb = dict(re.findall(r"^#SBATCH --([\w-]+)(?:=(.*))?$", text, re.M))

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import TINY, checkout_env, cli_command, run_cli
+
 from inr_recover.errors import UserError
 from inr_recover.run.locks import NAME, acquire, hold, release
 

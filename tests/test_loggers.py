@@ -10,6 +10,9 @@ def test_csv_logger_writes_one_row_per_evaluation_point(tmp_path):
 def test_run_writes_the_history_it_recorded(tiny):
     r, out = tiny("task=restore", "degrade=scene3")
     rows = (out / "curves.csv").read_text().splitlines()
-    assert rows[0] == "iteration,seconds,loss,lr,holdout,oracle_psnr" and [row.split(",")[0] for row in rows[1:]] == ["2", "4"]
+    assert rows[0] == "iteration,seconds,loss,lr,holdout,oracle_psnr" and [row.split(",")[0] for row in rows[1:]] == [
+        "2",
+        "4",
+    ]
     _, out = tiny("logger=none")
     assert not (out / "curves.csv").exists() and (out / "results.json").is_file()

@@ -7,11 +7,11 @@ import re
 
 import pytest
 import torch
-
 from conftest import TINY_RUN, run_cli, run_pipeline
+
 from inr_recover.engine import memory
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 
 
 def test_optimizer_state_ratio():
@@ -69,13 +69,13 @@ def test_estimate_against_the_measured_peak(tmp_path, over):
 def test_the_check_leaves_the_fit_unchanged():
     """The probe forks the random state and leaves no gradient: mini-batch sampling and the result are identical."""
     import numpy as np
-
     from conftest import make_optim
+
     from inr_recover.data.builtin import synthetic
-    from inr_recover.measure.degrade import RandomMissing, degrade
     from inr_recover.engine.fit import fit
-    from inr_recover.models.choir import CHOIR
     from inr_recover.engine.select import Final
+    from inr_recover.measure.degrade import RandomMissing, degrade
+    from inr_recover.models.choir import CHOIR
     from inr_recover.tasks.entries import Recovery
 
     obs = degrade(synthetic("s", shape=[16, 16, 3]).values, [RandomMissing(0.5)], seed=0)
@@ -84,8 +84,16 @@ def test_the_check_leaves_the_fit_unchanged():
     def run(limit):
         torch.manual_seed(0)
         model = CHOIR(2, 3, Domain.of(obs), width=16, depth=2)
-        return fit(model, obs, Recovery("complete"), optim, Final(Recovery("complete"), obs, 0), eval_every=3, batch_size=64,
-                   memory_limit=limit)
+        return fit(
+            model,
+            obs,
+            Recovery("complete"),
+            optim,
+            Final(Recovery("complete"), obs, 0),
+            eval_every=3,
+            batch_size=64,
+            memory_limit=limit,
+        )
 
     checked, unchecked = run("auto"), run(None)
     assert checked.memory["estimate_mb"] > 0 and unchecked.memory == {}

@@ -1,4 +1,6 @@
-"""Metrics (inr_recover/measure/metrics.py) against direct formulas and scikit-image; LPIPS plumbing and channel mapping."""
+"""Metrics (inr_recover/measure/metrics.py) against direct formulas and scikit-image; LPIPS plumbing and channel
+mapping."""
+
 import numpy as np
 import pytest
 import torch
@@ -63,8 +65,9 @@ def test_lpips_without_weights_is_null_with_warning(monkeypatch, tmp_path):
     M._LPIPS.pop(False, None)
 
 
-@pytest.mark.parametrize("channels,bands", [(1, [0, 0, 0]), (3, [0, 1, 2]), (5, [0, 2, 4]), (31, [0, 15, 30]),
-                                            (102, [0, 51, 101])])
+@pytest.mark.parametrize(
+    "channels,bands", [(1, [0, 0, 0]), (3, [0, 1, 2]), (5, [0, 2, 4]), (31, [0, 15, 30]), (102, [0, 51, 101])]
+)
 def test_lpips_channel_mapping(channels, bands):
     """The bands that reach the (random-backbone) network, per frame, as R, G, B scaled to [-1, 1]: one channel
     repeated, three as they are, more: bands [0, C//2, C-1]. Every band holds its own constant plus its frame index,

@@ -1,6 +1,7 @@
-"""The measurement protocol (inr_recover/measure/observation.py): what a training batch is, what the forward operator does to
-the model's outputs, and that held-out and missing entries weigh nothing, for every kind of observation today:
+"""The measurement protocol (inr_recover/measure/observation.py): what a training batch is, what the forward operator
+does to the model's outputs, and that held-out and missing entries weigh nothing, for every kind of observation today:
 entries of a grid (completion, restoration), scattered points, a downsampled grid (super-resolution)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,12 +9,13 @@ import pytest
 import torch
 
 from inr_recover.data.builtin import synthetic
-from inr_recover.measure.degrade import Downsample, RandomMissing, degrade
 from inr_recover.errors import UserError
+from inr_recover.measure.degrade import Downsample, RandomMissing, degrade
 from inr_recover.measure.grid import grid_coords
 from inr_recover.measure.observation import Downsampled, Entries, Observation, measurement
-from inr_recover.tasks.super_resolve import SuperResolve
 from inr_recover.tasks.entries import Recovery
+from inr_recover.tasks.shapes.labels import LABELS
+from inr_recover.tasks.super_resolve import SuperResolve
 
 
 def _grid_obs():
@@ -24,8 +26,11 @@ def _points_obs(n=40, c=2):
     rng = np.random.default_rng(0)
     xyz = rng.normal(size=(n, 3)).astype(np.float32)
     known = rng.random((n, c)) < 0.5
-    return Observation(values=np.where(known, rng.random((n, c)), 0).astype(np.float32), known=known,
-                       coords=xyz / np.linalg.norm(xyz, axis=1, keepdims=True))
+    return Observation(
+        values=np.where(known, rng.random((n, c)), 0).astype(np.float32),
+        known=known,
+        coords=xyz / np.linalg.norm(xyz, axis=1, keepdims=True),
+    )
 
 
 def _train_mask(obs, seed=1):
@@ -103,8 +108,10 @@ def _sphere_shape(fresh=True):
 
     ico = trimesh.creation.icosphere(subdivisions=5, radius=0.5)
     mesh = shapes.Mesh(np.asarray(ico.vertices, np.float64), np.asarray(ico.faces, np.int64))
-    coords, values = shapes.sample(mesh, 300, "sdf", seed=0)
-    return shapes.Shape(values=values, coords=coords, mesh=mesh, name="sphere", label="sdf", resolution=8, fresh=fresh)
+    coords, values = shapes.sample(mesh, 300, LABELS["sdf"], seed=0)
+    return shapes.Shape(
+        values=values, coords=coords, mesh=mesh, name="sphere", label=LABELS["sdf"], resolution=8, fresh=fresh
+    )
 
 
 def test_resampled_points_are_new_at_every_step_and_labelled_exactly():
@@ -128,5 +135,7 @@ def test_resampled_points_are_new_at_every_step_and_labelled_exactly():
     gen.set_state(state)
     torch.testing.assert_close(m.sample(gen, 64).inputs, a.inputs)
     assert torch.equal(m.sample(gen, None).inputs, m.inputs)  # the pool
-    with pytest.raises(UserError, match="data.fresh=true draws new training points at every step, so none can be held out"):
+    with pytest.raises(
+        UserError, match="data.fresh=true draws new training points at every step, so none can be held out"
+    ):
         measurement(obs, _train_mask(obs), Recovery("sdf").encode)

@@ -6,7 +6,6 @@ import importlib.util
 import json
 
 import pytest
-
 from conftest import ROOT
 
 
@@ -56,12 +55,18 @@ def test_a_per_seed_spread_over_half_a_decibel_is_said(tmp_path):
 def test_table_commands_carry_placeholders_not_machine_paths():
     cmd = ("python -m inr_recover.cli.main model=sinr degrade.mask=/data/x/obs/cloth64_random0.1/mask.npz "
            "hydra.run.dir=/data/x/side/ours/cloth64_random0.1/sinr_s0")
-    assert faithfulness.portable(cmd) == ("python -m inr_recover.cli.main model=sinr degrade.mask=$OBS/cloth64_random0.1/mask.npz "
-                                          "hydra.run.dir=$OUT/ours/cloth64_random0.1/sinr_s0")
-    assert faithfulness.portable("lrtfr.py --repo /data/u/off/LRTFR --obs /data/u/off/obs/cloth128_scene3 --seed 0") == \
-        "lrtfr.py --repo $OFFICIAL/LRTFR --obs $OBS/cloth128_scene3 --seed 0"
+    assert faithfulness.portable(cmd) == (
+        "python -m inr_recover.cli.main model=sinr degrade.mask=$OBS/cloth64_random0.1/mask.npz "
+        "hydra.run.dir=$OUT/ours/cloth64_random0.1/sinr_s0"
+    )
+    assert (
+        faithfulness.portable("lrtfr.py --repo /data/u/off/LRTFR --obs /data/u/off/obs/cloth128_scene3 --seed 0")
+        == "lrtfr.py --repo $OFFICIAL/LRTFR --obs $OBS/cloth128_scene3 --seed 0"
+    )
     rows = faithfulness.inr_rows() + faithfulness.tensor_rows()
-    assert rows and not [r for r in rows if " /" in faithfulness.portable(r[-1]) or "=/" in faithfulness.portable(r[-1])]
+    assert rows and not [
+        r for r in rows if " /" in faithfulness.portable(r[-1]) or "=/" in faithfulness.portable(r[-1])
+    ]
 
 
 def test_a_new_run_replaces_its_own_rows_and_keeps_the_others(tmp_path):

@@ -1,10 +1,11 @@
-"""The optimiser and schedule (inr_recover/engine/optim.py) as the configs of conf/optim and conf/scheduler build them."""
+"""The optimiser and schedule (inr_recover/engine/optim.py) as the configs of conf/optim and conf/scheduler build
+them."""
+
 import pytest
 import torch
+from conftest import make_optim
 
 from inr_recover.errors import UserError
-
-from conftest import make_optim
 
 
 def _lrs(optim, steps):
@@ -12,7 +13,7 @@ def _lrs(optim, steps):
     updater = optim.build([w])
     lrs = []
     for _ in range(steps):
-        updater.step((w ** 2).sum())
+        updater.step((w**2).sum())
         lrs.append(updater.lr)
     return updater, lrs
 
@@ -20,7 +21,9 @@ def _lrs(optim, steps):
 def test_adam_cosine_by_default_and_adamw_by_name():
     updater, lrs = _lrs(make_optim("optim.lr=0.1", "optim.iterations=4", "scheduler.eta_min=0.01"), 4)
     assert type(updater.optimizer) is torch.optim.Adam and updater.optimizer.defaults["weight_decay"] == 1e-5
-    assert lrs[-1] == pytest.approx(0.01) and lrs == sorted(lrs, reverse=True)  # cosine to eta_min over optim.iterations
+    assert lrs[-1] == pytest.approx(0.01) and lrs == sorted(
+        lrs, reverse=True
+    )  # cosine to eta_min over optim.iterations
     assert type(_lrs(make_optim("optim=adamw"), 1)[0].optimizer) is torch.optim.AdamW
 
 
@@ -32,7 +35,9 @@ def test_scheduler_none_keeps_the_learning_rate():
 def test_gradient_clipping_bounds_the_norm():
     w = torch.nn.Parameter(torch.zeros(4))
     seen = []
-    updater = make_optim("optim.grad_clip=0.5").build([w], clip=lambda ps, c: seen.append(torch.nn.utils.clip_grad_norm_(ps, c)))
+    updater = make_optim("optim.grad_clip=0.5").build(
+        [w], clip=lambda ps, c: seen.append(torch.nn.utils.clip_grad_norm_(ps, c))
+    )
     updater.step((w - 10.0).square().sum())
     assert float(seen[0]) == pytest.approx(40.0) and float(w.grad.norm()) == pytest.approx(0.5, rel=1e-5)
 
@@ -50,11 +55,11 @@ def test_exponential_schedule_is_lr_gamma_to_the_t_over_T():
 
 def test_auto_schedule_is_the_recipe_one():
     """scheduler=auto (the default) builds the protocol's: SIREN's recipe has none, FINER's the exponential decay."""
-    from inr_recover.engine.optim import Optim
-
     from conftest import compose_config
+
+    from inr_recover.engine.optim import Optim
 
     lrs = _lrs(Optim.from_config(compose_config("model=siren", "optim.iterations=2")), 2)[1]
     assert lrs == pytest.approx([1e-4, 1e-4])
     lrs = _lrs(Optim.from_config(compose_config("model=finer", "optim.iterations=2")), 2)[1]
-    assert lrs == pytest.approx([5e-4 * 0.1 ** 0.5, 5e-4 * 0.1])
+    assert lrs == pytest.approx([5e-4 * 0.1**0.5, 5e-4 * 0.1])

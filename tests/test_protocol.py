@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from omegaconf import OmegaConf
-
 from conftest import CONF, TINY_RUN, run_pipeline, shared_file
+from omegaconf import OmegaConf
 
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml")
                 if not p.stem.startswith("_") and "recipe" in OmegaConf.load(p))
@@ -46,4 +45,9 @@ def test_every_view_synthesis_recipe_trains_its_method(tmp_path, model):
     assert r["protocol"]["differs"] == ["iterations"] and r["protocol"]["source"].endswith("recipe.view_synthesis")
     assert (ran["loss"], ran["range"]) == ("l2", [0, 1])
     if model != "choir":
-        assert (ran["lr"], ran["betas"], ran["eps"], ran["model"]) == (2e-4, [0.9, 0.99], 1e-15, {"width": 182, "depth": 5})
+        assert (ran["lr"], ran["betas"], ran["eps"], ran["model"]) == (
+            2e-4,
+            [0.9, 0.99],
+            1e-15,
+            {"width": 182, "depth": 5},
+        )

@@ -4,10 +4,9 @@ import subprocess
 
 import pytest
 import torch
+from conftest import ROOT, TINY, compose_config
 
 from inr_recover.run.provenance import fingerprint
-
-from conftest import ROOT, TINY, compose_config
 
 
 @pytest.mark.parametrize("override", ["progress=true", "checkpoint.every=7", "checkpoint.resume=false", "device=cpu",

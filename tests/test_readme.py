@@ -15,7 +15,6 @@ import subprocess
 import numpy as np
 import pytest
 import scipy.io
-
 from conftest import ROOT, shared_file
 
 README = ROOT / "README.md"
@@ -37,8 +36,13 @@ USER_DATA = {"inr-recover model=choir data=wdc degrade=tube_0.1": "WDC.mat",  # 
 # training and test view of a scene at 200x200)
 SMALLER = {"inr-recover task=view_synthesis data=lego model=choir": [
     "data.views=2", "data.resize=[16,16]", "data.test_views=2", "task.samples=8", "batch_size=64"]}
-SHARED_FILES = {"data=cave_cloth": "msi/cave_cloth_256x256x31.mat", "data=kodim23": "rgb/kodim23_bird.png", "data=bunny": "mesh/bunny.obj",
-                "data=dragon": "mesh/dragon_10k.obj", "data=lego": "nerf/lego/transforms_train.json"}  # a command on the shared data skips, with the reason, without it
+SHARED_FILES = {
+    "data=cave_cloth": "msi/cave_cloth_256x256x31.mat",
+    "data=kodim23": "rgb/kodim23_bird.png",
+    "data=bunny": "mesh/bunny.obj",
+    "data=dragon": "mesh/dragon_10k.obj",
+    "data=lego": "nerf/lego/transforms_train.json",
+}  # a command on the shared data skips, with the reason, without it
 
 
 def readme_commands() -> list[str]:
@@ -71,7 +75,9 @@ def user_files(where) -> None:
     zeros[rng.random(cube.shape) < 0.3] = 0
     np.save(where / "cube.npy", zeros)
     np.save(where / "bad_pixels.npy", rng.random((16, 16)) < 0.1)
-    np.save(where / "photo.npy", np.where(rng.random((16, 16, 3)) < 0.7, np.nan, rng.random((16, 16, 3))).astype(np.float32))
+    np.save(
+        where / "photo.npy", np.where(rng.random((16, 16, 3)) < 0.7, np.nan, rng.random((16, 16, 3))).astype(np.float32)
+    )
 
 
 def test_readme_has_commands():
@@ -90,7 +96,9 @@ def test_readme_is_a_front_page_with_the_two_command_quick_start():
 def test_every_readme_command_is_covered():
     """Each command is run by :func:`test_readme_command` (``inr-recover``, ``make``) or skipped with a reason."""
     uncovered = [c for c in COMMANDS if c not in SKIP and c.split()[0] not in ("inr-recover", "make")]
-    assert set(USER_DATA) <= set(COMMANDS), f"USER_DATA names commands README no longer has: {set(USER_DATA) - set(COMMANDS)}"
+    assert set(USER_DATA) <= set(COMMANDS), (
+        f"USER_DATA names commands README no longer has: {set(USER_DATA) - set(COMMANDS)}"
+    )
     assert not uncovered, f"README commands neither run by a test nor in SKIP with a reason: {uncovered}"
     assert set(SKIP) <= set(COMMANDS), f"SKIP names commands README no longer has: {set(SKIP) - set(COMMANDS)}"
 
@@ -115,7 +123,9 @@ def test_readme_command(command, installs, tmp_path):
         return
     informational = {"--help", "--cfg", "--info"} & set(argv)
     multirun = "-m" in argv
-    extra = [] if informational else [*TINY, *SMALLER.get(command, []), f"hydra.{'sweep' if multirun else 'run'}.dir=out"]
+    extra = (
+        [] if informational else [*TINY, *SMALLER.get(command, []), f"hydra.{'sweep' if multirun else 'run'}.dir=out"]
+    )
     proc = inst.ok(tmp_path, *argv, *extra)
     if informational:
         assert proc.stdout.strip()

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from inr_recover.errors import UserError
-from inr_recover.engine.runtime import resolve_device
-
 from conftest import checkout_env
+
+from inr_recover.engine.runtime import resolve_device
+from inr_recover.errors import UserError
 
 
 def test_cuda_device_numbers_beyond_the_count_are_refused(monkeypatch):

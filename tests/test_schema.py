@@ -1,5 +1,6 @@
-"""Declared limits of config values and their check (inr_recover/config/schema.py): one-line messages naming the value and
-its limit, and classes checked against their own signature and annotations."""
+"""Declared limits of config values and their check (inr_recover/config/schema.py): one-line messages naming the value
+and its limit, and classes checked against their own signature and annotations."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,8 +8,8 @@ from typing import Annotated, Literal
 
 import pytest
 
-from inr_recover.errors import UserError
 from inr_recover.config.schema import Interval, Rate, check, check_node, describe
+from inr_recover.errors import UserError
 
 
 def test_declared_limits():
@@ -36,7 +37,9 @@ class Pulse:
 def test_unknown_target_parameters_validate_themselves():
     """A class the validator has never heard of is checked against its own signature and annotations."""
     check_node("degrade.pulse", {"_target_": "test_schema.Pulse", "rate": 0.5, "width": 3})
-    with pytest.raises(UserError, match=r"degrade.pulse.colour is not an option of test_schema.Pulse \(its options: rate, width\)"):
+    with pytest.raises(
+        UserError, match=r"degrade.pulse.colour is not an option of test_schema.Pulse \(its options: rate, width\)"
+    ):
         check_node("degrade.pulse", {"_target_": "test_schema.Pulse", "colour": 3})
     with pytest.raises(UserError, match=r"degrade.pulse.rate=2 is not a finite number in \[0, 1\]"):
         check_node("degrade.pulse", {"_target_": "test_schema.Pulse", "rate": 2})

@@ -1,33 +1,50 @@
-"""Selection rules (inr_recover/engine/select.py): their errors and noise level against direct formulas, what each keeps,
-select=auto per task, and honest selection on real noisy data."""
+"""Selection rules (inr_recover/engine/select.py): their errors and noise level against direct formulas, what each
+keeps, select=auto per task, and honest selection on real noisy data."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
+from conftest import compose_config, full_observation, make_optim, shared_file
 
-from inr_recover.measure import metrics as M
 from inr_recover.data import load_file
 from inr_recover.data.builtin import synthetic
+from inr_recover.engine.fit import fit
+from inr_recover.engine.select import (
+    Discrepancy,
+    Final,
+    Holdout,
+    auto,
+    discrepancy_reached,
+    holdout_error,
+    holdout_mask,
+    noise_level,
+    patience_reached,
+)
+from inr_recover.errors import UserError
+from inr_recover.measure import metrics as M
 from inr_recover.measure.degrade import Gaussian, RandomMissing, SaltPepper, Stripes, TubeMissing, degrade
 from inr_recover.measure.domain import Domain
-from inr_recover.errors import UserError
-from inr_recover.engine.fit import fit
 from inr_recover.models.choir import CHOIR
-from inr_recover.engine.select import (Discrepancy, Final, Holdout, auto, discrepancy_reached, holdout_error, holdout_mask,
-                                noise_level, patience_reached)
 from inr_recover.tasks.entries import Recovery
-
-from conftest import compose_config, full_observation, make_optim, shared_file
 
 
 def optim(iterations):
-    return make_optim("optim.lr=3e-3", "optim.weight_decay=0", f"optim.iterations={iterations}", "scheduler.eta_min=1e-6",
-                      "optim.grad_clip=1.0")
+    return make_optim(
+        "optim.lr=3e-3",
+        "optim.weight_decay=0",
+        f"optim.iterations={iterations}",
+        "scheduler.eta_min=1e-6",
+        "optim.grad_clip=1.0",
+    )
 
 
 SETTINGS = dict(fraction=0.05, error="trimmed", trim=0.1, tau=1.0, every=25)  # conf/select/auto.yaml
-RESTORE_PATIENCE, RESTORE_MIN_ITERATIONS = 300, 500  # conf/task/restore.yaml (measured: docs/selection.md "Early stopping")
+RESTORE_PATIENCE, RESTORE_MIN_ITERATIONS = (
+    300,
+    500,
+)  # conf/task/restore.yaml (measured: docs/selection.md "Early stopping")
 
 
 def test_holdout_errors_match_direct_formulas():
@@ -39,7 +56,8 @@ def test_holdout_errors_match_direct_formulas():
     # trim 0.2 of 5 entries: ceil(0.8 * 5) = 4 smallest |r| kept, the impulse-like 5.0 is dropped
     assert holdout_error(r, None, "trimmed", trim=0.2) == pytest.approx((0.1 + 0.2 + 0.3 + 0.4) / 4)
     assert holdout_error(r, Recovery("x", loss="huber", huber_delta=0.1).penalty, "penalty") == pytest.approx(
-        (0.5 * 0.01 + 0.1 * (0.2 - 0.05) + 0.1 * (0.3 - 0.05) + 0.1 * (0.4 - 0.05) + 0.1 * (5.0 - 0.05)) / 5)
+        (0.5 * 0.01 + 0.1 * (0.2 - 0.05) + 0.1 * (0.3 - 0.05) + 0.1 * (0.4 - 0.05) + 0.1 * (5.0 - 0.05)) / 5
+    )
 
 
 @pytest.mark.parametrize("bad", [dict(kind="mean"), dict(kind="trimmed", trim=1.0)])
@@ -91,7 +109,10 @@ def test_auto_resolves_per_task():
     assert auto(Recovery("restore", select="holdout"), obs, 0, **SETTINGS).method == "holdout"
     assert auto(Recovery("complete"), obs, 0, **SETTINGS).method == "final"
     explicit = compose_config("task=restore", "select=final").select
-    assert explicit._target_ == "inr_recover.engine.select.Final" and Final(Recovery("restore", select="holdout"), obs, 0).method == "final"
+    assert (
+        explicit._target_ == "inr_recover.engine.select.Final"
+        and Final(Recovery("restore", select="holdout"), obs, 0).method == "final"
+    )
     with pytest.raises(UserError):
         auto(Recovery("complete", select="best"), obs, 0, **SETTINGS)
 
@@ -114,7 +135,9 @@ def test_discrepancy_selects_the_first_point_below_the_noise_level():
     assert r.selection["method"] == "discrepancy" and r.holdout is None and len(med) == 4
     assert hits and r.selected_iteration == hits[0] < 20
     resid = np.median(np.abs(r.prediction - obs.values)[obs.known])
-    assert resid == pytest.approx(med[r.history["iteration"].index(r.selected_iteration)], rel=1e-3)  # torch: lower median
+    assert resid == pytest.approx(
+        med[r.history["iteration"].index(r.selected_iteration)], rel=1e-3
+    )  # torch: lower median
 
 
 def test_selector_keeps_the_state_of_the_best_point():
@@ -182,14 +205,19 @@ def test_patience_rule():
 
 def test_should_stop_records_where_and_why():
     _, obs, model = _noisy()
-    sel = Holdout(Recovery("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0, patience=20, min_iterations=50)
+    sel = Holdout(
+        Recovery("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0, patience=20, min_iterations=50
+    )
     target = torch.from_numpy(obs.values.reshape(-1, 6))
     sel(10, target, target, model)
     assert not sel.should_stop(49) and sel.stopped_at is None
     assert sel.should_stop(50) and sel.stopped_at == 50
     rec = sel.record(10)
     assert rec["patience"] == 20 and rec["min_iterations"] == 50 and rec["stopped_early_at"] == 50
-    assert rec["stop_reason"] == "no better holdout score in the 40 iterations after iteration 10 (patience 20, min_iterations 50)"
+    assert (
+        rec["stop_reason"]
+        == "no better holdout score in the 40 iterations after iteration 10 (patience 20, min_iterations 50)"
+    )
     assert "patience" not in Holdout(Recovery("restore"), obs, 0, fraction=0.1, error="l1", trim=0.1, every=0).record(5)
 
 
@@ -221,24 +249,43 @@ def test_patience_defaults_per_task_and_needs_a_score():
 def _scene3_on_cloth(size: int, iterations: int, width: int, eval_every: int, select: dict):
     """CHOIR (code defaults but ``width``) restoring Scene 3 (blind impulses) on the CAVE cloth cube resized to
     ``size`` x ``size`` x 31; returns (headline PSNR, oracle peak PSNR, selected iteration)."""
-    sig = load_file("cave_cloth", path=str(shared_file("msi/cave_cloth_256x256x31.mat")), key="Omsi", axes="HWC",
-                    resize=[size, size])
+    sig = load_file(
+        "cave_cloth",
+        path=str(shared_file("msi/cave_cloth_256x256x31.mat")),
+        key="Omsi",
+        axes="HWC",
+        resize=[size, size],
+    )
     obs = degrade(sig.values, [Gaussian(0.2), SaltPepper(0.1, known=False), Stripes(0.03)], seed=0)
     torch.manual_seed(0)
     model = CHOIR(2, 31, Domain.of(obs), width=width)
     curve = []
-    adam = make_optim("optim.lr=3e-3", "optim.weight_decay=1e-5", f"optim.iterations={iterations}", "scheduler.eta_min=1e-6",
-                      "optim.grad_clip=1.0")
+    adam = make_optim(
+        "optim.lr=3e-3",
+        "optim.weight_decay=1e-5",
+        f"optim.iterations={iterations}",
+        "scheduler.eta_min=1e-6",
+        "optim.grad_clip=1.0",
+    )
     task = Recovery("restore", data_consistency=False, select="holdout")
-    r = fit(model, obs, task, adam, Holdout(task, obs, 0, **select), eval_every=eval_every,
-            on_eval=lambda i, p: curve.append(M.psnr(sig.values, np.clip(p, 0, 1))))
+    r = fit(
+        model,
+        obs,
+        task,
+        adam,
+        Holdout(task, obs, 0, **select),
+        eval_every=eval_every,
+        on_eval=lambda i, p: curve.append(M.psnr(sig.values, np.clip(p, 0, 1))),
+    )
     return M.psnr(sig.values, np.clip(r.prediction, 0, 1)), max(curve), r.selected_iteration
 
 
 def test_honest_selection_keeps_the_oracle_gain_on_scene3_small():
     """32x32x31 cloth, width 32, 200 iterations. Measured (2-core CPU): honest 22.74 dB at iteration 160, oracle
     peak 22.75; with the plain L1 holdout error the impulses pull the choice to iteration 40 (21.25 dB)."""
-    honest, oracle, it = _scene3_on_cloth(32, 200, 32, 10, {"fraction": 0.05, "error": "trimmed", "trim": 0.1, "every": 0})
+    honest, oracle, it = _scene3_on_cloth(
+        32, 200, 32, 10, {"fraction": 0.05, "error": "trimmed", "trim": 0.1, "every": 0}
+    )
     assert oracle - honest <= 0.5 and honest >= 22.0, (honest, oracle, it)
 
 
@@ -246,5 +293,7 @@ def test_honest_selection_keeps_the_oracle_gain_on_scene3_small():
 def test_honest_selection_keeps_the_oracle_gain_on_scene3_64():
     """64x64x31 cloth, width 64, 300 iterations (issue 8's bar at a CI size). Measured (2-core CPU, 27 s):
     honest 23.40 dB at iteration 180, oracle peak 23.41."""
-    honest, oracle, it = _scene3_on_cloth(64, 300, 64, 10, {"fraction": 0.05, "error": "trimmed", "trim": 0.1, "every": 0})
+    honest, oracle, it = _scene3_on_cloth(
+        64, 300, 64, 10, {"fraction": 0.05, "error": "trimmed", "trim": 0.1, "every": 0}
+    )
     assert oracle - honest <= 0.5 and honest >= 22.8, (honest, oracle, it)

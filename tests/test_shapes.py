@@ -1,5 +1,7 @@
-"""3-D shapes (inr_recover/tasks/shapes/mesh.py, task=sdf|occupancy): labels against closed forms on a sphere, the metrics on
-shapes with known answers, the refusals, and a field trained on the Stanford bunny above a trivial baseline."""
+"""3-D shapes (inr_recover/tasks/shapes/mesh.py, task=sdf|occupancy): labels against closed forms on a sphere, the
+metrics on shapes with known answers, the refusals, and a field trained on the Stanford bunny above a trivial
+baseline."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +9,11 @@ import json
 import numpy as np
 import pytest
 import trimesh
+from conftest import TINY_RUN, run_cli, shared_file
 from scipy.spatial import cKDTree
 
-from conftest import TINY_RUN, run_cli, shared_file
 from inr_recover.tasks.shapes import mesh as shapes
+from inr_recover.tasks.shapes.labels import LABELS
 
 
 def _sphere(radius=0.5, subdivisions=5) -> shapes.Mesh:
@@ -43,16 +46,16 @@ def test_normalisation_centres_the_box_and_spans_the_extent():
 
 def test_training_pool_thirds_and_labels():
     mesh = _sphere()
-    pts, sdf = shapes.sample(mesh, 3000, "sdf", seed=0, near_sigma=0.01)
+    pts, sdf = shapes.sample(mesh, 3000, LABELS["sdf"], seed=0, near_sigma=0.01)
     assert pts.shape == (3000, 3) and sdf.shape == (3000, 1) and np.abs(pts).max() <= 1
     r = np.linalg.norm(pts, axis=1)
     assert np.abs(r[:1000] - 0.5).max() < 2e-3  # on the surface
     assert 0.005 < np.abs(r[1000:2000] - 0.5).mean() < 0.012  # near it: E|N(0, 0.01^2)| along the normal ~ 0.008
     np.testing.assert_allclose(sdf[:, 0], r - 0.5, atol=2e-3)
-    _, occ = shapes.sample(mesh, 3000, "occupancy", seed=0)
+    _, occ = shapes.sample(mesh, 3000, LABELS["occupancy"], seed=0)
     off = sdf[:, 0] != 0  # the same inside test signs both (a point exactly on the surface has distance 0)
     np.testing.assert_array_equal((occ[:, 0] == 1)[off], sdf[off, 0] < 0)
-    np.testing.assert_array_equal(shapes.sample(mesh, 3000, "sdf", seed=0)[0], pts)  # one pool per seed
+    np.testing.assert_array_equal(shapes.sample(mesh, 3000, LABELS["sdf"], seed=0)[0], pts)  # one pool per seed
 
 
 def test_iou_of_two_balls_is_the_lens_formula():
@@ -60,7 +63,7 @@ def test_iou_of_two_balls_is_the_lens_formula():
     r, R, d = 96, 0.5, 0.4
     a, b = _ball(r, (-d / 2, 0, 0), R) <= 0, _ball(r, (d / 2, 0, 0), R) <= 0
     lens = np.pi * (4 * R + d) * (2 * R - d) ** 2 / 12
-    assert shapes.iou(a, b) == pytest.approx(lens / (2 * 4 / 3 * np.pi * R ** 3 - lens), abs=5e-3)
+    assert shapes.iou(a, b) == pytest.approx(lens / (2 * 4 / 3 * np.pi * R**3 - lens), abs=5e-3)
     assert shapes.iou(a, a) == 1.0 and shapes.iou(a, ~a) == 0.0
 
 
@@ -74,31 +77,44 @@ def test_surface_distances_closed_forms():
     t = 0.05
     q = p / np.linalg.norm(p, axis=1, keepdims=True) * (0.5 + t)
     out = shapes.surface_distances(p, n, q, n, 0.02)
-    assert out["chamfer"] == pytest.approx(t ** 2, rel=0.05) and out["fscore"] == 0.0
+    assert out["chamfer"] == pytest.approx(t**2, rel=0.05) and out["fscore"] == 0.0
 
 
 def test_score_of_the_exact_field_of_a_cube():
     """The cube's exact SDF on the grid: IoU 1 against its own mesh, and an extracted surface within a cell of it."""
     box = trimesh.creation.box(extents=(1, 1, 1))
-    shape = shapes.Shape(values=np.zeros((1, 1), np.float32), coords=np.zeros((1, 3), np.float32),
-                         mesh=shapes.Mesh(np.asarray(box.vertices, np.float64), np.asarray(box.faces, np.int64)),
-                         name="cube", label="sdf", resolution=64)
+    shape = shapes.Shape(
+        values=np.zeros((1, 1), np.float32),
+        coords=np.zeros((1, 3), np.float32),
+        mesh=shapes.Mesh(np.asarray(box.vertices, np.float64), np.asarray(box.faces, np.int64)),
+        name="cube",
+        label=LABELS["sdf"],
+        resolution=64,
+    )
     x = shapes.cell_centres(64)
     q = np.abs(x) - 0.5
     sdf = (np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(1), 0)).reshape(64, 64, 64)
-    m = shapes.score(sdf, shape, surface_samples=20000, fscore_tau=2 * 2 / 64)  # marching cubes bevels edges within a cell
+    m = shapes.score(
+        sdf, shape, surface_samples=20000, fscore_tau=2 * 2 / 64
+    )  # marching cubes bevels edges within a cell
     assert m["iou"] == 1.0 and m["chamfer"] < (2 / 64) ** 2 and m["fscore"] > 0.99 and m["normal_consistency"] > 0.95
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["task=sdf", "data=synthetic"], "task=sdf takes a 3-D shape"),
-    (["task=complete", "data=bunny"], "data=bunny is a 3-D shape: use task=sdf"),
-    (["task=occupancy", "data=mesh", "model=knn"], "model=knn has no network to query"),
-    (["task=sdf", "data=mesh", "data.path=null"], "set data.path"),
-    (["task=occupancy", "data=mesh", "model=choir", "data.samples=300"], "set model.out_activation=none"),  # sigmoid
-    (["task=sdf", "data=mesh", "data.fresh=true", "select=holdout"], "none can be held out: use select=final"),
-    (["task=sdf", "data=mesh", "data.kind=points_with_normals"], "use task=sdf with data.fresh=true"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["task=sdf", "data=synthetic"], "task=sdf takes a 3-D shape"),
+        (["task=complete", "data=bunny"], "data=bunny is a 3-D shape: use task=sdf"),
+        (["task=occupancy", "data=mesh", "model=knn"], "model=knn has no network to query"),
+        (["task=sdf", "data=mesh", "data.path=null"], "set data.path"),
+        (
+            ["task=occupancy", "data=mesh", "model=choir", "data.samples=300"],
+            "set model.out_activation=none",
+        ),  # sigmoid
+        (["task=sdf", "data=mesh", "data.fresh=true", "select=holdout"], "none can be held out: use select=final"),
+        (["task=sdf", "data=mesh", "data.kind=points_with_normals"], "use task=sdf with data.fresh=true"),
+    ],
+)
 def test_refusals(tmp_path, overrides, message):
     """Each refused before training, on a sphere written here (no shared data needed: a fresh clone runs it)."""
     sphere = tmp_path / "sphere.obj"
@@ -113,7 +129,7 @@ def _nearest_label_iou(out) -> float:
     with np.load(out / "reconstruction.npz") as z:
         field = z["reconstruction"][..., 0]
     r = field.shape[0]
-    pts, sdf = shapes.sample(shapes.read_mesh(shared_file("mesh/bunny.obj")), 20000, "sdf", seed=0)
+    pts, sdf = shapes.sample(shapes.read_mesh(shared_file("mesh/bunny.obj")), 20000, LABELS["sdf"], seed=0)
     nearest = sdf[cKDTree(pts).query(shapes.cell_centres(r))[1], 0].reshape(r, r, r)
     truth = shapes.read_mesh(shared_file("mesh/bunny.obj")).inside(shapes.cell_centres(r)).reshape(r, r, r)
     return shapes.iou(nearest <= 0, truth)
@@ -125,8 +141,17 @@ def test_a_field_on_the_bunny_beats_the_nearest_label(tmp_path, task):
     nearest training point of the same pool on the same grid (measured: sdf 0.984, occupancy 0.975, nearest label
     0.821; Chamfer 4.8e-5 and 4.8e-4); mesh, figure and metrics written."""
     shared_file("mesh/bunny.obj")
-    over = [*TINY_RUN[1:], f"task={task}", "data=bunny", "model=siren", "optim.iterations=150", "eval_every=50",
-            "data.samples=20000", "data.resolution=48", "save.figures=true"]
+    over = [
+        *TINY_RUN[1:],
+        f"task={task}",
+        "data=bunny",
+        "model=siren",
+        "optim.iterations=150",
+        "eval_every=50",
+        "data.samples=20000",
+        "data.resolution=48",
+        "save.figures=true",
+    ]
     _, out = run_cli(tmp_path, *over)
     r = json.loads((out / "results.json").read_text())
     baseline = _nearest_label_iou(out)

@@ -1,20 +1,20 @@
-"""Tasks (inr_recover/tasks/base.py): the losses' reductions, the output's data consistency, and what each task trains on,
-where it queries the model and how it is evaluated."""
+"""Tasks (inr_recover/tasks/base.py): the losses' reductions, the output's data consistency, and what each task trains
+on, where it queries the model and how it is evaluated."""
+
 import numpy as np
 import pytest
 import torch
-
 import trimesh
 
-from inr_recover.tasks.shapes import mesh as shapes
 from inr_recover.data.builtin import synthetic
-from inr_recover.measure.degrade import Downsample, RandomMissing, degrade
 from inr_recover.errors import UserError
-from inr_recover.tasks.entries import GridEvaluation
+from inr_recover.measure.degrade import Downsample, RandomMissing, degrade
+from inr_recover.tasks.entries import GridEvaluation, Recovery
+from inr_recover.tasks.shapes import mesh as shapes
 from inr_recover.tasks.shapes.evaluation import ShapeEvaluation
+from inr_recover.tasks.shapes.labels import LABELS
 from inr_recover.tasks.shapes.task import ShapeField
 from inr_recover.tasks.super_resolve import SuperResolve
-from inr_recover.tasks.entries import Recovery
 
 
 def test_loss_reduction_is_masked_sum_over_numel():
@@ -30,9 +30,9 @@ def test_frobenius_losses_are_unsquared_unaveraged_norms():
     of each group's norm (S-INR sum_j ||M_j (f_j - y_j)||_2)."""
     pred, y = torch.tensor([[3.0, 0], [0, 4], [1, 1]]), torch.zeros(3, 2)
     w = torch.tensor([[1.0, 1], [1, 1], [0, 1]])
-    assert Recovery("x", loss="fro").loss_fn(pred, y, w).item() == pytest.approx(26 ** 0.5)
+    assert Recovery("x", loss="fro").loss_fn(pred, y, w).item() == pytest.approx(26**0.5)
     groups = torch.tensor([0, 1, 1])
-    assert Recovery("x", loss="group_fro").loss_fn(pred, y, w, groups).item() == pytest.approx(3 + 17 ** 0.5)
+    assert Recovery("x", loss="group_fro").loss_fn(pred, y, w, groups).item() == pytest.approx(3 + 17**0.5)
 
 
 def test_data_consistency_keeps_observed_entries():
@@ -45,7 +45,9 @@ def test_data_consistency_keeps_observed_entries():
     np.testing.assert_array_equal(rec[~obs.known], prediction[~obs.known])
     assert not np.array_equal(rec[~obs.known], obs.values[~obs.known])
     assert Recovery("restore", data_consistency=False).output(prediction, obs.values, obs.known) is prediction
-    t = Recovery("complete").output(torch.from_numpy(prediction), torch.from_numpy(obs.values), torch.from_numpy(obs.known))
+    t = Recovery("complete").output(
+        torch.from_numpy(prediction), torch.from_numpy(obs.values), torch.from_numpy(obs.known)
+    )
     np.testing.assert_array_equal(t.numpy(), rec)  # the torch path forms the same reconstruction
 
 
@@ -54,8 +56,8 @@ def test_data_consistency_keeps_observed_entries():
 
 def test_zero_shot_trains_through_the_finer_downsampling_and_queries_the_signal_grid():
     """task.train_factor=2 on a 4x-downsampled 16x16 image: the fit sees y through a 2x downsampling of an 8x8 grid,
-    and the reconstruction is the model queried at the 256 sub-pixel centres of that grid (at +-h/4 of each centre); without train_factor,
-    or for a Solver, the observation is trained on as it is and no query is made."""
+    and the reconstruction is the model queried at the 256 sub-pixel centres of that grid (at +-h/4 of each centre);
+    without train_factor, or for a Solver, the observation is trained on as it is and no query is made."""
     sig = synthetic("s", shape=[16, 16, 3], kind="smooth")
     obs = degrade(sig.values, [Downsample(4).on((16, 16))], seed=0)
     trained, query = SuperResolve("super_resolve", train_factor=2).query(obs, sig, True, "cpu")
@@ -86,8 +88,9 @@ def test_tasks_refuse_the_observation_of_another_task():
 def _cube(resolution: int, label: str) -> shapes.Shape:
     box = trimesh.creation.box(extents=(1, 1, 1))
     mesh = shapes.Mesh(np.asarray(box.vertices, np.float64), np.asarray(box.faces, np.int64))
-    coords, values = shapes.sample(mesh, 300, label, seed=0)
-    return shapes.Shape(values=values, coords=coords, mesh=mesh, name="cube", label=label, resolution=resolution)
+    coords, values = shapes.sample(mesh, 300, LABELS[label], seed=0)
+    shape = LABELS[label]
+    return shapes.Shape(values=values, coords=coords, mesh=mesh, name="cube", label=shape, resolution=resolution)
 
 
 @pytest.mark.parametrize("label", ["sdf", "occupancy"])
@@ -104,8 +107,11 @@ def test_a_shape_is_queried_on_the_cell_centres_and_judged_on_its_labels(label):
     assert isinstance(evaluation, ShapeEvaluation)
     if label == "sdf":
         assert evaluation.observed(shape.values + 0.1, None)["rmse_fit"] == pytest.approx(0.1, abs=1e-6)
-    else:  # logits: right where they share the label's side of 0.5; 2 * label - 1 is right everywhere, its negation nowhere
+    else:  # logits: right where on the label's side of 0.5; 2 * label - 1 is right everywhere, its negation nowhere
         logits = 2 * shape.values - 1
-        assert evaluation.observed(logits, None)["accuracy_fit"] == 1.0 and evaluation.observed(-logits, None)["accuracy_fit"] == 0.0
+        assert (
+            evaluation.observed(logits, None)["accuracy_fit"] == 1.0
+            and evaluation.observed(-logits, None)["accuracy_fit"] == 0.0
+        )
     sig = synthetic("s", shape=[8, 8, 3], kind="smooth")
     assert type(Recovery("complete").evaluation(sig, degrade(sig.values, [], seed=0))) is GridEvaluation

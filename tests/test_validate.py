@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import CONF, TINY_RUN, compose_config
 
 from inr_recover.cli import main as cli
@@ -37,7 +36,10 @@ CONFIGS = [
     (["degrade=gaussian_0.2", "degrade.noise.sigma=-0.1"], "degrade.noise.sigma=-0.1 is not a finite number >= 0"),
     (["select=holdout", "select.fraction=0"], "select.fraction=0 is not a finite number in (0, 1)"),
     (["select=holdout", "select.trim=1"], "select.trim=1 is not a finite number in [0, 1)"),
-    (["select=holdout", "select.error=foo"], "select.error='foo' is not one of 'penalty', 'l1', 'l2', 'median', 'trimmed'"),
+    (
+        ["select=holdout", "select.error=foo"],
+        "select.error='foo' is not one of 'penalty', 'l1', 'l2', 'median', 'trimmed'",
+    ),
     (["select=discrepancy", "select.tau=0"], "select.tau=0 is not a finite number > 0"),
     (["+task.huber_delta=0"], "task.huber_delta=0 is not a finite number > 0"),
     (["task.loss=l3"], "task.loss='l3' is not one of 'l1', 'l2', 'huber'"),
@@ -46,11 +48,19 @@ CONFIGS = [
     (["data.kind=noise"], "data.kind='noise' is not one of 'smooth', 'lowrank'"),
     (["data=camera", "data.image=moon"], "data.image='moon' is not one of 'astronaut'"),
     (["+model.colour=1"], "model.colour is not an option of inr_recover.models.choir.CHOIR"),
-    (["+degrade.missing.colour=1"], "degrade.missing.colour is not an option of inr_recover.measure.degrade.RandomMissing"),
-    (["model=fresh", "+model.backbone_options.foo=1"],  # a wrapper's backbone is checked as a model of its own
-     "model.backbone_options.foo is not an option of inr_recover.models.siren.SIREN (its options: depth, first_omega0"),
-    (["model=iinr", "model.backbone=finer", "+model.backbone_overrides.omega_f=x"],
-     "model.backbone_overrides.omega_f='x' is not a finite number"),
+    (
+        ["+degrade.missing.colour=1"],
+        "degrade.missing.colour is not an option of inr_recover.measure.degrade.RandomMissing",
+    ),
+    (
+        ["model=fresh", "+model.backbone_options.foo=1"],  # a wrapper's backbone is checked as a model of its own
+        "model.backbone_options.foo is not an option of inr_recover.models.siren.SIREN (its options: depth, "
+        "first_omega0",
+    ),
+    (
+        ["model=iinr", "model.backbone=finer", "+model.backbone_overrides.omega_f=x"],
+        "model.backbone_overrides.omega_f='x' is not a finite number",
+    ),
     (["model=nosuch"], "Could not find 'model/nosuch' (available: bicubic, choir"),
     (["logger=nosuch"], "Could not find 'logger/nosuch' (available: csv"),
     (["nosuchkey=1"], "Could not override 'nosuchkey'"),
@@ -61,7 +71,10 @@ CONFIGS = [
     (["model=interp", "batch_size=64"], "model=interp has no training loop, so batch_size=64 means nothing"),
     (["model=interp", "select=holdout"], "model=interp has no training loop to select an iteration from"),
     (["task=recover"], "task=recover: no entry of data 'synthetic' is missing"),
-    (["data.shape=[4,4,2]", "degrade=tube_0.1", "select=holdout"], "select.fraction=0.05 of 2 observed units leaves no holdout"),
+    (
+        ["data.shape=[4,4,2]", "degrade=tube_0.1", "select=holdout"],
+        "select.fraction=0.05 of 2 observed units leaves no holdout",
+    ),
 ]
 
 
@@ -147,7 +160,9 @@ def test_bad_file_is_refused(tmp_path, capsys, name, content, message):
 @pytest.mark.parametrize("content,message", MASKS, ids=["shape", "non-binary", "all-missing", "dtype"])
 def test_bad_mask_is_refused(tmp_path, capsys, content, message):
     data, mask = _file(tmp_path, "data.npy", GOOD), _file(tmp_path, "mask.npy", content)
-    assert_refused(tmp_path, capsys, ["data=file", f"data.path={data}", "degrade=from_file", f"degrade.mask={mask}"], message)
+    assert_refused(
+        tmp_path, capsys, ["data=file", f"data.path={data}", "degrade=from_file", f"degrade.mask={mask}"], message
+    )
 
 
 def test_corpus_is_large():
@@ -166,18 +181,33 @@ def test_every_top_level_key_is_declared():
     assert set(cfg) - declared - targets == set()
 
 
-FIELDS = ("inr_recover.tasks.shapes.task.ShapeField", "inr_recover.tasks.views.task.ViewSynthesis")  # tasks with data of their own
+FIELDS = (
+    "inr_recover.tasks.shapes.task.ShapeField",
+    "inr_recover.tasks.views.task.ViewSynthesis",
+)  # tasks with data of their own
 
 
 def test_every_shipped_option_passes():
     """No false alarm on the configs that ship: every model, degradation, task, selection rule, logger and preset."""
+
     def options(group, *skip):
         return [f"{group}={p.stem}" for p in sorted((CONF / group).glob("*.yaml")) if p.stem not in skip]
 
-    for over in [*options("model"), *options("degrade", "from_file"), *options("select"), *options("logger"),
-                 *options("experiment"), "task=fit", "task=restore", "task=recover", "scheduler=none",
-                 "optim.iterations=0", "task=sdf data=bunny", "task=occupancy data=dragon",  # 0: the observation alone
-                 "task=view_synthesis data=lego"]:
+    for over in [
+        *options("model"),
+        *options("degrade", "from_file"),
+        *options("select"),
+        *options("logger"),
+        *options("experiment"),
+        "task=fit",
+        "task=restore",
+        "task=recover",
+        "scheduler=none",
+        "optim.iterations=0",
+        "task=sdf data=bunny",
+        "task=occupancy data=dragon",  # 0: the observation alone
+        "task=view_synthesis data=lego",
+    ]:
         extra = ["degrade=none"] if over in ("task=fit", "task=recover") else []
         own = compose_config(*over.split()).task._target_ in FIELDS  # a shape or a scene instead of the tiny grid
         validate(compose_config(*[o for o in TINY_RUN if not (own and o.startswith("data="))], *over.split(), *extra))

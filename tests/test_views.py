@@ -1,5 +1,6 @@
-"""inr_recover/tasks/views (rays.py, scene.py): camera rays, the cube's near/far, stratified bins, the volume-rendering quadrature against
-closed forms, the Blender loader on the shared lego scene, and the rendered measurement."""
+"""inr_recover/tasks/views (rays.py, scene.py): camera rays, the cube's near/far, stratified bins, the volume-rendering
+quadrature against closed forms, the Blender loader on the shared lego scene, and the rendered measurement."""
+
 from __future__ import annotations
 
 import math
@@ -7,15 +8,18 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from inr_recover.tasks.views import rays as R, scene as S
-from inr_recover.errors import UserError
-from inr_recover.measure.observation import Observation, measurement
-from inr_recover.tasks.views.rays import Rendered
 from conftest import SHARED
 
+from inr_recover.errors import UserError
+from inr_recover.measure.observation import Observation, measurement
+from inr_recover.tasks.views import rays as R
+from inr_recover.tasks.views import scene as S
+from inr_recover.tasks.views.rays import Rendered
+
 LEGO = SHARED / "nerf" / "lego"
-needs_lego = pytest.mark.skipif(not (LEGO / "transforms_train.json").is_file(), reason=f"the lego scene is not at {LEGO}")
+needs_lego = pytest.mark.skipif(
+    not (LEGO / "transforms_train.json").is_file(), reason=f"the lego scene is not at {LEGO}"
+)
 
 
 def raw_of(sigma: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
@@ -76,13 +80,20 @@ def test_camera_rays_go_through_pixel_centres_from_the_scaled_camera():
     np.testing.assert_allclose(rays[:, :3], [[0, 0, 2.0]] * 4)
     np.testing.assert_allclose(np.linalg.norm(rays[:, 3:], axis=1), 1.0)
     d = rays[:, 3:] / -rays[:, 5:6]  # back onto the plane z = -1 of the camera
-    np.testing.assert_allclose(d[:, :2], [[-0.25, 0.25], [0.25, 0.25], [-0.25, -0.25], [0.25, -0.25]])  # row 0 is the top
+    np.testing.assert_allclose(
+        d[:, :2], [[-0.25, 0.25], [0.25, 0.25], [-0.25, -0.25], [0.25, -0.25]]
+    )  # row 0 is the top
 
 
 def test_near_far_is_where_a_ray_crosses_the_cube():
-    rays = np.array([[0, 0, 3, 0, 0, -1],  # straight through: enters at z = 1, leaves at z = -1
-                     [0, 5, 3, 0, 0, -1],  # misses the cube
-                     [0, 0, 0.5, 0, 0, -1]], float)  # starts inside: near is min_near
+    rays = np.array(
+        [
+            [0, 0, 3, 0, 0, -1],  # straight through: enters at z = 1, leaves at z = -1
+            [0, 5, 3, 0, 0, -1],  # misses the cube
+            [0, 0, 0.5, 0, 0, -1],
+        ],
+        float,
+    )  # starts inside: near is min_near
     nf = R.near_far(rays, min_near=0.2)
     np.testing.assert_allclose(nf[0], [2.0, 4.0])
     assert nf[1, 0] == nf[1, 1]
@@ -122,8 +133,9 @@ def test_on_background_composites_then_averages_areas():
 
 def test_the_rendered_measurement_composites_each_rays_samples():
     table = np.array([[0, 0, 3, 0, 0, -1, 2.0, 4.0]] * 6, np.float32)
-    obs = Observation(values=np.full((1, 2, 3, 3), 0.5, np.float32), known=np.ones((1, 2, 3, 3), bool),
-                      rays=R.Rays(table, samples=5))
+    obs = Observation(
+        values=np.full((1, 2, 3, 3), 0.5, np.float32), known=np.ones((1, 2, 3, 3), bool), rays=R.Rays(table, samples=5)
+    )
     m = measurement(obs, obs.known, lambda y: y)
     assert isinstance(m, Rendered) and obs.in_features == 3 and obs.out_features == 4
     batch = m.sample(torch.Generator().manual_seed(0), 4)
@@ -158,8 +170,18 @@ def test_the_lego_scene_loads_with_its_views_picked_and_resized():
     assert np.all(centre[:, 7] > centre[:, 6])  # they cross the cube
 
 
-SCENE = ["task=view_synthesis", "data=lego", "data.views=3", "data.resize=[12,12]", "data.test_views=2", "task.samples=8",
-         "batch_size=64", "optim.iterations=3", "metrics=fast", "progress=false"]
+SCENE = [
+    "task=view_synthesis",
+    "data=lego",
+    "data.views=3",
+    "data.resize=[12,12]",
+    "data.test_views=2",
+    "task.samples=8",
+    "batch_size=64",
+    "optim.iterations=3",
+    "metrics=fast",
+    "progress=false",
+]
 TINY = [*SCENE, "model=siren", "model.width=16", "model.depth=1"]
 
 
@@ -182,12 +204,15 @@ def test_a_view_synthesis_run_scores_test_views_only_and_writes_its_views(tmp_pa
     assert r["video"] == str(out / "test_views.gif")
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (["task=view_synthesis", "data=astronaut"], "task=view_synthesis takes posed views"),
-    (["task=complete", "data=lego"], "posed views of a scene: use task=view_synthesis"),
-    (["task=view_synthesis", "data=lego", "degrade=random_0.1"], "takes degrade=none"),
-    (["task=view_synthesis", "data=lego", "model=interp"], "has no network"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["task=view_synthesis", "data=astronaut"], "task=view_synthesis takes posed views"),
+        (["task=complete", "data=lego"], "posed views of a scene: use task=view_synthesis"),
+        (["task=view_synthesis", "data=lego", "degrade=random_0.1"], "takes degrade=none"),
+        (["task=view_synthesis", "data=lego", "model=interp"], "has no network"),
+    ],
+)
 def test_what_view_synthesis_cannot_take_is_refused_before_any_work(tmp_path, overrides, message):
     from conftest import run_cli
 
@@ -196,11 +221,14 @@ def test_what_view_synthesis_cannot_take_is_refused_before_any_work(tmp_path, ov
 
 
 @needs_lego
-@pytest.mark.parametrize("overrides,message", [
-    (["model=lrtfr"], "view synthesis queries points along camera rays"),
-    (["model=choir", "protocol=common"], "set model.out_activation=none"),
-    (["model=siren", "model.width=16", "task.samples=64", "batch_size=null", "memory_limit=0.005"], "batch_size="),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["model=lrtfr"], "view synthesis queries points along camera rays"),
+        (["model=choir", "protocol=common"], "set model.out_activation=none"),
+        (["model=siren", "model.width=16", "task.samples=64", "batch_size=null", "memory_limit=0.005"], "batch_size="),
+    ],
+)
 def test_a_model_or_batch_that_cannot_render_is_refused_before_training(tmp_path, overrides, message):
     from conftest import run_pipeline
 
@@ -216,9 +244,23 @@ def test_a_small_field_learns_lego_far_above_what_learns_nothing(tmp_path):
     alone (10.66 dB) and above the mean training view (14.91 dB)."""
     from conftest import run_pipeline
 
-    r = run_pipeline(tmp_path, "task=view_synthesis", "data=lego", "model=siren", "model.width=64", "model.depth=3",
-                     "data.views=8", "data.resize=[50,50]", "data.test_views=4", "task.samples=32", "batch_size=256",
-                     "optim.iterations=300", "metrics=fast", "save.figures=false", "progress=false")
+    r = run_pipeline(
+        tmp_path,
+        "task=view_synthesis",
+        "data=lego",
+        "model=siren",
+        "model.width=64",
+        "model.depth=3",
+        "data.views=8",
+        "data.resize=[50,50]",
+        "data.test_views=4",
+        "task.samples=32",
+        "batch_size=256",
+        "optim.iterations=300",
+        "metrics=fast",
+        "save.figures=false",
+        "progress=false",
+    )
     m = r["metrics"]
     assert m["psnr"] > m["baselines"]["background"] + 4.0
     assert m["psnr"] > m["baselines"]["mean_training_view"]

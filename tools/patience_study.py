@@ -3,8 +3,8 @@
 Each cell is trained once to ``optim.iterations`` with ``select=holdout`` and early stopping off, scoring and
 evaluating every 25 iterations (``eval_every=25``, ``select.every=25``), so ``curves.csv`` holds the holdout error
 and the oracle PSNR at every scoring point. Because a stopped run is exactly the prefix of the full run (same
-schedule horizon), replaying :func:`inr_recover.engine.select.patience_reached` on that curve gives, for any patience and
-min_iterations, where a stopped run would end, the iteration it would select and its headline (the oracle PSNR at
+schedule horizon), replaying :func:`inr_recover.engine.select.patience_reached` on that curve gives, for any patience
+and min_iterations, where a stopped run would end, the iteration it would select and its headline (the oracle PSNR at
 that iteration, which is the PSNR a run selecting it reports). ``verify`` reruns cells with the rule on and
 compares the real stopped runs with the replay.
 
@@ -17,6 +17,7 @@ Cells: CAVE cloth and chart_toy resized to ``--size`` (64), Scenes 1-3 (impulses
 code) with ``task=restore``, random/tube 10% with ``task=complete``; Kodak 23 Scene 3; CHOIR on all of them,
 SIREN, FINER and LRTFR (their configs) on a subset. Runs go one after another (``run`` skips finished cells).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,24 +46,50 @@ def cells(size: int) -> dict:
     for model in ("choir", "siren", "finer", "lrtfr"):
         for short, data in hsi.items():
             for scene, extra in SCENES.items():
-                out[f"{model}_{short}_{scene}"] = [f"model={model}", f"data={data}", f"degrade={scene}", *extra, "task=restore",
-                                                   f"optim.iterations={RESTORE_IT}"]
+                out[f"{model}_{short}_{scene}"] = [
+                    f"model={model}",
+                    f"data={data}",
+                    f"degrade={scene}",
+                    *extra,
+                    "task=restore",
+                    f"optim.iterations={RESTORE_IT}",
+                ]
             for deg in ("random_0.1", "tube_0.1"):
-                out[f"{model}_{short}_{deg}"] = [f"model={model}", f"data={data}", f"degrade={deg}", "task=complete",
-                                                 f"optim.iterations={COMPLETE_IT}"]
-        out[f"{model}_kodim23_scene3"] = [f"model={model}", "data=kodim23", "degrade=scene3", "degrade.impulses.known=true",
-                                          "task=restore", f"optim.iterations={RESTORE_IT}"]
+                out[f"{model}_{short}_{deg}"] = [
+                    f"model={model}",
+                    f"data={data}",
+                    f"degrade={deg}",
+                    "task=complete",
+                    f"optim.iterations={COMPLETE_IT}",
+                ]
+        out[f"{model}_kodim23_scene3"] = [
+            f"model={model}",
+            "data=kodim23",
+            "degrade=scene3",
+            "degrade.impulses.known=true",
+            "task=restore",
+            f"optim.iterations={RESTORE_IT}",
+        ]
     # the paper protocol's budget (5000 iterations, issue 17's command) at the study's size: the full run to the end
     out["choir_cloth_scene3_5000"] = [o for o in out["choir_cloth_scene3"] if not o.startswith("optim.iterations=")] + [
-        "optim.iterations=5000"]
-    common = [f"data.resize=[{size},{size}]", "select=holdout", "select.every=25", "eval_every=25", "metrics=fast",
-              "save.figures=false", "progress=false"]
+        "optim.iterations=5000"
+    ]
+    common = [
+        f"data.resize=[{size},{size}]",
+        "select=holdout",
+        "select.every=25",
+        "eval_every=25",
+        "metrics=fast",
+        "save.figures=false",
+        "progress=false",
+    ]
     return {k: v + common for k, v in out.items()}
 
 
 DEFAULT = [  # the measured subset (docs/selection.md "Early stopping"): CHOIR everywhere, the peers on cloth
     *(f"choir_{d}_{s}" for d in ("cloth", "chart") for s in ("scene1", "scene2", "scene3", "random_0.1", "tube_0.1")),
-    "choir_kodim23_scene3", "choir_cloth_scene3_5000",
+    "choir_kodim23_scene3",
+    "choir_cloth_scene3_5000",
     *(f"{m}_cloth_{s}" for m in ("siren", "lrtfr", "finer") for s in ("scene3", "random_0.1")),
 ]
 
@@ -103,8 +130,13 @@ def replay(curve: dict, iterations: int, patience: int | None, min_iterations: i
                 best, sel = score[j], int(its[j])
     i = int(np.flatnonzero(its == sel)[0])
     seconds = float(np.interp(stop, its, curve["seconds"]))
-    return {"stop": stop, "selected": sel, "psnr": float(curve["oracle_psnr"][i]), "seconds": seconds,
-            "seconds_to_selected": float(curve["seconds"][i])}
+    return {
+        "stop": stop,
+        "selected": sel,
+        "psnr": float(curve["oracle_psnr"][i]),
+        "seconds": seconds,
+        "seconds_to_selected": float(curve["seconds"][i]),
+    }
 
 
 def analyse(run: Path, patience: int | None, min_iterations: int) -> dict:
@@ -116,12 +148,21 @@ def analyse(run: Path, patience: int | None, min_iterations: int) -> dict:
     assert abs(full["psnr"] - res["metrics"]["psnr"]) < 1e-6, (run, full["psnr"], res["metrics"]["psnr"])
     after = curve["iteration"] > pat["stop"]
     oracle_after = float(curve["oracle_psnr"][after].max()) if after.any() else float("nan")
-    return {"cell": run.name, "iterations": iterations, "full_sel": full["selected"], "full_psnr": full["psnr"],
-            "stop": pat["stop"], "sel": pat["selected"], "psnr": pat["psnr"], "delta": pat["psnr"] - full["psnr"],
-            "seconds_full": float(res["train_seconds"]), "seconds_stop": pat["seconds"],
-            "oracle_peak": float(curve["oracle_psnr"].max()),
-            "oracle_peak_it": int(curve["iteration"][int(np.argmax(curve["oracle_psnr"]))]),
-            "oracle_after_stop": oracle_after}
+    return {
+        "cell": run.name,
+        "iterations": iterations,
+        "full_sel": full["selected"],
+        "full_psnr": full["psnr"],
+        "stop": pat["stop"],
+        "sel": pat["selected"],
+        "psnr": pat["psnr"],
+        "delta": pat["psnr"] - full["psnr"],
+        "seconds_full": float(res["train_seconds"]),
+        "seconds_stop": pat["seconds"],
+        "oracle_peak": float(curve["oracle_psnr"].max()),
+        "oracle_peak_it": int(curve["iteration"][int(np.argmax(curve["oracle_psnr"]))]),
+        "oracle_after_stop": oracle_after,
+    }
 
 
 def finished(out: Path, names) -> list[Path]:
@@ -129,14 +170,18 @@ def finished(out: Path, names) -> list[Path]:
 
 
 def table(rows: list[dict], patience, min_iterations) -> str:
-    head = ("| cell | iterations | full run: selected it, PSNR | patience: stop it, selected it, PSNR | Δ dB | "
-            "train s full → stopped (saved) | oracle peak (it) | best oracle after the stop |")
+    head = (
+        "| cell | iterations | full run: selected it, PSNR | patience: stop it, selected it, PSNR | Δ dB | "
+        "train s full → stopped (saved) | oracle peak (it) | best oracle after the stop |"
+    )
     lines = [f"patience {patience}, min_iterations {min_iterations}", "", head, "|:--|--:|--:|--:|--:|--:|--:|--:|"]
     for r in rows:
         saved = 1 - r["seconds_stop"] / r["seconds_full"]
-        lines.append(f"| {r['cell']} | {r['iterations']} | {r['full_sel']}, {r['full_psnr']:.2f} | {r['stop']}, {r['sel']}, "
-                     f"{r['psnr']:.2f} | {r['delta']:+.2f} | {r['seconds_full']:.0f} → {r['seconds_stop']:.0f} "
-                     f"({100 * saved:.0f}%) | {r['oracle_peak']:.2f} ({r['oracle_peak_it']}) | {r['oracle_after_stop']:.2f} |")
+        lines.append(
+            f"| {r['cell']} | {r['iterations']} | {r['full_sel']}, {r['full_psnr']:.2f} | {r['stop']}, {r['sel']}, "
+            f"{r['psnr']:.2f} | {r['delta']:+.2f} | {r['seconds_full']:.0f} → {r['seconds_stop']:.0f} "
+            f"({100 * saved:.0f}%) | {r['oracle_peak']:.2f} ({r['oracle_peak_it']}) | {r['oracle_after_stop']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -160,10 +205,18 @@ def main(argv=None) -> int:
         for n in names:
             _cli(a.out / n, [*grid[n], "select.patience=null"])
     elif a.what == "table":
-        print(table([analyse(p, a.patience, a.min_iterations) for p in finished(a.out, names)], a.patience, a.min_iterations))
-    elif a.what == "sweep":  # every (patience, min_iterations): the worst headline change and the mean time saved, per task
+        print(
+            table(
+                [analyse(p, a.patience, a.min_iterations) for p in finished(a.out, names)], a.patience, a.min_iterations
+            )
+        )
+    elif (
+        a.what == "sweep"
+    ):  # every (patience, min_iterations): the worst headline change and the mean time saved, per task
         runs = finished(a.out, names)
-        print("| task | patience | min_iterations | cells | worst Δ dB | cells with |Δ| > 0.05 | mean train time saved |")
+        print(
+            "| task | patience | min_iterations | cells | worst Δ dB | cells with |Δ| > 0.05 | mean train time saved |"
+        )
         print("|:--|--:|--:|--:|--:|--:|--:|")
         for task in ("restore", "complete"):
             mine = [p for p in runs if load(p)["results"]["task"] == task]
@@ -181,9 +234,12 @@ def main(argv=None) -> int:
             stopped = a.out / f"{n}_stopped_p{a.patience}_m{a.min_iterations}"
             _cli(stopped, [*grid[n], f"select.patience={a.patience}", f"select.min_iterations={a.min_iterations}"])
             want, got = analyse(full, a.patience, a.min_iterations), json.loads((stopped / "results.json").read_text())
-            print(f"{n}: replay stop {want['stop']} selects {want['sel']} at {want['psnr']:.4f} dB; real run stopped at "
-                  f"{got['selection']['stopped_early_at']} selected {got['selection']['iteration']} at "
-                  f"{got['metrics']['psnr']:.4f} dB in {got['train_seconds']:.0f} s (full run {want['seconds_full']:.0f} s)")
+            print(
+                f"{n}: replay stop {want['stop']} selects {want['sel']} at {want['psnr']:.4f} dB; real run stopped at "
+                f"{got['selection']['stopped_early_at']} selected {got['selection']['iteration']} at "
+                f"{got['metrics']['psnr']:.4f} dB in {got['train_seconds']:.0f} s (full run {want['seconds_full']:.0f} "
+                "s)"
+            )
     return 0
 
 

@@ -1,8 +1,10 @@
-"""The trivial baseline of docs/tasks/shapes.md "3-D shapes": each cell of the evaluation grid takes the signed distance of its
-nearest training point (the pool `task=sdf data=<shape>` trains on: same samples, seed, grid), scored like a network.
+"""The trivial baseline of docs/tasks/shapes.md "3-D shapes": each cell of the evaluation grid takes the signed distance
+of its nearest training point (the pool `task=sdf data=<shape>` trains on: same samples, seed, grid), scored like a
+network.
 
     python tools/shapes_baseline.py bunny dragon   # [--resolution 128 --samples 100000 --seed 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +31,11 @@ def main() -> None:
         shape = shapes.load_mesh(name, FILES[name], root, samples=a.samples, resolution=a.resolution, seed=a.seed)
         r = a.resolution
         nearest = shape.values[cKDTree(shape.coords).query(shapes.cell_centres(r))[1], 0].reshape(r, r, r)
-        print(json.dumps({"shape": name, "baseline": "nearest training point's SDF", **shapes.score(nearest, shape, seed=a.seed)}))
+        print(
+            json.dumps(
+                {"shape": name, "baseline": "nearest training point's SDF", **shapes.score(nearest, shape, seed=a.seed)}
+            )
+        )
 
 
 if __name__ == "__main__":

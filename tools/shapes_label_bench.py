@@ -1,11 +1,13 @@
 """Speed and agreement of the libraries that can label points for task=sdf|occupancy, on the Stanford bunny
-normalised as inr_recover.tasks.shapes.mesh does (docs/tasks/shapes.md "3-D shapes"): libigl's exact distances (AABB tree) and fast winding
-number, the two as `Mesh.sdf` combines them, against trimesh's `proximity.signed_distance` on a subset.
+normalised as inr_recover.tasks.shapes.mesh does (docs/tasks/shapes.md "3-D shapes"): libigl's exact distances (AABB
+tree) and fast winding number, the two as `Mesh.sdf` combines them, against trimesh's `proximity.signed_distance` on a
+subset.
 
     python tools/shapes_label_bench.py [--points 100000 --trimesh-points 2000]
 
 trimesh's signed distance needs the `rtree` package (`pip install rtree`; not a dependency of inr-recover).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,9 +42,13 @@ def main() -> None:
     ours, t_sdf = timed(mesh.sdf, q)
     n = a.trimesh_points
     theirs, t_tm = timed(trimesh.proximity.signed_distance, mesh.trimesh(), q[:n])  # positive inside
-    print(f"{a.points} points: libigl distances {t_dist:.2f} s, fast winding number {t_wn:.2f} s, Mesh.sdf {t_sdf:.2f} s")
-    print(f"{n} points: trimesh signed_distance {t_tm:.2f} s ({t_tm / n / (t_sdf / a.points):.0f}x slower per point); "
-          f"max |Mesh.sdf - (-trimesh)| = {np.abs(ours[:n] + theirs).max():.2e}")
+    print(
+        f"{a.points} points: libigl distances {t_dist:.2f} s, fast winding number {t_wn:.2f} s, Mesh.sdf {t_sdf:.2f} s"
+    )
+    print(
+        f"{n} points: trimesh signed_distance {t_tm:.2f} s ({t_tm / n / (t_sdf / a.points):.0f}x slower per point); "
+        f"max |Mesh.sdf - (-trimesh)| = {np.abs(ours[:n] + theirs).max():.2e}"
+    )
 
 
 if __name__ == "__main__":

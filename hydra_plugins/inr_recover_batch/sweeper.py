@@ -14,11 +14,10 @@ from __future__ import annotations
 import logging
 from typing import Any, List, Optional, Sequence
 
-from omegaconf import OmegaConf, open_dict
-
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +69,25 @@ class BatchedSweeper(BasicSweeper):
             resolved = [self.member_dir(ov, num) for num, ov in members]
             reason = unbatchable(get_class(resolved[0][0].model._target_))
             if reason is not None:
-                log.warning("batch: %s; its %d jobs (%s=%s) run as separate processes", reason, len(members), key, ",".join(values))
+                log.warning(
+                    "batch: %s; its %d jobs (%s=%s) run as separate processes",
+                    reason,
+                    len(members),
+                    key,
+                    ",".join(values),
+                )
                 out += members
                 continue
-            encoded = ",".join(f"{{num:{num},value:{quoted(v)},dir:{quoted(d)}}}"
-                               for (num, _), v, (_, d) in zip(members, values, resolved))
+            encoded = ",".join(
+                f"{{num:{num},value:{quoted(v)},dir:{quoted(d)}}}"
+                for (num, _), v, (_, d) in zip(members, values, resolved)
+            )
             nums = f"{members[0][0]}-{members[-1][0]}"
             out.append((None, [*members[0][1], f"batch.members=[{encoded}]", f"hydra.sweep.subdir=batch/{nums}"]))
             log.info("batch: jobs %s (%s=%s) run as one vmapped model", nums, key, ",".join(values))
-        jobs = [ov if num in (None, pos) else [*ov, f"hydra.sweep.subdir={quoted(self.member_dir(ov, num)[1])}"]
-                for pos, (num, ov) in enumerate(out, first)]  # a job launched alone keeps its own run directory
+        jobs = [
+            ov if num in (None, pos) else [*ov, f"hydra.sweep.subdir={quoted(self.member_dir(ov, num)[1])}"]
+            for pos, (num, ov) in enumerate(out, first)
+        ]  # a job launched alone keeps its own run directory
         HydraConfig.instance().set_config(self.config)
         return jobs

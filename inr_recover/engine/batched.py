@@ -5,13 +5,14 @@ its own seed), optimiser, schedule, gradient clipping, checkpoint, history and o
 shared (:meth:`Group.step`): the members' parameters are stacked and evaluated with ``vmap(functional_call)``, so
 one forward and one backward serve all K; member k's loss is its own data term (:meth:`Trainer.data_term`, the
 single-model loss) on its slice of the output; the group minimises the sum, so each member's gradient is that of its
-own loss; then each member's :class:`~inr_recover.engine.optim.Updater` clips and applies its own update. Results equal K
-separate fits up to floating-point summation order (batched matmuls).
+own loss; then each member's :class:`~inr_recover.engine.optim.Updater` clips and applies its own update. Results equal
+K separate fits up to floating-point summation order (batched matmuls).
 
 A member leaves the group when its fit is done (a member resumed from a later checkpoint waits until the group
 reaches it); the group ends when all have. Which methods: an INR whose training is its plain forward
 (:func:`unbatchable`: no ``setup``, ``training_forward``, ``regularization`` or ``predict`` hook).
 """
+
 from __future__ import annotations
 
 import copy
@@ -19,8 +20,8 @@ import copy
 import torch
 from torch.func import functional_call, vmap
 
-from inr_recover.errors import UserError
 from inr_recover.engine.fit import FitResult, Trainer, input_gradients, train
+from inr_recover.errors import UserError
 from inr_recover.models.base import INR
 
 HOOKS = ("setup", "training_forward", "regularization", "predict")
@@ -85,7 +86,9 @@ class Group:
         out = forward(_stacked(members, "named_parameters"), _stacked(members, "named_buffers"), inputs)
         losses = [t.data_term(o, batch) for t, o, batch in zip(members, out, batches)]
         if grads:
-            losses = [loss + t.task.gradient_term(g) for loss, t, g in zip(losses, members, input_gradients(out, inputs))]
+            losses = [
+                loss + t.task.gradient_term(g) for loss, t, g in zip(losses, members, input_gradients(out, inputs))
+            ]
         for t in members:
             t.updater.optimizer.zero_grad(set_to_none=True)
         torch.stack(losses).sum().backward()
@@ -94,9 +97,9 @@ class Group:
         return losses
 
     def run(self, progress: bool | None = None) -> list[FitResult | UserError]:
-        """The members trained by the one training loop (:func:`inr_recover.engine.fit.train`), each update one :meth:`step`
-        of those not yet done: memory checked for the group, checkpoints, signals, early stopping and records as for a
-        single fit; a member whose fit fails leaves the group with its error in place of a result."""
+        """The members trained by the one training loop (:func:`inr_recover.engine.fit.train`), each update one
+        :meth:`step` of those not yet done: memory checked for the group, checkpoints, signals, early stopping and
+        records as for a single fit; a member whose fit fails leaves the group with its error in place of a result."""
         return train(self.trainers, self.step, progress)
 
 

@@ -15,10 +15,12 @@ the oracle diagnostic); its return value is ignored, so nothing it computes can 
 
 ``checkpoint`` (:class:`~inr_recover.run.checkpoint.Checkpoint`) makes the fit resumable: the state is saved every
 ``checkpoint.every`` iterations, on Ctrl-C, and on SIGTERM or submitit's requeue signal USR2 (then the signal goes on
-to what it would have done: exit with 128 + signal, or submitit's requeue; :class:`~inr_recover.run.checkpoint.StopOnSigterm`),
+to what it would have done: exit with 128 + signal, or submitit's requeue;
+:class:`~inr_recover.run.checkpoint.StopOnSigterm`),
 and a fit started while the checkpoint exists continues from it. ``memory_limit`` stops a fit that would not fit in
 memory before it starts (:meth:`Trainer.check_memory`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,13 +31,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from inr_recover.run import checkpoint as ckpt
-
 from inr_recover.engine import memory
-from inr_recover.errors import UserError
-from inr_recover.measure.observation import Batch, Observation, measurement
 from inr_recover.engine.optim import Optim
 from inr_recover.engine.select import Selector
+from inr_recover.errors import UserError
+from inr_recover.measure.observation import Batch, Observation, measurement
+from inr_recover.run import checkpoint as ckpt
 from inr_recover.tasks.base import Task
 
 log = logging.getLogger("inr_recover")
@@ -64,9 +65,23 @@ class Trainer:
     :meth:`evaluate` (history, selection score, ``on_eval``), :meth:`save_checkpoint`, :meth:`finish` (the selected
     state's prediction). :meth:`run` is the loop that calls them."""
 
-    def __init__(self, model, obs: Observation, task: Task, optim: Optim, selector: Selector, *, device="cpu",
-                 seed: int = 0, eval_every: int = 100, batch_size: int | None = None, eval_chunk: int | None = 262144,
-                 on_eval=None, checkpoint: ckpt.Checkpoint | None = None, memory_limit=None):
+    def __init__(
+        self,
+        model,
+        obs: Observation,
+        task: Task,
+        optim: Optim,
+        selector: Selector,
+        *,
+        device="cpu",
+        seed: int = 0,
+        eval_every: int = 100,
+        batch_size: int | None = None,
+        eval_chunk: int | None = 262144,
+        on_eval=None,
+        checkpoint: ckpt.Checkpoint | None = None,
+        memory_limit=None,
+    ):
         if not isinstance(obs, Observation):
             raise TypeError("fit() takes an Observation")
         self.model, self.obs, self.task, self.optim, self.selector = model, obs, task, optim, selector
@@ -75,8 +90,10 @@ class Trainer:
         # what the loss sees (targets on the task's range, held-out entries weighing 0) and selection scores against
         self.measure = measurement(obs, selector.train_mask, task.encode, self.device)
         if task.range != (0.0, 1.0) and model.sigmoid_output():
-            raise UserError(f"{type(model).__name__} ends in a sigmoid (outputs in (0, 1)); it cannot train on "
-                            f"task.range={list(task.range)}: use task.range=[0,1]")
+            raise UserError(
+                f"{type(model).__name__} ends in a sigmoid (outputs in (0, 1)); it cannot train on "
+                f"task.range={list(task.range)}: use task.range=[0,1]"
+            )
         task.check_model(model)
         model.to(self.device).train()
         model.setup(obs.restricted(selector.train_mask), self.measure.inputs)  # held-out entries stay unseen
@@ -98,14 +115,23 @@ class Trainer:
 
     def check_memory(self, members: int = 1) -> dict:
         """Stop before training when the fit's estimated peak memory exceeds ``memory_limit`` (GiB, or ``auto``: what
-        is available; None: no check), naming a ``batch_size`` / ``eval_chunk`` that fits (:mod:`inr_recover.engine.memory`);
+        is available; None: no check), naming a ``batch_size`` / ``eval_chunk`` that fits
+        (:mod:`inr_recover.engine.memory`);
         ``members``: this fit is one of that many trained as one vmapped model (:meth:`memory.Estimate.group`).
-        Only for a per-row measurement (not super-resolution: its loss needs the whole grid, the probe takes a prefix)."""
+        Only for a per-row measurement (not super-resolution: its loss needs the whole grid, the probe takes a
+        prefix)."""
         m = self.measure
         if self.memory_limit is None or not m.per_row:
             return {}
-        est = memory.estimate(self.model, lambda n: self.loss(m.first(n)), self.optim.optimizer,
-                              [m.inputs, m.values, m.weights], m.inputs.shape[0], m.values.numel(), self.device)
+        est = memory.estimate(
+            self.model,
+            lambda n: self.loss(m.first(n)),
+            self.optim.optimizer,
+            [m.inputs, m.values, m.weights],
+            m.inputs.shape[0],
+            m.values.numel(),
+            self.device,
+        )
         return memory.check(est.group(members), self.batch_size, self.eval_chunk, self.memory_limit, self.device)
 
     def restore(self) -> None:
@@ -121,9 +147,18 @@ class Trainer:
         self.pending = [torch.tensor(v) for v in saved["pending"]]
 
     def save_checkpoint(self) -> None:
-        self.checkpoint.save({"iteration": self.done, "model": self.model.state_dict(), **self.updater.state_dict(),
-                              "rng": ckpt.rng_state(self.gen), "train_seconds": self.seconds(), "history": self.history,
-                              "selected": self.selector.state_dict(), "pending": [float(v) for v in self.pending]})
+        self.checkpoint.save(
+            {
+                "iteration": self.done,
+                "model": self.model.state_dict(),
+                **self.updater.state_dict(),
+                "rng": ckpt.rng_state(self.gen),
+                "train_seconds": self.seconds(),
+                "history": self.history,
+                "selected": self.selector.state_dict(),
+                "pending": [float(v) for v in self.pending],
+            }
+        )
 
     def batch(self) -> Batch:
         """One step's batch of the measurement: all of it, or a random mini-batch of ``batch_size`` rows."""
@@ -178,9 +213,13 @@ class Trainer:
             h["holdout"].append(score)
         if self.on_eval is not None:
             self.on_eval(iteration, pred.reshape(*self.obs.grid, self.obs.channels).cpu().numpy())
-        self.bar.set_postfix(loss=f"{losses[-1]:.4g}", **({"select": f"{h['holdout'][-1]:.4g}"} if h["holdout"] else {}))
+        self.bar.set_postfix(
+            loss=f"{losses[-1]:.4g}", **({"select": f"{h['holdout'][-1]:.4g}"} if h["holdout"] else {})
+        )
         if not math.isfinite(losses[-1]):
-            raise UserError(f"the loss became {losses[-1]} at iteration {iteration}; lower optim.lr or enable optim.grad_clip")
+            raise UserError(
+                f"the loss became {losses[-1]} at iteration {iteration}; lower optim.lr or enable optim.grad_clip"
+            )
 
     def record(self, iteration: int, loss: torch.Tensor) -> None:
         """After the update of ``iteration``: its loss into the pending history, then an evaluation point every
@@ -214,9 +253,18 @@ class Trainer:
             selection = {"method": "initialisation", "iteration": 0, "note": INIT_ONLY}
         if self.selector.stopped_at is not None:
             selection["iterations_saved"] = self.optim.iterations - self.done
-        return FitResult(prediction=final, selected_iteration=selected, iterations=self.done, train_seconds=train_seconds,
-                         selection=selection, history=self.history, interrupted=self.interrupted,
-                         holdout=self.selector.holdout, memory=self.memory, seconds_to_selected=seconds_to_selected)
+        return FitResult(
+            prediction=final,
+            selected_iteration=selected,
+            iterations=self.done,
+            train_seconds=train_seconds,
+            selection=selection,
+            history=self.history,
+            interrupted=self.interrupted,
+            holdout=self.selector.holdout,
+            memory=self.memory,
+            seconds_to_selected=seconds_to_selected,
+        )
 
 
 def input_gradients(output: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -253,8 +301,14 @@ def train(members: list[Trainer], step, progress: bool | None = None) -> list[Fi
     if iterations == 0:
         log.warning(INIT_ONLY)
     start = min(t.done for t in members)
-    bar = tqdm(total=iterations, initial=start, disable=(not progress) if progress is not None else None,
-               desc="fit" if len(members) == 1 else f"fit x{len(members)}", leave=False, dynamic_ncols=True)
+    bar = tqdm(
+        total=iterations,
+        initial=start,
+        disable=(not progress) if progress is not None else None,
+        desc="fit" if len(members) == 1 else f"fit x{len(members)}",
+        leave=False,
+        dynamic_ncols=True,
+    )
     for t in members:
         t.bar = bar if len(members) == 1 else tqdm(disable=True)  # a group's bar shows the progress
     saving = [t for t in members if t.checkpoint]
@@ -271,7 +325,9 @@ def train(members: list[Trainer], step, progress: bool | None = None) -> list[Fi
                 except UserError as e:
                     failed[t] = e
             bar.update(1)
-            if stop is not None and ((saving[0].checkpoint.every and it % saving[0].checkpoint.every == 0) or stop.signum is not None):
+            if stop is not None and (
+                (saving[0].checkpoint.every and it % saving[0].checkpoint.every == 0) or stop.signum is not None
+            ):
                 for t in saving:
                     if t not in failed:
                         t.save_checkpoint()
@@ -295,14 +351,47 @@ def solve(solver, obs: Observation) -> FitResult:
     t0 = time.perf_counter()
     prediction = np.asarray(solver.solve(obs), dtype=np.float32).reshape(*obs.grid, obs.channels)
     seconds = time.perf_counter() - t0
-    return FitResult(prediction=prediction, selected_iteration=0, iterations=0, train_seconds=seconds,
-                     selection={"method": "final", "iteration": 0, "note": "no training loop: nothing to select"},
-                     history={k: [] for k in HISTORY}, seconds_to_selected=seconds)
+    return FitResult(
+        prediction=prediction,
+        selected_iteration=0,
+        iterations=0,
+        train_seconds=seconds,
+        selection={"method": "final", "iteration": 0, "note": "no training loop: nothing to select"},
+        history={k: [] for k in HISTORY},
+        seconds_to_selected=seconds,
+    )
 
 
-def fit(model, obs: Observation, task: Task, optim: Optim, selector: Selector, *, device="cpu", seed: int = 0,
-        eval_every: int = 100, batch_size: int | None = None, eval_chunk: int | None = 262144,
-        progress: bool | None = None, on_eval=None, checkpoint: ckpt.Checkpoint | None = None, memory_limit=None) -> FitResult:
+def fit(
+    model,
+    obs: Observation,
+    task: Task,
+    optim: Optim,
+    selector: Selector,
+    *,
+    device="cpu",
+    seed: int = 0,
+    eval_every: int = 100,
+    batch_size: int | None = None,
+    eval_chunk: int | None = 262144,
+    progress: bool | None = None,
+    on_eval=None,
+    checkpoint: ckpt.Checkpoint | None = None,
+    memory_limit=None,
+) -> FitResult:
     """Train ``model`` on ``obs`` under ``task`` and return the selected prediction (module doc)."""
-    return Trainer(model, obs, task, optim, selector, device=device, seed=seed, eval_every=eval_every, batch_size=batch_size,
-                   eval_chunk=eval_chunk, on_eval=on_eval, checkpoint=checkpoint, memory_limit=memory_limit).run(progress)
+    return Trainer(
+        model,
+        obs,
+        task,
+        optim,
+        selector,
+        device=device,
+        seed=seed,
+        eval_every=eval_every,
+        batch_size=batch_size,
+        eval_chunk=eval_chunk,
+        on_eval=on_eval,
+        checkpoint=checkpoint,
+        memory_limit=memory_limit,
+    ).run(progress)

@@ -8,7 +8,8 @@ fitted as ``a + s * B`` (so a tensor method whose forward builds the whole grid 
 single saved tensor, fitted the same way as ``a' + s' * B``. For ``N`` grid points of ``C`` channels::
 
     state       (S + 1) * P                       optimiser state, and the selection rule's copy of the model
-    training    P + TRAIN * (a + s * B)           gradients, saved tensors and the backward pass's temporaries at batch B
+    training    P + TRAIN * (a + s * B)           gradients, saved tensors and the backward pass's temporaries
+                                                  at batch B
     evaluation  EVAL * (a' + s' * E) + ENTRY * N * C   a chunk of E coordinates through the network without autograd,
                                                   and the prediction's copies (flat, numpy, task output, float64 PSNR)
     peak        state + max(training, evaluation)
@@ -20,6 +21,7 @@ at the check, CPU, for CHOIR full-batch and mini-batch, SIREN and LRTFR on 128x1
 The probe runs in a forked random state and leaves no gradient behind, so a fit with the check is bit-identical to
 one without.
 """
+
 from __future__ import annotations
 
 import os
@@ -129,8 +131,15 @@ def estimate(model, loss_fn, make_optimizer, exclude: list, coords: int, entries
         t1, big1 = saved_tensor_bytes(loss_fn, b1, skip)
         t2, big2 = saved_tensor_bytes(loss_fn, b2, skip)
     ratio = optimizer_state_ratio(make_optimizer)
-    return Estimate(state=int((ratio + 1) * p_bytes), grads=p_bytes, saved=_fit(b1, t1, b2, t2),
-                    largest=_fit(b1, big1, b2, big2), entries=entries, coords=coords, host_eval=device.type != "cuda")
+    return Estimate(
+        state=int((ratio + 1) * p_bytes),
+        grads=p_bytes,
+        saved=_fit(b1, t1, b2, t2),
+        largest=_fit(b1, big1, b2, big2),
+        entries=entries,
+        coords=coords,
+        host_eval=device.type != "cuda",
+    )
 
 
 def _meminfo_available() -> int | None:
@@ -145,7 +154,10 @@ def _meminfo_available() -> int | None:
 
 def _cgroup_available() -> int | None:
     """Room left under this process's cgroup (v2 ``memory.max``, v1 ``memory.limit_in_bytes``), if it has a limit."""
-    for limit, usage in (("memory.max", "memory.current"), ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+    for limit, usage in (
+        ("memory.max", "memory.current"),
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),
+    ):
         try:
             text = (Path("/sys/fs/cgroup") / limit).read_text().strip()
             if text != "max" and int(text) < 2**60:
@@ -178,21 +190,30 @@ def check(est: Estimate, batch: int | None, chunk: int | None, limit, device) ->
     batch, chunk = batch or est.coords, min(chunk or est.coords, est.coords)
     peak = est.peak(batch, chunk)
     budget = available(device) if limit == "auto" else float(limit) * GiB
-    record = {"estimate_mb": peak / 2**20, "budget_mb": None if budget is None else budget / 2**20,
-              "resident_mb": None if (r := resident()) is None else r / 2**20}
+    record = {
+        "estimate_mb": peak / 2**20,
+        "budget_mb": None if budget is None else budget / 2**20,
+        "resident_mb": None if (r := resident()) is None else r / 2**20,
+    }
     if budget is None or peak <= budget:
         return record
     fit_batch, fit_chunk = est.largest_batch(budget, est.coords), est.largest_chunk(budget, est.coords)
-    advice = [f"batch_size={fit_batch}" if fit_batch else "no batch_size fits (the model or data is too large: use data.resize or data.crop)"]
+    advice = [
+        f"batch_size={fit_batch}"
+        if fit_batch
+        else "no batch_size fits (the model or data is too large: use data.resize or data.crop)"
+    ]
     if est.state + est.evaluation(chunk) > budget:
         advice.append(f"eval_chunk={fit_chunk}" if fit_chunk else "no eval_chunk fits")
     where = f"free on {device}" if device.type == "cuda" else "available"
     raise UserError(
         f"the fit needs about {peak / GiB:.2f} GiB beyond what is in use (training step at batch_size="
-        f"{'null' if batch == est.coords else batch}: {est.training(batch) / GiB:.2f} GiB, evaluation at eval_chunk={chunk}: "
+        f"{'null' if batch == est.coords else batch}: {est.training(batch) / GiB:.2f} GiB, evaluation at "
+        f"eval_chunk={chunk}: "
         f"{est.evaluation(chunk) / GiB:.2f} GiB, optimiser and selection state {est.state / GiB:.2f} GiB) but "
         f"{budget / GiB:.2f} GiB is {where if limit == 'auto' else 'allowed by memory_limit'}; "
-        f"{' and '.join(advice)} would fit (memory_limit=null skips this check)")
+        f"{' and '.join(advice)} would fit (memory_limit=null skips this check)"
+    )
 
 
 def require(nbytes: int, what: str) -> None:

@@ -2,24 +2,24 @@
 
 Both are ``_partial_`` configs naming a ``torch.optim`` class (or a function here): the optimiser is called with the
 parameters, the scheduler with the optimiser (``scheduler=none``: constant learning rate; ``scheduler=auto``, the
-default: the protocol's schedule, :func:`auto`; ``scheduler=exponential``: :func:`exponential`). ``optim.iterations`` and
-``optim.grad_clip`` belong to the training loop, not to the optimiser's constructor. One step
+default: the protocol's schedule, :func:`auto`; ``scheduler=exponential``: :func:`exponential`). ``optim.iterations``
+and ``optim.grad_clip`` belong to the training loop, not to the optimiser's constructor. One step
 (:meth:`Updater.step`): ``g = grad L``; with ``grad_clip = c``, ``g <- g min(1, c / (||g||_2 + 1e-6))``; then the
 optimiser's update and the scheduler's learning rate for the next step.
 """
+
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
-
-import functools
 
 import torch
 from omegaconf import OmegaConf
 
 from inr_recover.config import instantiate
-from inr_recover.errors import UserError
 from inr_recover.config.schema import NonNegative, NonNegativeInt, Positive
+from inr_recover.errors import UserError
 
 LOOP_KEYS = ("iterations", "grad_clip")  # keys of conf/optim read by the loop, not passed to the optimiser
 LIMITS = {"lr": Positive}  # declared limits of the optimiser's own settings, beyond torch's checks (it accepts lr=0)
@@ -57,8 +57,12 @@ class Optim:
     def from_config(cls, cfg) -> Optim:
         """The ``optim`` and ``scheduler`` groups of a composed config."""
         settings = {k: v for k, v in OmegaConf.to_container(cfg.optim, resolve=True).items() if k not in LOOP_KEYS}
-        return cls(optimizer=instantiate(settings, _convert_="all"), scheduler=instantiate(cfg.scheduler),
-                   iterations=int(cfg.optim.iterations), grad_clip=cfg.optim.grad_clip)
+        return cls(
+            optimizer=instantiate(settings, _convert_="all"),
+            scheduler=instantiate(cfg.scheduler),
+            iterations=int(cfg.optim.iterations),
+            grad_clip=cfg.optim.grad_clip,
+        )
 
     def build(self, params, clip=torch.nn.utils.clip_grad_norm_) -> Updater:
         """The optimiser and scheduler over ``params``; ``clip(params, max_norm)`` bounds the gradient."""
@@ -92,8 +96,10 @@ class Updater:
         return self.optimizer.param_groups[0]["lr"]
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])

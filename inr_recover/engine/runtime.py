@@ -22,7 +22,10 @@ def tune_allocator(threshold: int = 1 << 30) -> bool:
     try:
         libc = ctypes.CDLL("libc.so.6")
         m_trim_threshold, m_mmap_threshold = -1, -3
-        return bool(libc.mallopt(m_trim_threshold, ctypes.c_int(threshold)) and libc.mallopt(m_mmap_threshold, ctypes.c_int(threshold)))
+        return bool(
+            libc.mallopt(m_trim_threshold, ctypes.c_int(threshold))
+            and libc.mallopt(m_mmap_threshold, ctypes.c_int(threshold))
+        )
     except (OSError, AttributeError):
         return False
 

@@ -22,7 +22,8 @@ keeps the model state of the point it selects, and describes itself for ``result
   clipping and impulses bias the level estimate; 0.11 dB with known impulses), so it is an option, not a default.
 - ``select.every``: score every that many iterations as well as at each ``eval_every`` point (a restoration
   peak is narrow: on Scene 3 it lasts about 100 iterations), at the cost of one forward pass each.
-- ``auto``: the task's own default (``task.select``), chosen by measurement (docs/selection.md, "Honest selection"), with the
+- ``auto``: the task's own default (``task.select``), chosen by measurement (docs/selection.md, "Honest selection"),
+with the
   settings that rule takes.
 
 Early stopping (``select.patience``, ``select.min_iterations``; holdout and discrepancy): the fit ends at the first
@@ -33,6 +34,7 @@ unchanged as long as the full run would select a point before the stop; the sche
 scoring points, so its meaning does not depend on ``select.every`` or ``eval_every``. Each task's default
 (``task.patience``, ``task.min_iterations``) was measured (docs/selection.md, "Early stopping").
 """
+
 from __future__ import annotations
 
 import inspect
@@ -42,9 +44,9 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 
+from inr_recover.config.schema import Interval, NonNegativeInt, Positive, forwards
 from inr_recover.errors import UserError
 from inr_recover.measure.grid import rows
-from inr_recover.config.schema import Interval, NonNegativeInt, Positive, forwards
 
 ERRORS = ("penalty", "l1", "l2", "median", "trimmed")
 Every = NonNegativeInt | None  # select.every: 0 or null scores only at eval_every
@@ -103,7 +105,9 @@ def holdout_mask(known: np.ndarray, fraction: float, pixelwise: bool, seed: int)
     idx = np.flatnonzero(units)
     k = int(round(fraction * idx.size))
     if k == 0 or k == idx.size:
-        raise UserError(f"select.fraction={fraction} of {idx.size} observed units leaves no holdout or no training data")
+        raise UserError(
+            f"select.fraction={fraction} of {idx.size} observed units leaves no holdout or no training data"
+        )
     held = np.zeros(units.size, dtype=bool)
     held[rng.choice(idx, k, replace=False)] = True
     held = held.reshape(units.shape)
@@ -115,14 +119,22 @@ def holdout_mask(known: np.ndarray, fraction: float, pixelwise: bool, seed: int)
 def patience_reached(iteration: int, selected: int | None, patience: int | None, min_iterations: int = 0) -> bool:
     """Early stopping at ``iteration``: a point is selected, none better for ``patience`` iterations since
     (``iteration - selected >= patience``), and ``iteration >= min_iterations``. Never with ``patience`` None."""
-    return patience is not None and selected is not None and iteration >= min_iterations and iteration - selected >= patience
+    return (
+        patience is not None
+        and selected is not None
+        and iteration >= min_iterations
+        and iteration - selected >= patience
+    )
 
 
 def _count(name: str, value, allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise UserError(f"select.{name} must be a whole number >= 0{' or null (never stop early)' if allow_none else ''}, got {value!r}")
+        raise UserError(
+            f"select.{name} must be a whole number >= 0{' or null (never stop early)' if allow_none else ''}, got "
+            f"{value!r}"
+        )
     return value
 
 
@@ -142,7 +154,10 @@ class Selector:
         self.settings: dict = {}  # recorded in results.json
         self.requested = None  # "auto" when select=auto chose this rule
         self.iteration, self.state, self.score, self.seconds = None, None, math.inf, None
-        self.patience, self.min_iterations = _count("patience", patience, allow_none=True), _count("min_iterations", min_iterations)
+        self.patience, self.min_iterations = (
+            _count("patience", patience, allow_none=True),
+            _count("min_iterations", min_iterations),
+        )
         self.stopped_at = None  # the iteration should_stop ended the fit at
         self.clock = None  # () -> training seconds so far; the Trainer sets it
 
@@ -169,13 +184,19 @@ class Selector:
     def record(self, iteration: int) -> dict:
         """What selected the headline (``results.json`` ``selection``): the rule, the reported iteration, ``auto`` if
         the task chose the rule, the rule's settings, and the early stop (where, and why) if patience is set."""
-        rec = {"method": self.method, "iteration": iteration, **({"requested": self.requested} if self.requested else {}),
-               **self.settings}
+        rec = {
+            "method": self.method,
+            "iteration": iteration,
+            **({"requested": self.requested} if self.requested else {}),
+            **self.settings,
+        }
         if self.patience is not None:
             rec.update(patience=self.patience, min_iterations=self.min_iterations, stopped_early_at=self.stopped_at)
         if self.stopped_at is not None:
-            rec["stop_reason"] = (f"no better {self.method} score in the {self.stopped_at - self.iteration} iterations after "
-                                  f"iteration {self.iteration} (patience {self.patience}, min_iterations {self.min_iterations})")
+            rec["stop_reason"] = (
+                f"no better {self.method} score in the {self.stopped_at - self.iteration} iterations after "
+                f"iteration {self.iteration} (patience {self.patience}, min_iterations {self.min_iterations})"
+            )
         return rec
 
     def state_dict(self) -> dict:
@@ -194,7 +215,9 @@ class Final(Selector):
 
     def __init__(self, task, obs, seed: int, patience: int | None = None, min_iterations: int = 0):
         if patience is not None:
-            raise UserError("select.patience needs a rule that scores (holdout, discrepancy); select=final has no score")
+            raise UserError(
+                "select.patience needs a rule that scores (holdout, discrepancy); select=final has no score"
+            )
         super().__init__(task, obs, seed)
 
 
@@ -211,9 +234,18 @@ class Holdout(Selector):
 
     method = "holdout"
 
-    def __init__(self, task, obs, seed: int, fraction: Annotated[float, Interval(0, 1, open_lo=True, open_hi=True)],
-                 error: Literal[ERRORS], trim: Annotated[float, Interval(0, 1, open_hi=True)], every: Every,
-                 patience: int | None = None, min_iterations: int = 0):
+    def __init__(
+        self,
+        task,
+        obs,
+        seed: int,
+        fraction: Annotated[float, Interval(0, 1, open_lo=True, open_hi=True)],
+        error: Literal[ERRORS],
+        trim: Annotated[float, Interval(0, 1, open_hi=True)],
+        every: Every,
+        patience: int | None = None,
+        min_iterations: int = 0,
+    ):
         super().__init__(task, obs, seed, patience, min_iterations)
         if error not in ERRORS:
             raise UserError(f"select.error='{error}' is not one of {', '.join(ERRORS)}")
@@ -221,7 +253,12 @@ class Holdout(Selector):
         self.every = _every(every)
         self.holdout = holdout_mask(obs.known, float(fraction), obs.pixelwise, seed)
         self.train_mask = obs.known & ~self.holdout
-        self.settings = {"fraction": fraction, "error": error, **({"trim": trim} if error == "trimmed" else {}), "every": every}
+        self.settings = {
+            "fraction": fraction,
+            "error": error,
+            **({"trim": trim} if error == "trimmed" else {}),
+            "every": every,
+        }
         self._held = None
 
     def __call__(self, iteration, pred, target, model):
@@ -239,8 +276,9 @@ class Discrepancy(Selector):
 
     method = "discrepancy"
 
-    def __init__(self, task, obs, seed: int, tau: Positive, every: Every, patience: int | None = None,
-                 min_iterations: int = 0):
+    def __init__(
+        self, task, obs, seed: int, tau: Positive, every: Every, patience: int | None = None, min_iterations: int = 0
+    ):
         super().__init__(task, obs, seed, patience, min_iterations)
         self.tau, self.every = float(tau), _every(every)
         self.level = noise_level(obs.values, obs.known)

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from inr_recover.config import instantiate
+from inr_recover.config.paths import resolve_path
+from inr_recover.config.schema import NonNegative, Rate
 from inr_recover.data.io import read_array
 from inr_recover.errors import UserError
 from inr_recover.measure.observation import Downsampled, Observation
-from inr_recover.config.paths import resolve_path
-from inr_recover.config.schema import NonNegative, Rate
 
 
 def _count(rate: float, n: int, what: str) -> int:
@@ -62,9 +62,9 @@ class Operator:
 
 @dataclass
 class RandomMissing(Operator):
-    """Random missing entries: keep exactly ``round(rate * N)`` of the N entries observed (``rate`` = observed fraction).
-    On point data (``bind`` to a scattered signal) the N units are the points, each observed in every channel (a
-    station reports all its variables; S-INR's point-data protocol samples points)."""
+    """Random missing entries: keep exactly ``round(rate * N)`` of the N entries observed (``rate`` = observed
+    fraction). On point data (``bind`` to a scattered signal) the N units are the points, each observed in every channel
+    (a station reports all its variables; S-INR's point-data protocol samples points)."""
 
     rate: Rate
     per_point: bool = field(default=False, init=False)
@@ -82,7 +82,8 @@ class RandomMissing(Operator):
 
 @dataclass
 class TubeMissing(Operator):
-    """Tube missing: keep exactly ``round(rate * H * W)`` spatial pixels, each observed (or missing) in every band and frame."""
+    """Tube missing: keep exactly ``round(rate * H * W)`` spatial pixels, each observed (or missing) in every band and
+    frame."""
 
     rate: Rate
 
@@ -207,8 +208,10 @@ class Downsample(Operator):
         if not isinstance(f, int) or f < 2:
             raise UserError(f"downsampling factor must be an integer >= 2, got {f}")
         if len(grid) < 2 or grid[0] % f or grid[1] % f:
-            raise UserError(f"downsampling by {f} needs H and W multiples of {f}; the grid is {'x'.join(map(str, grid))} "
-                            f"(set data.resize or data.crop)")
+            raise UserError(
+                f"downsampling by {f} needs H and W multiples of {f}; the grid is {'x'.join(map(str, grid))} "
+                f"(set data.resize or data.crop)"
+            )
         self.grid = tuple(grid)
         return self
 
@@ -223,8 +226,9 @@ class Downsample(Operator):
         if self.kernel == "area":
             out = torch.nn.functional.avg_pool2d(planes, self.factor)
         else:
-            out = torch.nn.functional.interpolate(planes, size=(h // self.factor, w // self.factor), mode="bicubic",
-                                                  antialias=True, align_corners=False)
+            out = torch.nn.functional.interpolate(
+                planes, size=(h // self.factor, w // self.factor), mode="bicubic", antialias=True, align_corners=False
+            )
         return out[0].permute(1, 2, 0).reshape(*self.out_grid[:2], *x.shape[2:])
 
     def spread(self, y: np.ndarray) -> np.ndarray:
@@ -233,8 +237,10 @@ class Downsample(Operator):
 
     def __call__(self, values, known, rng):
         if not known.all():
-            raise UserError("downsampling acts on the whole grid: put it first in the degrade config (before masks and noise), "
-                            "on data without missing entries")
+            raise UserError(
+                "downsampling acts on the whole grid: put it first in the degrade config (before masks and noise), "
+                "on data without missing entries"
+            )
         y = self.forward(torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))).numpy()
         return y.astype(np.float32), np.ones(y.shape, dtype=bool)
 
@@ -256,8 +262,10 @@ def read_mask(path: str, key: str | None, signal, means: str = "observed") -> np
             raise UserError(f"mask {p}: dtype {arr.dtype} is not boolean or numeric 0/1")
         bad = (arr != 0) & (arr != 1)
         if bad.any():
-            raise UserError(f"mask {p}: {int(bad.sum())} entries are neither 0 nor 1 (e.g. {arr[bad].flat[0]!r}); "
-                            f"a mask must be boolean or 0/1 (1 = {means})")
+            raise UserError(
+                f"mask {p}: {int(bad.sum())} entries are neither 0 nor 1 (e.g. {arr[bad].flat[0]!r}); "
+                f"a mask must be boolean or 0/1 (1 = {means})"
+            )
         arr = arr == 1
     mask = signal.from_own_axes(arr, f"mask {p}")
     return mask if means == "observed" else ~mask
@@ -284,7 +292,9 @@ class FromFile(Operator):
     def bind(self, signal) -> None:
         """Read the files and map them onto ``signal``'s grid (and units, for the observed tensor)."""
         if not self.mask_path:
-            raise UserError("degrade=from_file needs the mask file: set degrade.mask=/path/to/mask (.npz .npy .mat .h5 .tif)")
+            raise UserError(
+                "degrade=from_file needs the mask file: set degrade.mask=/path/to/mask (.npz .npy .mat .h5 .tif)"
+            )
         self._mask = read_mask(self.mask_path, self.mask_key, signal, self.mask_means)
         if self.observed_path:
             p = resolve_path(None, None, self.observed_path)
@@ -319,8 +329,9 @@ def build_ops(degradation, signal) -> list:
     return ops
 
 
-def degrade(values: np.ndarray, ops, seed: int, missing: np.ndarray | None = None,
-            coords: np.ndarray | None = None) -> Observation:
+def degrade(
+    values: np.ndarray, ops, seed: int, missing: np.ndarray | None = None, coords: np.ndarray | None = None
+) -> Observation:
     """Apply ``ops`` in order with one seeded generator. ``missing`` marks entries the input itself lacks; ``coords``
     are the coordinates of point data (the observation's). A forward operator among ``ops`` becomes the
     observation's ``operator``."""
@@ -329,13 +340,19 @@ def degrade(values: np.ndarray, ops, seed: int, missing: np.ndarray | None = Non
     out = np.where(known, values, 0.0).astype(np.float32)
     forward = [op for op in ops or [] if hasattr(op, "forward")]
     if len(forward) > 1:
-        raise UserError(f"the degradation has {len(forward)} forward operators (downsampling); at most one is supported")
+        raise UserError(
+            f"the degradation has {len(forward)} forward operators (downsampling); at most one is supported"
+        )
     for op in ops or []:
         out, known = op(out, known, rng)
     if not known.any():
         raise UserError("the degradation leaves no observed entry; raise the observed rate")
-    return Observation(values=np.ascontiguousarray(out, dtype=np.float32), known=np.ascontiguousarray(known),
-                       operator=forward[0] if forward else None, coords=coords)
+    return Observation(
+        values=np.ascontiguousarray(out, dtype=np.float32),
+        known=np.ascontiguousarray(known),
+        operator=forward[0] if forward else None,
+        coords=coords,
+    )
 
 
 def record(name: str, seed: int, ops) -> dict:

@@ -50,7 +50,9 @@ def ssim(truth: np.ndarray, recon: np.ndarray) -> float:
     T, H, W, C = truth.shape
     if min(H, W) < 7:
         return float("nan")
-    vals = [structural_similarity(truth[f, :, :, c], recon[f, :, :, c], data_range=1.0) for f in range(T) for c in range(C)]
+    vals = [
+        structural_similarity(truth[f, :, :, c], recon[f, :, :, c], data_range=1.0) for f in range(T) for c in range(C)
+    ]
     return float(np.mean(vals))
 
 
@@ -85,8 +87,10 @@ def lpips_model(random_backbone: bool = False):
         import torch
 
         path = os.path.join(torch.hub.get_dir(), "checkpoints", ALEXNET_FILE)
-        warnings.warn(f"LPIPS skipped (recorded as null): AlexNet ImageNet weights not found at {path}; "
-                      "run once with internet access, or copy the file there")
+        warnings.warn(
+            f"LPIPS skipped (recorded as null): AlexNet ImageNet weights not found at {path}; "
+            "run once with internet access, or copy the file there"
+        )
     else:
         try:
             import lpips

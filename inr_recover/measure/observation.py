@@ -5,15 +5,16 @@ handed to :func:`inr_recover.engine.fit.fit`. The clean tensor never enters it: 
 (:meth:`inr_recover.run.experiment.Experiment.evaluate`, and its oracle diagnostic) sees the truth.
 
 The observation is ``y = A(f)`` (+ noise) with entries of ``y`` known or missing: ``f`` is the signal on the model's
-grid (:attr:`Observation.grid`) and ``A`` the forward ``operator`` (:class:`inr_recover.measure.degrade.Downsample`), or the
-identity when it is None (today's completion and restoration: ``y`` lives on the grid and ``known`` is the mask).
-The model is queried at :meth:`Observation.coordinates`: the grid's (:func:`inr_recover.measure.grid.grid_coords`), or the
-explicit coordinates of scattered points (point data, ``coords``).
+grid (:attr:`Observation.grid`) and ``A`` the forward ``operator`` (:class:`inr_recover.measure.degrade.Downsample`), or
+the identity when it is None (today's completion and restoration: ``y`` lives on the grid and ``known`` is the mask).
+The model is queried at :meth:`Observation.coordinates`: the grid's (:func:`inr_recover.measure.grid.grid_coords`), or
+the explicit coordinates of scattered points (point data, ``coords``).
 
 Training sees an observation through a :class:`Measurement` (:func:`measurement`): the protocol the training loop
 uses without knowing the kind: draw a batch, apply the forward operator to the model's outputs on it, weigh out the
 held-out part. A new way of measuring the signal (fresh 3-D points, camera rays) is a new subclass.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -32,7 +33,7 @@ class Observation(OnGrid):
     operator: object | None = None  # forward map A from the model's grid to y (Downsample); None: the identity
     coords: np.ndarray | None = None  # float32 (N, d): coordinates of N scattered points; None: the grid's
     source: object | None = None  # (count, seed) -> (coords, values, weights): fresh points (a shape); None: fixed
-    rays: object | None = None  # inr_recover.tasks.views.rays.Rays: y holds pixels of posed views, each rendered along its ray
+    rays: object | None = None
 
     def __post_init__(self):
         if self.values.shape != self.known.shape:
@@ -109,8 +110,9 @@ class Measurement:
 
     It draws a training batch (:meth:`sample`: its inputs, targets and weights), applies its forward operator to the
     model's outputs on a batch (:meth:`apply`), predicts what the model measures of every row (:meth:`predict`, then
-    :meth:`measured`, for selection and the result), and keeps the held-out part out of the loss: ``train`` is the mask of
-    the observed entries the loss may see (the selection rule's split, :attr:`inr_recover.engine.select.Selector.train_mask`),
+    :meth:`measured`, for selection and the result), and keeps the held-out part out of the loss: ``train`` is the mask
+    of the observed entries the loss may see (the selection rule's split,
+    :attr:`inr_recover.engine.select.Selector.train_mask`),
     all others weigh 0. The training loop (:mod:`inr_recover.engine.fit`) uses only these methods and attributes:
 
     - ``inputs`` (all the model's inputs), ``values`` (``y`` on [0, 1], what selection scores against), ``targets``
@@ -169,15 +171,18 @@ class Entries(Measurement):
 
 
 class Downsampled(Measurement):
-    """``y = A f`` with ``A`` the observation's operator on the whole grid (:class:`inr_recover.measure.degrade.Downsample`):
+    """``y = A f`` with ``A`` the observation's operator on the whole grid
+    (:class:`inr_recover.measure.degrade.Downsample`):
     every measured value depends on a block of outputs, so a batch is the whole grid."""
 
     per_row = False
 
     def batch_size(self, requested: int | None) -> None:
         if super().batch_size(requested) is not None or requested is not None:
-            raise UserError("this observation is a downsampled image: its operator needs the whole grid at every step, "
-                            "so batch_size must be null")
+            raise UserError(
+                "this observation is a downsampled image: its operator needs the whole grid at every step, "
+                "so batch_size must be null"
+            )
         return None
 
     def first(self, n: int) -> Batch:

@@ -9,15 +9,16 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from inr_recover.config import instantiate
-from inr_recover.measure.domain import Domain
-from inr_recover.errors import UserError
 from inr_recover.config.paths import config_dir
+from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 
 
 class INR(nn.Module):
     """Coordinates ``(N, d)`` in [-1, 1] -> values ``(N, C)``.
 
-    Constructors take ``in_features`` (d), ``out_features`` (C) and ``domain`` (:class:`~inr_recover.measure.domain.Domain`:
+    Constructors take ``in_features`` (d), ``out_features`` (C) and ``domain``
+    (:class:`~inr_recover.measure.domain.Domain`:
     the sample grid, or scattered points) plus their own options. Hooks of the shared fitting loop (all optional):
 
     - :meth:`setup` runs once before training with the observation (never the truth): pre-selection
@@ -111,14 +112,20 @@ def check_support(cfg: DictConfig | dict, obs) -> None:
     ``needs_entries``: :class:`INR`)."""
     cls, name = model_class(cfg), cfg.get("name", cfg["_target_"])
     if obs.coords is not None and cls.needs_grid:
-        raise UserError(f"model={name} needs samples on a regular grid and this data is scattered points; "
-                        "use knn, tree, forest or a coordinate network (siren, choir, sinr, wire, ...)")
+        raise UserError(
+            f"model={name} needs samples on a regular grid and this data is scattered points; "
+            "use knn, tree, forest or a coordinate network (siren, choir, sinr, wire, ...)"
+        )
     if getattr(obs, "rays", None) is not None and (cls.needs_grid or cls.needs_entries):
-        raise UserError(f"model={name} works on a grid of entries and view synthesis queries points along camera rays; "
-                        "use a coordinate network (siren, choir, finer, pemlp, gauss, wire, ...)")
+        raise UserError(
+            f"model={name} works on a grid of entries and view synthesis queries points along camera rays; "
+            "use a coordinate network (siren, choir, finer, pemlp, gauss, wire, ...)"
+        )
     if obs.operator is not None and cls.needs_entries:
-        raise UserError(f"model={name} reads the observation entry by entry on its grid and this one is downsampled; "
-                        "use model=bicubic or a coordinate network (siren, choir, wire, ...)")
+        raise UserError(
+            f"model={name} reads the observation entry by entry on its grid and this one is downsampled; "
+            "use model=bicubic or a coordinate network (siren, choir, wire, ...)"
+        )
 
 
 # Keys of a model config that are not the constructor's: its name, the method's learning rate under

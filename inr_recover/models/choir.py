@@ -34,8 +34,11 @@ def psc_frequencies(width: int, domain: Domain, gamma: float) -> torch.Tensor:
     lo = math.pi
     hi = gamma * math.pi * domain.side / 2.0
     if hi < lo:
-        warnings.warn(f"CHOIR: gamma*pi*min(H,W)/2 = {hi:.3g} < pi for grid {list(domain.grid or (domain.extent or domain.samples,))}; "
-                      "using the single frequency pi")
+        warnings.warn(
+            f"CHOIR: gamma*pi*min(H,W)/2 = {hi:.3g} < pi for grid "
+            f"{list(domain.grid or (domain.extent or domain.samples,))}; "
+            "using the single frequency pi"
+        )
         hi = lo
     return torch.logspace(math.log10(lo), math.log10(hi), width, dtype=torch.float32)
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.models.base import Solver
 
 METHODS = ("linear", "cubic", "nearest")
@@ -123,7 +123,9 @@ def halrtc(values, known, alpha=None, rho: float = 1e-2, growth: float = 1.05, i
     same nuclear-norm objective and PSNR, 1e-2 about 7x faster). Returns float64."""
     values, known = _check(values, known, 2)
     if rho <= 0 or growth < 1 or iterations < 1 or tol < 0:
-        raise UserError(f"halrtc: need rho > 0, growth >= 1, iterations >= 1, tol >= 0; got {rho}, {growth}, {iterations}, {tol}")
+        raise UserError(
+            f"halrtc: need rho > 0, growth >= 1, iterations >= 1, tol >= 0; got {rho}, {growth}, {iterations}, {tol}"
+        )
     n = values.ndim
     alpha = np.full(n, 1.0 / n) if alpha is None else np.asarray(alpha, dtype=np.float64)
     if alpha.shape != (n,) or (alpha < 0).any() or alpha.sum() <= 0:
@@ -171,8 +173,17 @@ class HaLRTC(Solver):
 
     needs_grid = needs_entries = True
 
-    def __init__(self, in_features: int, out_features: int, domain: Domain, rho: float = 1e-2, growth: float = 1.05,
-                 iterations: int = 500, tol: float = 1e-5, alpha: list | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        domain: Domain,
+        rho: float = 1e-2,
+        growth: float = 1.05,
+        iterations: int = 500,
+        tol: float = 1e-5,
+        alpha: list | None = None,
+    ):
         super().__init__(in_features, out_features, domain)
         self.options = dict(rho=rho, growth=growth, iterations=iterations, tol=tol, alpha=alpha)
 
@@ -186,7 +197,9 @@ def bicubic_upsample(values: np.ndarray, factor: int) -> np.ndarray:
     aligned (``align_corners=False``)."""
     h, w = values.shape[:2]
     planes = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).reshape(h, w, -1).permute(2, 0, 1)[None]
-    up = torch.nn.functional.interpolate(planes, size=(factor * h, factor * w), mode="bicubic", antialias=True, align_corners=False)
+    up = torch.nn.functional.interpolate(
+        planes, size=(factor * h, factor * w), mode="bicubic", antialias=True, align_corners=False
+    )
     return up[0].permute(1, 2, 0).reshape(factor * h, factor * w, *values.shape[2:]).numpy()
 
 
@@ -199,5 +212,7 @@ class Bicubic(Solver):
     def solve(self, observation) -> np.ndarray:
         op = observation.operator
         if op is None or not hasattr(op, "factor"):
-            raise UserError("model=bicubic upsamples a downsampled observation: use task=super_resolve degrade=downsample_N")
+            raise UserError(
+                "model=bicubic upsamples a downsampled observation: use task=super_resolve degrade=downsample_N"
+            )
         return bicubic_upsample(observation.values, op.factor)

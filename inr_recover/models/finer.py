@@ -22,8 +22,8 @@ import math
 
 import torch
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.models.layers import CoordMLP, finer_sin, gabor, gauss, siren_uniform_, uniform_bias_
 
 ACTIVATIONS = ("sine", "gauss", "wavelet")
@@ -39,7 +39,11 @@ class FINER(CoordMLP):
         if init not in ("sine", "pytorch"):
             raise UserError(f"model.init='{init}' is not one of sine, pytorch")
         wavelet = activation == "wavelet"
-        w = float(init_omega) if init_omega is not None else {"sine": omega0, "gauss": omega_f, "wavelet": omega_f * omega0}[activation]
+        w = (
+            float(init_omega)
+            if init_omega is not None
+            else {"sine": omega0, "gauss": omega_f, "wavelet": omega_f * omega0}[activation]
+        )
 
         def init_layer(linear, is_first):  # the official FinerLayer/GFLayer/WFLayer: weights, then the first bias
             if init == "sine":
@@ -47,8 +51,15 @@ class FINER(CoordMLP):
             if is_first:
                 uniform_bias_(linear, first_bias_scale)
 
-        super().__init__(in_features, out_features, int(width / math.sqrt(2)) if wavelet else width, depth,
-                         complex_hidden=wavelet, out_activation=out_activation, init_layer=init_layer)
+        super().__init__(
+            in_features,
+            out_features,
+            int(width / math.sqrt(2)) if wavelet else width,
+            depth,
+            complex_hidden=wavelet,
+            out_activation=out_activation,
+            init_layer=init_layer,
+        )
         self.activation = activation
         self.omega0, self.omega_f, self.scale, self.sigma0 = float(omega0), float(omega_f), float(scale), float(sigma0)
 

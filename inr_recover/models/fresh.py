@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.measure.grid import grid_coords
 from inr_recover.models.base import INR, build_model, model_config
 
@@ -111,7 +111,9 @@ class FreSh(INR):
         default_param, default_candidates, _ = SEARCH.get(backbone, (None, None, {}))
         param = param or default_param
         if param is None:
-            raise UserError(f"FreSh has no default search for backbone '{backbone}'; set model.param and model.candidates")
+            raise UserError(
+                f"FreSh has no default search for backbone '{backbone}'; set model.param and model.candidates"
+            )
         if candidates is None:
             if param != default_param:
                 raise UserError(f"set model.candidates: the values of {param} to search")
@@ -121,7 +123,10 @@ class FreSh(INR):
         self.spec = self.backbone_config(backbone, backbone_options)
         self.spec.pop("name", None)
         if param not in self.spec:
-            raise UserError(f"backbone '{backbone}' has no option '{param}' for FreSh to choose (options: {', '.join(k for k in self.spec if k != '_target_')})")
+            raise UserError(
+                f"backbone '{backbone}' has no option '{param}' for FreSh to choose (options: "
+                f"{', '.join(k for k in self.spec if k != '_target_')})"
+            )
         if backbone == "pemlp" and "n_features" not in (backbone_options or {}):
             self.spec["n_features"] = self.spec["width"] // 2  # FreSh: encoded_size = hidden_features // 2
         self.dims = (in_features, out_features, domain)
@@ -143,7 +148,8 @@ class FreSh(INR):
 
     @classmethod
     def backbone_node(cls, cfg: dict) -> tuple[str, dict]:
-        """Where the backbone's options are set and its config, checked before any work (:mod:`inr_recover.config.validate`)."""
+        """Where the backbone's options are set and its config, checked before any work
+        (:mod:`inr_recover.config.validate`)."""
         default = inspect.signature(cls).parameters["backbone"].default
         return "model.backbone_options", cls.backbone_config(cfg.get("backbone", default), cfg.get("backbone_options"))
 
@@ -176,15 +182,27 @@ class FreSh(INR):
         self.distances = self.distances_for(observation.values, observation.known, coords.device)
         self.search_seconds = time.perf_counter() - t0
         self.chosen = min(self.distances, key=self.distances.get)
-        log.info("FreSh: %s=%s (mean Wasserstein %.4g; candidates %s)", self.param, self.chosen,
-                 self.distances[self.chosen], ", ".join(f"{k}:{v:.3g}" for k, v in self.distances.items()))
+        log.info(
+            "FreSh: %s=%s (mean Wasserstein %.4g; candidates %s)",
+            self.param,
+            self.chosen,
+            self.distances[self.chosen],
+            ", ".join(f"{k}:{v:.3g}" for k, v in self.distances.items()),
+        )
         self.backbone = self._build(self.chosen).to(coords.device)
 
     def report(self) -> dict:
         if self.chosen is None:
             return {}
-        return {"fresh": {"backbone": self.backbone_name, "param": self.param, "chosen": self.chosen,
-                          "seconds": self.search_seconds, "distances": {str(k): v for k, v in self.distances.items()}}}
+        return {
+            "fresh": {
+                "backbone": self.backbone_name,
+                "param": self.param,
+                "chosen": self.chosen,
+                "seconds": self.search_seconds,
+                "distances": {str(k): v for k, v in self.distances.items()},
+            }
+        }
 
     def features(self, coords: torch.Tensor) -> torch.Tensor:
         return self.backbone.features(coords)

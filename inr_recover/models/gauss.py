@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.models.layers import CoordMLP, gauss
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.measure.grid import grid_index
 from inr_recover.models.base import INR, build_model, model_config
 
@@ -37,16 +37,24 @@ class IINR(INR):
         super().__init__()
         if steps < 1:
             raise UserError(f"model.steps must be >= 1, got {steps}")
-        self.backbone = build_model(self.backbone_config(backbone, backbone_overrides), in_features, out_features, domain)
+        self.backbone = build_model(
+            self.backbone_config(backbone, backbone_overrides), in_features, out_features, domain
+        )
         with torch.no_grad():
             try:
                 n_feat = self.backbone.features(torch.zeros(1, in_features)).shape[-1]
             except NotImplementedError:
                 raise UserError(f"I-INR needs a backbone with features/head; '{backbone}' has none") from None
         self.grid, self.eps, self.steps = domain.grid, float(eps), int(steps)
-        self.feedback = nn.Sequential(nn.Linear(out_features + in_features + 1, feedback_width), nn.ReLU(),
-                                      nn.Linear(feedback_width, feedback_width), nn.ReLU())
-        self.fuse = nn.Sequential(nn.Linear(feedback_width + n_feat, fuse_width), nn.ReLU(), nn.Linear(fuse_width, n_feat))
+        self.feedback = nn.Sequential(
+            nn.Linear(out_features + in_features + 1, feedback_width),
+            nn.ReLU(),
+            nn.Linear(feedback_width, feedback_width),
+            nn.ReLU(),
+        )
+        self.fuse = nn.Sequential(
+            nn.Linear(feedback_width + n_feat, fuse_width), nn.ReLU(), nn.Linear(fuse_width, n_feat)
+        )
         nn.init.zeros_(self.fuse[-1].weight)
         nn.init.ones_(self.fuse[-1].bias)
         gen = torch.Generator().manual_seed(seed)
@@ -60,9 +68,12 @@ class IINR(INR):
 
     @classmethod
     def backbone_node(cls, cfg: dict) -> tuple[str, dict]:
-        """Where the backbone's options are set and its config, checked before any work (:mod:`inr_recover.config.validate`)."""
+        """Where the backbone's options are set and its config, checked before any work
+        (:mod:`inr_recover.config.validate`)."""
         default = inspect.signature(cls).parameters["backbone"].default
-        return "model.backbone_overrides", cls.backbone_config(cfg.get("backbone", default), cfg.get("backbone_overrides"))
+        return "model.backbone_overrides", cls.backbone_config(
+            cfg.get("backbone", default), cfg.get("backbone_overrides")
+        )
 
     def setup(self, observation, coords: torch.Tensor) -> None:
         self.backbone.setup(observation, coords)

@@ -78,7 +78,8 @@ def finer_scale(z: torch.Tensor) -> torch.Tensor:
 
 
 def finer_sin(z: torch.Tensor, omega: float) -> torch.Tensor:
-    """FINER activation ``sin(omega (|z| + 1) z)`` with ``|z| + 1`` detached (complex ``z``: see :func:`finer_scale`)."""
+    """FINER activation ``sin(omega (|z| + 1) z)`` with ``|z| + 1`` detached (complex ``z``: see
+    :func:`finer_scale`)."""
     return torch.sin(omega * finer_scale(z))
 
 
@@ -93,7 +94,8 @@ def gabor(z: torch.Tensor, omega: float, scale: float) -> torch.Tensor:
 
 
 class CoordMLP(INR):
-    """``h_1 = act(W_0 enc(x) + b_0)``, ``h_{l+1} = act(W_l h_l + b_l)`` (``depth`` hidden layers), ``y = out(W h + b)``.
+    """``h_1 = act(W_0 enc(x) + b_0)``, ``h_{l+1} = act(W_l h_l + b_l)`` (``depth`` hidden layers),
+    ``y = out(W h + b)``.
 
     The shared skeleton of the activation-defined INRs (PEMLP, Gauss, WIRE, FINER/FINER++). Subclasses define
     :meth:`act` and optionally :meth:`encode`. With ``complex_hidden`` the hidden and output layers are complex
@@ -103,8 +105,16 @@ class CoordMLP(INR):
     draws the same initial network on both sides.
     """
 
-    def __init__(self, in_dim: int, out_features: int, width: int, depth: int, complex_hidden: bool = False,
-                 out_activation: str = "none", init_layer=None):
+    def __init__(
+        self,
+        in_dim: int,
+        out_features: int,
+        width: int,
+        depth: int,
+        complex_hidden: bool = False,
+        out_activation: str = "none",
+        init_layer=None,
+    ):
         super().__init__()
         if width < 1 or depth < 0:
             raise UserError(f"model.width must be >= 1 and model.depth >= 0, got width={width}, depth={depth}")

@@ -11,8 +11,8 @@ import math
 
 import torch
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.models.layers import CoordMLP
 
 

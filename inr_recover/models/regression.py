@@ -13,13 +13,12 @@ argument of the scikit-learn class, and ``model.seed`` its ``random_state``.
 from __future__ import annotations
 
 import numpy as np
-
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.tree import DecisionTreeRegressor
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.models.base import Solver
 
 KINDS = {"knn": (KNeighborsRegressor, False), "tree": (DecisionTreeRegressor, True),
@@ -43,8 +42,15 @@ class Regressor(Solver):
 
     needs_entries = True
 
-    def __init__(self, in_features: int, out_features: int, domain: Domain, kind: str = "knn", options: dict | None = None,
-                 seed: int = 0):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        domain: Domain,
+        kind: str = "knn",
+        options: dict | None = None,
+        seed: int = 0,
+    ):
         super().__init__(in_features, out_features, domain)
         regressor(kind, options, seed)  # checks the options now
         self.kind, self.options, self.seed = kind, dict(options or {}), int(seed)
@@ -63,7 +69,9 @@ class Regressor(Solver):
                 raise UserError(f"model={self.kind}: channel {chans[0]} has no observed sample to fit")
             try:
                 target = values[rows][:, chans]
-                model = regressor(self.kind, self.options, self.seed).fit(x[rows], target if len(chans) > 1 else target[:, 0])
+                model = regressor(self.kind, self.options, self.seed).fit(
+                    x[rows], target if len(chans) > 1 else target[:, 0]
+                )
             except ValueError as e:  # e.g. fewer observed samples than neighbours
                 raise UserError(f"model={self.kind}: {' '.join(str(e).split())}") from None
             out[:, chans] = np.asarray(model.predict(x)).reshape(x.shape[0], len(chans))

@@ -17,8 +17,8 @@ and squeeze-excitation gates ``SE_k(h) = h * sigmoid(B_k relu(A_k mean_{S_k}(h))
 superpixel's coordinates (the official code evaluates a whole superpixel at once). :meth:`SINR.forward` (training)
 takes it over the superpixel's coordinates in the batch (all of them in full-batch training);
 :meth:`SINR.predict` always over the whole superpixel (:meth:`SINR.superpixel_gates`). Init per
-network as the official ``Inr_block_se``: SIREN first/hidden bounds, output bound sqrt(6/width)/omega_out_init (official: 150),
-PyTorch defaults for biases, SE layers and D.
+network as the official ``Inr_block_se``: SIREN first/hidden bounds, output bound sqrt(6/width)/omega_out_init
+(official: 150), PyTorch defaults for biases, SE layers and D.
 
 Overlap (official ``expand_pixels``): network ``k`` also covers a ring of ``overlap`` grid points around its
 superpixel (:func:`~inr_recover.models.superpixels.overlap_members`); a coordinate's output is the mean of the
@@ -29,21 +29,21 @@ points' coordinates (:func:`~inr_recover.models.superpixels.superpixels` with ``
 (the official point scripts have none), and a coordinate belongs to its nearest point's superpixel.
 
 All K networks run in one batched pass over the (coordinate, covering superpixel) pairs, grouped by
-superpixel into a zero-padded ``(K', n_max, .)`` tensor (K' = superpixels present in the batch) and each layer is one ``torch.bmm`` with the
-stacked weights ``(K', in, out)``; padded rows are excluded from the SE means.
+superpixel into a zero-padded ``(K', n_max, .)`` tensor (K' = superpixels present in the batch) and each layer is one
+``torch.bmm`` with the stacked weights ``(K', in, out)``; padded rows are excluded from the SE means.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 from torch import nn
 
-from scipy.spatial import cKDTree
-
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.measure.grid import grid_coords, grid_index
 from inr_recover.models.base import INR
 from inr_recover.models.layers import output_activation
@@ -63,20 +63,46 @@ def _uniform(shape, bound) -> nn.Parameter:
 
 class SINR(INR):
     needs_entries = True  # superpixels from the observation on its grid (or its points)
-    def __init__(self, in_features: int, out_features: int, domain: Domain, pixels_per_superpixel: int = 2500,
-                 alpha: float = 5.0, seg_channels: int = 3, knn: int = 3, connected: bool = False,
-                 min_size_fraction: float = 0.25,
-                 overlap: int = 2, width: int = 35, depth: int = 3, atoms: int | None = None,
-                 atoms_per_channel: int | None = None, omega_first: float = 150.0,
-                 omega_hidden: float = 30.0, omega_out_init: float = 150.0, se_reduction: int = 4, kmeans_seed: int = 0,
-                 out_activation: str = "none", superpixels: int | None = None):
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        domain: Domain,
+        pixels_per_superpixel: int = 2500,
+        alpha: float = 5.0,
+        seg_channels: int = 3,
+        knn: int = 3,
+        connected: bool = False,
+        min_size_fraction: float = 0.25,
+        overlap: int = 2,
+        width: int = 35,
+        depth: int = 3,
+        atoms: int | None = None,
+        atoms_per_channel: int | None = None,
+        omega_first: float = 150.0,
+        omega_hidden: float = 30.0,
+        omega_out_init: float = 150.0,
+        se_reduction: int = 4,
+        kmeans_seed: int = 0,
+        out_activation: str = "none",
+        superpixels: int | None = None,
+    ):
         super().__init__()
         atoms = dictionary_size(out_features, atoms, atoms_per_channel)
         if width < 1 or depth < 0 or atoms < 1 or se_reduction < 1:
             raise UserError("S-INR needs model.width >= 1, model.depth >= 0, model.atoms >= 1, model.se_reduction >= 1")
         self.grid = domain.grid  # None: scattered points (set by setup)
-        self.seg = dict(pixels_per_superpixel=pixels_per_superpixel, alpha=alpha, n_channels=seg_channels, knn=knn,
-                        connected=bool(connected), min_size_fraction=min_size_fraction, seed=kmeans_seed, n_superpixels=superpixels)
+        self.seg = dict(
+            pixels_per_superpixel=pixels_per_superpixel,
+            alpha=alpha,
+            n_channels=seg_channels,
+            knn=knn,
+            connected=bool(connected),
+            min_size_fraction=min_size_fraction,
+            seed=kmeans_seed,
+            n_superpixels=superpixels,
+        )
         self.points, self._tree = None, None  # point data: the points' coordinates and their k-d tree (setup)
         self.overlap = int(overlap)
         self.d, self.width, self.depth, self.atoms = in_features, width, depth, atoms
@@ -102,7 +128,9 @@ class SINR(INR):
             self.b_out = _uniform((k, r), 1.0 / math.sqrt(c))
             chans = [c] * (self.depth + 1) + [r]  # SE after the first, every hidden and the output layer
             squeezed = [ch // max(1, ch // self.se_reduction) for ch in chans]
-            self.se_down = nn.ParameterList(_uniform((k, ch, sq), 1.0 / math.sqrt(ch)) for ch, sq in zip(chans, squeezed))
+            self.se_down = nn.ParameterList(
+                _uniform((k, ch, sq), 1.0 / math.sqrt(ch)) for ch, sq in zip(chans, squeezed)
+            )
             self.se_up = nn.ParameterList(_uniform((k, sq, ch), 1.0 / math.sqrt(sq)) for ch, sq in zip(chans, squeezed))
         self.n_superpixels = k
 
@@ -163,8 +191,10 @@ class SINR(INR):
         cnt = counts.to(coords.dtype).view(-1, 1, 1)
 
         stages = [lambda _: torch.sin(self.omega_first * (torch.bmm(u, self.w_in[ids]) + self.b_in[ids, None]))]
-        stages += [lambda h, l=l: torch.sin(self.omega_hidden * (torch.bmm(h, self.w_hid[l, ids]) + self.b_hid[l, ids, None]))
-                   for l in range(self.depth)]
+        stages += [
+            lambda h, l=l: torch.sin(self.omega_hidden * (torch.bmm(h, self.w_hid[l, ids]) + self.b_hid[l, ids, None]))
+            for l in range(self.depth)
+        ]
         stages += [lambda h: torch.bmm(h, self.w_out[ids]) + self.b_out[ids, None]]
         h = None
         for i, stage in enumerate(stages):
@@ -192,7 +222,9 @@ class SINR(INR):
         key = tuple((id(p), p._version) for p in self.parameters())
         if getattr(self, "_gates_key", None) == key:
             return self._gates
-        coords = (self.points if self.points is not None else grid_coords(self.grid, self.labels.device)).to(self.w_in.dtype)
+        coords = (self.points if self.points is not None else grid_coords(self.grid, self.labels.device)).to(
+            self.w_in.dtype
+        )
         all_ids = torch.arange(self.n_superpixels, device=coords.device)
         gates = []
         for i in range(self.depth + 2):
@@ -209,4 +241,3 @@ class SINR(INR):
     def predict(self, coords: torch.Tensor) -> torch.Tensor:
         """Whole-superpixel SE statistics: exact for any subset or chunk of the grid, and for off-grid queries."""
         return self._run(coords, self.superpixel_gates())
-

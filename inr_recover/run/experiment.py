@@ -3,9 +3,10 @@
 Data flows one way. ``fit`` gets the :class:`Observation` only; the clean signal stays with the task's evaluation
 (:mod:`inr_recover.tasks.base`: headline metrics of the selected reconstruction, and the oracle diagnostic curve).
 Constructing an :class:`Experiment` runs the stages up to the model (:func:`load`, :func:`degrade`, the task's
-:meth:`~inr_recover.tasks.base.Task.query`); :func:`run` calls the rest in order. Provenance, resume and the saved fit are
-:mod:`inr_recover.run.provenance`'s.
+:meth:`~inr_recover.tasks.base.Task.query`); :func:`run` calls the rest in order. Provenance, resume and the saved fit
+are :mod:`inr_recover.run.provenance`'s.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,27 +20,34 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from inr_recover.engine import batched
-
-from inr_recover.measure import degrade as degradation
-from inr_recover.run.checkpoint import Checkpoint
 from inr_recover.config import instantiate
+from inr_recover.config.validate import nothing_to_recover, validate
 from inr_recover.data import Signal
 from inr_recover.data.io import write_array
-from inr_recover.measure.domain import Domain
-from inr_recover.errors import UserError
-from inr_recover.tasks.base import Oracle
-from inr_recover.run.files import write_json
+from inr_recover.engine import batched
 from inr_recover.engine.fit import FitResult, Trainer, solve
-from inr_recover.run.locks import hold
-from inr_recover.models.base import INR, Solver, build_model, check_support, model_class
-from inr_recover.measure.observation import Observation
 from inr_recover.engine.optim import Optim
-from inr_recover.run.outputs import save_curves, write_native
-from inr_recover.run.provenance import (command_line, finished, fingerprint, process_record, save_fit, saved_fit,
-                                    seed_everything, versions)
 from inr_recover.engine.runtime import peak_memory_mb, resolve_device
-from inr_recover.config.validate import nothing_to_recover, validate
+from inr_recover.errors import UserError
+from inr_recover.measure import degrade as degradation
+from inr_recover.measure.domain import Domain
+from inr_recover.measure.observation import Observation
+from inr_recover.models.base import INR, Solver, build_model, check_support, model_class
+from inr_recover.run.checkpoint import Checkpoint
+from inr_recover.run.files import write_json
+from inr_recover.run.locks import hold
+from inr_recover.run.outputs import save_curves, write_native
+from inr_recover.run.provenance import (
+    command_line,
+    fingerprint,
+    finished,
+    process_record,
+    save_fit,
+    saved_fit,
+    seed_everything,
+    versions,
+)
+from inr_recover.tasks.base import Oracle
 
 log = logging.getLogger("inr_recover")
 
@@ -63,14 +71,26 @@ def degrade(cfg: DictConfig, task, signal: Signal) -> tuple[list, Observation]:
     """The configured operators and the observation they make (min-max over its observed entries when the data has
     no ground truth: entries a mask file flags may hold any value), checked by the task."""
     ops = degradation.build_ops(cfg.degrade, signal)
-    obs = degradation.degrade(signal.values, ops, seed=int(cfg.degrade.seed), missing=signal.missing,
-                              coords=signal.coords if signal.scattered else None)
+    obs = degradation.degrade(
+        signal.values,
+        ops,
+        seed=int(cfg.degrade.seed),
+        missing=signal.missing,
+        coords=signal.coords if signal.scattered else None,
+    )
     task.check_observation(obs, cfg.degrade.name)
     if not signal.has_truth:
         obs = Observation(values=signal.renormalize(obs.values, obs.known), known=obs.known)
     nothing_to_recover(task, obs, signal.name)
-    log.info("data %s: grid %s x %d channels, observed %.2f%% (degrade=%s, task=%s)", signal.name,
-             "x".join(map(str, signal.grid)), signal.channels, 100 * obs.observed_fraction, cfg.degrade.name, task.name)
+    log.info(
+        "data %s: grid %s x %d channels, observed %.2f%% (degrade=%s, task=%s)",
+        signal.name,
+        "x".join(map(str, signal.grid)),
+        signal.channels,
+        100 * obs.observed_fraction,
+        cfg.degrade.name,
+        task.name,
+    )
     return ops, obs
 
 
@@ -83,6 +103,7 @@ def forward(ops: list):
 class Fitted:
     """What a finished fit leaves: the fit's result, the reconstruction (the task's output of the selected
     prediction, where the model is queried) and the model's record."""
+
     result: FitResult
     recon: np.ndarray
     model: dict
@@ -92,7 +113,9 @@ class Experiment:
     """One run's stages, each keeping what the next one needs (module doc). ``out_dir`` and ``config_sha`` (the
     checkpoint's key) are needed from :meth:`fit` on."""
 
-    def __init__(self, cfg: DictConfig, device: torch.device, out_dir: Path | None = None, config_sha: str | None = None):
+    def __init__(
+        self, cfg: DictConfig, device: torch.device, out_dir: Path | None = None, config_sha: str | None = None
+    ):
         self.cfg, self.device, self.out_dir, self.config_sha = cfg, device, out_dir, config_sha
         self.started = (time.perf_counter(), time.time())  # the run's wall clock and start time (results.json)
         self.task = instantiate(cfg.task)
@@ -130,9 +153,21 @@ class Experiment:
         if isinstance(self.model, Solver):
             return None
         selector = instantiate(cfg.select)(task=task, obs=obs, seed=int(cfg.seed))
-        return Trainer(self.model, obs, task, Optim.from_config(cfg), selector, device=self.device, seed=int(cfg.seed),
-                       eval_every=int(cfg.eval_every), batch_size=cfg.batch_size, eval_chunk=cfg.eval_chunk,
-                       on_eval=self.oracle if self.oracle.evaluation is not None else None, checkpoint=self.checkpoint(), memory_limit=cfg.memory_limit)
+        return Trainer(
+            self.model,
+            obs,
+            task,
+            Optim.from_config(cfg),
+            selector,
+            device=self.device,
+            seed=int(cfg.seed),
+            eval_every=int(cfg.eval_every),
+            batch_size=cfg.batch_size,
+            eval_chunk=cfg.eval_chunk,
+            on_eval=self.oracle if self.oracle.evaluation is not None else None,
+            checkpoint=self.checkpoint(),
+            memory_limit=cfg.memory_limit,
+        )
 
     def fit(self) -> Fitted:
         """Train (:meth:`trainer`), or solve for a Solver; then :meth:`finish`."""
@@ -142,7 +177,11 @@ class Experiment:
     def finish(self, result: FitResult) -> Fitted:
         """Keep the fit's result and the reconstruction; both saved at once (:meth:`save_fit`)."""
         recon = self.task.output(self.rendered(result), self.obs.values, self.obs.known).astype(np.float32)
-        model = {"name": self.cfg.model.name, "params": n_params(self.model), **self.model.report()}  # after setup: S-INR sizes itself
+        model = {
+            "name": self.cfg.model.name,
+            "params": n_params(self.model),
+            **self.model.report(),
+        }  # after setup: S-INR sizes itself
         self.fitted = Fitted(result, recon, model)
         self.save_fit()
         return self.fitted
@@ -161,11 +200,24 @@ class Experiment:
         from which :meth:`reuse` picks the fit up again."""
         obs, fitted, signal = self.obs, self.fitted, self.signal
         record = {k: v for k, v in vars(fitted.result).items() if k not in ("prediction", "holdout")}
-        save_fit(self.out_dir, self.cfg, {"reconstruction": fitted.recon, "prediction": fitted.result.prediction,
-                                          "observed": obs.values, "known": obs.known, "holdout": fitted.result.holdout,
-                                          "norm": np.array([signal.lo, signal.hi])},
-                 {"model": fitted.model, "fit": record, "oracle": self.oracle.curve,
-                  "state_dict": self.model.state_dict() if isinstance(self.model, INR) else None})
+        save_fit(
+            self.out_dir,
+            self.cfg,
+            {
+                "reconstruction": fitted.recon,
+                "prediction": fitted.result.prediction,
+                "observed": obs.values,
+                "known": obs.known,
+                "holdout": fitted.result.holdout,
+                "norm": np.array([signal.lo, signal.hi]),
+            },
+            {
+                "model": fitted.model,
+                "fit": record,
+                "oracle": self.oracle.curve,
+                "state_dict": self.model.state_dict() if isinstance(self.model, INR) else None,
+            },
+        )
         self.evaluation.save_observation(self.out_dir)
 
     def reuse(self) -> Fitted | None:
@@ -178,17 +230,27 @@ class Experiment:
         self.oracle.curve.update(record["oracle"])
         result = FitResult(prediction=arrays["prediction"], holdout=arrays.get("holdout"), **record["fit"])
         self.fitted = Fitted(result, arrays["reconstruction"], record["model"])
-        log.info("training finished in an earlier run: its fit is reused from %s", (self.out_dir / "model.pt").resolve())
+        log.info(
+            "training finished in an earlier run: its fit is reused from %s", (self.out_dir / "model.pt").resolve()
+        )
         return self.fitted
 
     def failed(self, error: Exception, stage: str, partial: dict) -> dict:
         """``results.json`` of a run whose fit is saved but a later stage failed: a rerun redoes only what failed."""
         result = self.fitted.result
-        return {**partial, "status": "failed", "failed_stage": stage, "error": f"{type(error).__name__}: {error}",
-                "saved": ["reconstruction.npz", "model.pt"], "config_sha": self.config_sha, "iterations": result.iterations,
-                "train_seconds": result.train_seconds, "selection": result.selection,
-                "rerun": "run the same command again: the saved fit is reused, nothing is trained again",
-                "command": command_line()}
+        return {
+            **partial,
+            "status": "failed",
+            "failed_stage": stage,
+            "error": f"{type(error).__name__}: {error}",
+            "saved": ["reconstruction.npz", "model.pt"],
+            "config_sha": self.config_sha,
+            "iterations": result.iterations,
+            "train_seconds": result.train_seconds,
+            "selection": result.selection,
+            "rerun": "run the same command again: the saved fit is reused, nothing is trained again",
+            "command": command_line(),
+        }
 
     def evaluate(self) -> dict:
         """``results.json``'s content: the headline metrics of the reconstruction against the truth (the task's
@@ -204,11 +266,12 @@ class Experiment:
             "data": self.signal.record(),
             "degrade": degradation.record(cfg.degrade.name, int(cfg.degrade.seed), self.ops),
             "task": self.task.name,
-            "protocol": self.protocol.record(cfg) if issubclass(model_class(cfg.model), INR) else {"name": cfg.protocol.name,
-                                                                                        "note": "no training loop"},
+            "protocol": self.protocol.record(cfg)
+            if issubclass(model_class(cfg.model), INR)
+            else {"name": cfg.protocol.name, "note": "no training loop"},
             "iterations": result.iterations,
             "train_seconds": result.train_seconds,
-            "seconds_to_selected": result.seconds_to_selected,  # time to quality: training seconds to the headline's iteration
+            "seconds_to_selected": result.seconds_to_selected,  # time to quality: training seconds to the headline
             "it_per_s": result.iterations / result.train_seconds if result.train_seconds > 0 else None,
             "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
             "seed": int(cfg.seed),
@@ -236,8 +299,8 @@ class Experiment:
         return curves
 
     def write(self, results: dict) -> None:
-        """The run's files (docs/getting-started.md, "What a run writes"): the task's products (a mesh) and a recover run's repaired
-        data are named in ``results``; ``figure.png`` and ``curves.png``."""
+        """The run's files (docs/getting-started.md, "What a run writes"): the task's products (a mesh) and a recover
+        run's repaired data are named in ``results``; ``figure.png`` and ``curves.png``."""
         cfg, out_dir, signal, recon = self.cfg, self.out_dir, self.signal, self.fitted.recon
         if cfg.save.mat:
             write_array(out_dir / "reconstruction.mat", signal.to_raw(recon), key=signal.key or "reconstruction")
@@ -255,8 +318,8 @@ class Experiment:
 
 def prepare(cfg: DictConfig, out_dir: str | os.PathLike) -> Experiment:
     """The stages before the fit of the run writing under ``out_dir`` (the config already checked for complete
-    results there: :func:`inr_recover.run.provenance.finished`); with ``checkpoint.resume``, the fit of a run that failed
-    after training is reused (:meth:`Experiment.reuse`: ``fitted`` set, no model built)."""
+    results there: :func:`inr_recover.run.provenance.finished`); with ``checkpoint.resume``, the fit of a run that
+    failed after training is reused (:meth:`Experiment.reuse`: ``fitted`` set, no model built)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(int(cfg.seed), bool(cfg.deterministic))
@@ -284,7 +347,9 @@ def conclude(exp: Experiment, **record) -> dict:
         stage = "write"
         exp.write(results)
     except Exception as e:  # the fit is saved (Experiment.save_fit): a rerun redoes only what failed
-        write_json(exp.out_dir / "results.json", {**exp.failed(e, stage, results), "process": process_record(exp.started[1])})
+        write_json(
+            exp.out_dir / "results.json", {**exp.failed(e, stage, results), "process": process_record(exp.started[1])}
+        )
         raise
     results["wall_seconds"] = time.perf_counter() - exp.started[0]
     results["process"] = process_record(exp.started[1])
@@ -301,7 +366,8 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
     The config is checked whole first (:func:`inr_recover.config.validate.validate`), and ``out_dir`` is this process's
     while the run goes on (:mod:`inr_recover.run.locks`). With ``checkpoint.resume`` (default) a run whose ``out_dir``
     already holds complete results of the same config returns them untouched, an interrupted one continues from
-    ``out_dir/checkpoint.pt``, and one that failed after training redoes only the stages after it (:meth:`Experiment.reuse`).
+    ``out_dir/checkpoint.pt``, and one that failed after training redoes only the stages after it
+    (:meth:`Experiment.reuse`).
     A failure after training leaves ``results.json`` with ``status: failed`` beside the saved fit."""
     validate(cfg)
     with hold(out_dir):
@@ -322,8 +388,8 @@ def run_group(cfgs: list[DictConfig], out_dirs: list, key: str) -> list[dict]:
     """Runs whose configs differ only in ``key`` (``seed``, ``optim.lr``), trained together as one vmapped model
     (:func:`inr_recover.engine.batched.fit_group`); each member's results and files as :func:`run` writes them alone.
     Members already complete are skipped; interrupted ones resume from their own checkpoint. Members that cannot
-    share a model (:func:`inr_recover.engine.batched.refusal`) run one after another, with a one-line notice. A member whose
-    fit failed writes no results (as a failed run); its error is raised once the others' results are written."""
+    share a model (:func:`inr_recover.engine.batched.refusal`) run one after another, with a one-line notice. A member
+    whose fit failed writes no results (as a failed run); its error is raised once the others' results are written."""
     for cfg in cfgs:
         validate(cfg)
     with contextlib.ExitStack() as held:
@@ -341,8 +407,14 @@ def _run_group(cfgs: list[DictConfig], out_dirs: list, key: str) -> list[dict]:
             log.warning("batch: %s; the %d members run one after another", reason, len(todo))
         return [alone(exp) if isinstance(exp, Experiment) else exp for exp in runs]
     fits = dict(zip(map(id, todo), batched.fit_group([exp.trainer() for exp in todo], progress(todo[0].cfg))))
-    record = {"batch": {"key": key, "members": len(todo), "note": "trained with the other members as one vmapped "
-                        "model in one process: train_seconds, it_per_s and peak_memory_mb are the group's"}}
+    record = {
+        "batch": {
+            "key": key,
+            "members": len(todo),
+            "note": "trained with the other members as one vmapped "
+            "model in one process: train_seconds, it_per_s and peak_memory_mb are the group's",
+        }
+    }
     results, errors = [], []
     for exp in runs:
         fit = fits.get(id(exp))
@@ -361,8 +433,15 @@ def _run_group(cfgs: list[DictConfig], out_dirs: list, key: str) -> list[dict]:
 def report(results: dict, exp: Experiment) -> None:
     """The run's last log lines: the task's headline, the selection and training time, and the files to open."""
     selected = results["selection"]
-    log.info("%s | %s | selection=%s @ %d | %d it in %.1f s", results["status"], exp.evaluation.report(results),
-             selected["method"], selected["iteration"], results["iterations"], results["train_seconds"])
+    log.info(
+        "%s | %s | selection=%s @ %d | %d it in %.1f s",
+        results["status"],
+        exp.evaluation.report(results),
+        selected["method"],
+        selected["iteration"],
+        results["iterations"],
+        results["train_seconds"],
+    )
     if results.get("mesh"):
         log.info("extracted surface (marching cubes of the field's zero level): %s", results["mesh"])
     if results.get("output"):

@@ -92,7 +92,12 @@ def _take(path: Path) -> int:
             os.close(fd)
             continue
         if old := _owner(fd):
-            log.warning("took over the stale lock %s of pid %s on %s (that process is gone)", path, old.get("pid"), old.get("host"))
+            log.warning(
+                "took over the stale lock %s of pid %s on %s (that process is gone)",
+                path,
+                old.get("pid"),
+                old.get("host"),
+            )
         me = {"pid": os.getpid(), "host": platform.node(), "started": time.time(), "command": " ".join(sys.argv)}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)

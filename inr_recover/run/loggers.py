@@ -32,7 +32,9 @@ class TensorBoardLogger:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise UserError("logger=tensorboard needs the tensorboard package: pip install 'inr-recover[tensorboard]'") from None
+            raise UserError(
+                "logger=tensorboard needs the tensorboard package: pip install 'inr-recover[tensorboard]'"
+            ) from None
         scalars = [k for k in curves if k not in ("iteration", "seconds")]
         with SummaryWriter(str(Path(out_dir) / "tb")) as tb:
             for i, it in enumerate(curves.get("iteration", [])):

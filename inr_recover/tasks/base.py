@@ -26,9 +26,9 @@ Losses (``task.loss``, each method's from its recipe under ``protocol=official``
 - ``bce``: binary cross-entropy of the output as a logit against 0/1 labels, ``sum(w * BCE(f, y)) / numel``
   (``task=occupancy``).
 
-``sdf`` and ``occupancy`` (:class:`~inr_recover.tasks.shapes.task.ShapeField`) train a field of a 3-D shape on sampled points (:mod:`inr_recover.tasks.shapes.mesh`):
-the signed distance with ``l2`` (SCONE's MSE), the inside/outside label with ``bce``; the output is scored on a dense
-grid (IoU, Chamfer distance), not entry by entry.
+``sdf`` and ``occupancy`` (:class:`~inr_recover.tasks.shapes.task.ShapeField`) train a field of a 3-D shape on sampled
+points (:mod:`inr_recover.tasks.shapes.mesh`): the signed distance with ``l2`` (SCONE's MSE), the inside/outside label
+with ``bce``; the output is scored on a dense grid (IoU, Chamfer distance), not entry by entry.
 
 The scale sets what gradient clipping (``optim.grad_clip``, a bound on the parameters' gradient norm) and weight
 decay see: a mean loss's gradient is ``1 / numel`` of the summed one, while ``fro``'s gradient with respect to the
@@ -40,6 +40,7 @@ own loss, clipping and decay together.
 (``[-1, 1]``: ``2 y - 1``, SIREN/FINER/FreSh/SCONE) and the model's output comes back as ``(f - lo) / (hi - lo)``
 before selection, metrics and outputs, which stay on [0, 1] (:meth:`Task.encode`, :meth:`Task.decode`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,7 +48,6 @@ from pathlib import Path
 from typing import Callable, ClassVar, Literal
 
 import hydra.utils
-
 import numpy as np
 import torch
 
@@ -98,9 +98,11 @@ class Task:
     def trains(self) -> None:
         """Refuse to train without a loss and a range (a model config with no recipe under protocol=official)."""
         if self.loss is None or self.range is None:
-            raise UserError("this method has no training recipe for protocol=official (task.loss / task.range are null): "
-                            "give its conf/model/<name>.yaml a `recipe:`, run protocol=common, or set task.loss, "
-                            "task.range, optim.lr, optim.weight_decay and optim.grad_clip")
+            raise UserError(
+                "this method has no training recipe for protocol=official (task.loss / task.range are null): "
+                "give its conf/model/<name>.yaml a `recipe:`, run protocol=common, or set task.loss, "
+                "task.range, optim.lr, optim.weight_decay and optim.grad_clip"
+            )
 
     def encode(self, y):
         """Data on [0, 1] -> the training range: ``lo + (hi - lo) y``."""
@@ -119,10 +121,13 @@ class Task:
             return residual.abs()
         if self.loss in ("l2", "fro", "group_fro"):
             return residual.square()
-        return torch.nn.functional.huber_loss(residual, torch.zeros_like(residual), reduction="none", delta=self.huber_delta)
+        return torch.nn.functional.huber_loss(
+            residual, torch.zeros_like(residual), reduction="none", delta=self.huber_delta
+        )
 
-    def loss_fn(self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
-                groups: torch.Tensor | None = None) -> torch.Tensor:
+    def loss_fn(
+        self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, groups: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The data term on the model output (module doc); ``groups`` (one id per row) for ``group_fro``."""
         if self.loss == "fro":
             return torch.linalg.vector_norm(weight * (pred - target))
@@ -158,13 +163,17 @@ class Task:
         """Refuse a configuration (``c``: resolved) this task cannot run, before any work; ``solver``: the model has no
         training loop."""
         if not self.allows_degradation and operators(c["degrade"]):
-            raise UserError(f"task={self.name} measures representation quality and takes degrade=none (got degrade={c['degrade']['name']})")
+            raise UserError(
+                f"task={self.name} measures representation quality and takes degrade=none (got "
+                f"degrade={c['degrade']['name']})"
+            )
         if c["data"].get("has_truth") is False and self.needs_truth:
             raise UserError("data.has_truth=false needs task=recover (there is no ground truth to score against)")
         self.check_data(c["data"])
 
     def check_data(self, data: dict) -> None:
-        """Refuse data this task cannot take (``data``: its resolved config): here, a field's (:meth:`Field.families`)."""
+        """Refuse data this task cannot take (``data``: its resolved config): here, a field's
+        (:meth:`Field.families`)."""
         for field in Field.families():
             if loader_of(data) is field.loader:
                 raise UserError(f"data={data.get('name')} is {field.data_is}")
@@ -187,11 +196,11 @@ class Task:
         raise NotImplementedError(f"{type(self).__name__} names no evaluation")
 
 
-
 @dataclass
 class Query:
     """Where the model is queried for the reconstruction when not where it trained: ``coords`` on ``grid``; ``record``
     goes into ``results.json`` under its ``key`` (zero-shot super-resolution) when not None."""
+
     coords: torch.Tensor
     grid: tuple
     key: str | None = None
@@ -225,10 +234,13 @@ class Oracle:
             return None
         k = int(np.argmax(self.curve["psnr"]))
         iteration = self.curve["iteration"][k]
-        return {"note": "diagnostic only: best PSNR against the truth over eval points; never a headline",
-                "psnr_peak": self.curve["psnr"][k], "iteration": iteration,
-                "seconds_to_peak": history["seconds"][history["iteration"].index(iteration)],
-                "gap_db": self.curve["psnr"][k] - headline.get("psnr", float("nan"))}
+        return {
+            "note": "diagnostic only: best PSNR against the truth over eval points; never a headline",
+            "psnr_peak": self.curve["psnr"][k],
+            "iteration": iteration,
+            "seconds_to_peak": history["seconds"][history["iteration"].index(iteration)],
+            "gap_db": self.curve["psnr"][k] - headline.get("psnr", float("nan")),
+        }
 
 
 def fmt(value, places: int) -> str:
@@ -281,9 +293,10 @@ class Evaluation:
 
 @dataclass
 class Field(Task):
-    """A 3-D field measured through sampled points or rays (:class:`~inr_recover.tasks.shapes.task.ShapeField`, :class:`~inr_recover.tasks.views.task.ViewSynthesis`): data of its own
-    (``loader``), no degradation (the points or views are the observation), a coordinate network with a raw output
-    queried away from where it trained, so no data consistency."""
+    """A 3-D field measured through sampled points or rays (:class:`~inr_recover.tasks.shapes.task.ShapeField`,
+    :class:`~inr_recover.tasks.views.task.ViewSynthesis`): data of its own (``loader``), no degradation (the points or
+    views are the observation), a coordinate network with a raw output queried away from where it trained, so no data
+    consistency."""
 
     data_consistency: bool = False  # the output is queried elsewhere than the training inputs
     allows_degradation: bool = False  # the sampled points or views are the observation
@@ -310,10 +323,15 @@ class Field(Task):
     def check(self, c: dict, solver: bool) -> None:
         super().check(c, solver)
         if solver:
-            raise UserError(f"model={c['model'].get('name', c['model']['_target_'])} has no network to query away from "
-                            f"its training inputs; task={self.name} takes a coordinate network (siren, choir, finer, wire, gauss, ...)")
+            raise UserError(
+                f"model={c['model'].get('name', c['model']['_target_'])} has no network to query away from "
+                f"its training inputs; task={self.name} takes a coordinate network (siren, choir, finer, wire, gauss, "
+                "...)"
+            )
 
     def check_model(self, model) -> None:
         if model.sigmoid_output():
-            raise UserError(f"{type(model).__name__} ends in a sigmoid (outputs in (0, 1)); task={self.name} needs "
-                            f"{self.raw}: set model.out_activation=none")
+            raise UserError(
+                f"{type(model).__name__} ends in a sigmoid (outputs in (0, 1)); task={self.name} needs "
+                f"{self.raw}: set model.out_activation=none"
+            )

@@ -1,7 +1,9 @@
-"""The tasks on a signal's own entries, on a grid or at scattered points (``conf/task/complete|restore|fit|recover.yaml``:
+"""The tasks on a signal's own entries, on a grid or at scattered points
+(``conf/task/complete|restore|fit|recover.yaml``:
 :class:`Recovery`), and how they are scored: :class:`GridEvaluation` (entries of a grid: PSNR, SSIM, ...) and
 :class:`PointEvaluation` (scattered points: NRMSE and R-squared on the unobserved points, S-INR's Table 4 protocol).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,8 +55,10 @@ class GridEvaluation(Evaluation):
             label = f"low-resolution input (x{self.forward.factor}, {self.forward.kernel})"
         rec_frame = signal.frames_view(recon)[f]
         title = "reconstruction" + (f"\nPSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}" if m else "")
-        panels = ([("ground truth", truth[f])] if truth is not None else []) + [(label, signal.frames_view(shown)[f]),
-                                                                                (title, rec_frame)]
+        panels = ([("ground truth", truth[f])] if truth is not None else []) + [
+            (label, signal.frames_view(shown)[f]),
+            (title, rec_frame),
+        ]
         err = np.sqrt(np.mean((truth[f] - np.clip(rec_frame, 0, 1)) ** 2, -1)) if truth is not None else None
         save_figure(path, panels, err, signal.rgb_bands)
 
@@ -63,8 +67,9 @@ class GridEvaluation(Evaluation):
         m = results["metrics"]
         if not m:
             return f"no ground truth; PSNR on observed entries {results['observed']['psnr_fit']:.2f} dB"
-        return (f"PSNR {fmt(m.get('psnr'), 2)} dB | SSIM {fmt(m.get('ssim'), 4)} | LPIPS {fmt(m.get('lpips'), 4)}"
-                + (f" | SAM {fmt(m.get('sam'), 2)}" if m.get("sam") is not None else ""))
+        return f"PSNR {fmt(m.get('psnr'), 2)} dB | SSIM {fmt(m.get('ssim'), 4)} | LPIPS {fmt(m.get('lpips'), 4)}" + (
+            f" | SAM {fmt(m.get('sam'), 2)}" if m.get("sam") is not None else ""
+        )
 
 
 class PointEvaluation(GridEvaluation):
@@ -79,11 +84,19 @@ class PointEvaluation(GridEvaluation):
         """Truth, observed points, reconstruction and absolute error of the first channel (at the first time step with
         ``time: coordinate``) on a longitude-latitude map."""
         signal, obs = self.signal, self.obs
-        at = np.ones(signal.values.shape[0], bool) if signal.time_index is None else signal.time_index == signal.time_index.min()
-        title = "reconstruction" + (f"\nNRMSE {m['nrmse']:.4f}, R² {m['r2']:.4f} (unobserved points)"
-                                    if m.get("nrmse") is not None else "")
-        panels = [("ground truth", signal.values[at, 0], None), (f"observed ({100 * obs.observed_fraction:.1f}% of points)",
-                  signal.values[at, 0], obs.known[at, 0]), (title, recon[at, 0], None)]
+        at = (
+            np.ones(signal.values.shape[0], bool)
+            if signal.time_index is None
+            else signal.time_index == signal.time_index.min()
+        )
+        title = "reconstruction" + (
+            f"\nNRMSE {m['nrmse']:.4f}, R² {m['r2']:.4f} (unobserved points)" if m.get("nrmse") is not None else ""
+        )
+        panels = [
+            ("ground truth", signal.values[at, 0], None),
+            (f"observed ({100 * obs.observed_fraction:.1f}% of points)", signal.values[at, 0], obs.known[at, 0]),
+            (title, recon[at, 0], None),
+        ]
         error = np.abs(recon[at, 0] - signal.values[at, 0])
         save_map(path, signal.lon[at], signal.lat[at], panels, error, signal.channel_names[0])
 

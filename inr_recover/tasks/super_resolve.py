@@ -15,11 +15,11 @@ from inr_recover.tasks.entries import Recovery
 
 @dataclass
 class SuperResolve(Recovery):
-    """``task=super_resolve``: the observation is a downsampled image ``y = A(f)``; the loss compares ``A`` of the model's
-    output with it. ``train_factor`` (zero-shot, docs/tasks/super-resolve.md "Super-resolution"): a trained model explains ``y`` through a
-    downsampling by ``train_factor`` from a grid ``train_factor`` times ``y``'s, and is then queried on the signal's
-    grid, that grid refined ``factor / train_factor`` times (:func:`refine_coords`); ``train_factor=1`` fits ``y`` on
-    its own grid."""
+    """``task=super_resolve``: the observation is a downsampled image ``y = A(f)``; the loss compares ``A`` of the
+    model's output with it. ``train_factor`` (zero-shot, docs/tasks/super-resolve.md "Super-resolution"): a trained
+    model explains ``y`` through a downsampling by ``train_factor`` from a grid ``train_factor`` times ``y``'s, and is
+    then queried on the signal's grid, that grid refined ``factor / train_factor`` times (:func:`refine_coords`);
+    ``train_factor=1`` fits ``y`` on its own grid."""
 
     loss: Literal[LOSSES] | None = "l2"  # WIRE's SR code and I-INR's objective: squared error
     data_consistency: bool = False  # y is not on the output grid
@@ -32,7 +32,9 @@ class SuperResolve(Recovery):
 
     def check_observation(self, obs: Observation, degrade: str) -> None:
         if obs.operator is None:
-            raise UserError(f"task={self.name} needs a downsampled observation (degrade=downsample_2, downsample_3, downsample_4)")
+            raise UserError(
+                f"task={self.name} needs a downsampled observation (degrade=downsample_2, downsample_3, downsample_4)"
+            )
 
     def query(self, obs: Observation, signal, trains: bool, device) -> tuple[Observation, Query | None]:
         """Zero-shot: the observation seen through ``Downsample(train_factor)`` from the training grid, queried on the
@@ -44,6 +46,13 @@ class SuperResolve(Recovery):
             raise UserError(f"task.train_factor={f} does not divide the degradation's factor {op.factor}")
         train_grid = (op.out_grid[0] * f, op.out_grid[1] * f, *op.out_grid[2:])
         obs = replace(obs, operator=Downsample(f, op.kernel).on(train_grid) if f > 1 else None)
-        return obs, Query(refine_coords(train_grid, op.factor // f, device), signal.grid, "zero_shot",
-                          {"train_factor": f, "factor": op.factor,
-                           "query": "the training grid refined at its sub-pixel centres (docs/tasks/super-resolve.md)"})
+        return obs, Query(
+            refine_coords(train_grid, op.factor // f, device),
+            signal.grid,
+            "zero_shot",
+            {
+                "train_factor": f,
+                "factor": op.factor,
+                "query": "the training grid refined at its sub-pixel centres (docs/tasks/super-resolve.md)",
+            },
+        )

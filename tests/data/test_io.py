@@ -1,12 +1,11 @@
 """Readers and writers by file format (inr_recover/data/io.py) and loading a file (inr_recover.data.load_file)."""
 import numpy as np
 import pytest
+from conftest import shared_file, write_mat_v73
 
 from inr_recover.data import load_file
 from inr_recover.data.io import read_array, write_array
 from inr_recover.errors import UserError
-
-from conftest import shared_file, write_mat_v73
 
 
 @pytest.fixture

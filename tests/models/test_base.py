@@ -8,18 +8,26 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    CONF,
+    TINY_RUN,
+    clean_values,
+    random_coords,
+    random_observation,
+    read_curves,
+    run_pipeline,
+    saved_psnr,
+    shared_file,
+)
 
+from inr_recover.errors import UserError
 from inr_recover.measure import metrics
 from inr_recover.measure.domain import Domain
-from inr_recover.errors import UserError
 from inr_recover.measure.grid import grid_coords
 from inr_recover.models.base import build_model, model_config
 from inr_recover.models.iinr import IINR
 from inr_recover.models.scone import SCONE
 from inr_recover.models.sinr import SINR
-
-from conftest import (CONF, TINY_RUN, clean_values, random_coords, random_observation, read_curves,
-                      run_pipeline, saved_psnr, shared_file)
 
 PEERS = ["siren", "pemlp", "gauss", "wire", "finer", "finer_gauss", "finer_wavelet", "fresh"]
 SMALL = {"fresh": {"backbone_options": {"width": 16, "depth": 1}, "inits": 1, "candidates": [10.0, 30.0], "bins": 4}}
@@ -89,7 +97,11 @@ def test_every_method_fits_two_iterations(tmp_path, name):
     r = run_pipeline(tmp_path, *TINY_RUN, *model, *data, *OBSERVATION.get(name, ["degrade=random_0.3"]),
                      "optim.iterations=2", "eval_every=1")
     solver = name in SOLVERS  # no training loop: nothing iterates
-    assert r["status"] == "complete" and r["iterations"] == (0 if solver else 2) and r["model"]["name"] == model[0].split("=")[1]
+    assert (
+        r["status"] == "complete"
+        and r["iterations"] == (0 if solver else 2)
+        and r["model"]["name"] == model[0].split("=")[1]
+    )
     assert np.load(tmp_path / "reconstruction.npz")["reconstruction"].shape == (16, 16, 4)
     assert r["metrics"]["psnr"] == pytest.approx(saved_psnr(tmp_path, clean_values(*data)), abs=1e-6)
     if not solver:
@@ -99,24 +111,37 @@ def test_every_method_fits_two_iterations(tmp_path, name):
         assert all(map(math.isfinite, loss)) and loss[0] != loss[1] and oracle[0] != oracle[1], rows
     if name == "fresh":  # the chosen w0 and the search are recorded
         f = r["model"]["fresh"]
-        assert f["param"] == "first_omega0" and f["chosen"] in range(10, 201, 10) and len(f["distances"]) == 20 and f["seconds"] > 0
+        assert (
+            f["param"] == "first_omega0"
+            and f["chosen"] in range(10, 201, 10)
+            and len(f["distances"]) == 20
+            and f["seconds"] > 0
+        )
 
 
 # ---- quality floors: each method under its authors' recipe against trivial fills of the same mask ------------------
 
 # CAVE cloth resized to 64x64x31, 10% of its entries observed (the papers' completion setting at a CI size; the mask
-# of docs/results.md "Faithfulness", where the official codes' own PSNR at 200 iterations sits beside ours), each method's
-# own recipe (protocol=official: loss, lr, schedule, weight decay, clipping, range, model options) for 200 iterations
-# (1000 for SCONE, which needs them to pass a trivial fill; the papers' 2000-15000 are out of CI's reach), seed 0,
-# final iterate. The baselines are computed in the same test on the same mask: per-band linear interpolation
+# of docs/results.md "Faithfulness", where the official codes' own PSNR at 200 iterations sits beside ours), each
+# method's own recipe (protocol=official: loss, lr, schedule, weight decay, clipping, range, model options) for 200
+# iterations (1000 for SCONE, which needs them to pass a trivial fill; the papers' 2000-15000 are out of CI's reach),
+# seed 0, final iterate. The baselines are computed in the same test on the same mask: per-band linear interpolation
 # (model=interp, 23.06 dB) and the per-band mean of the observed entries (20.15 dB). Each method must beat its
 # baseline by a margin: the gain measured on the 2-core CPU (OMP_NUM_THREADS=1; in the comment) minus 0.5 dB for
 # platform noise. A method below interpolation after its budget is held against the per-band mean (it must still
 # learn the image). Not here: I-INR with a CHOIR backbone (no published recipe: 19.06 dB at I-INR's lr 1e-4, below
 # both fills), FreSh (its recipe is 15000 iterations at lr 1e-4: 12.18 dB at 200, below both fills, as the official
 # code's 12.55: docs/results.md "Faithfulness"), CRNL (tests/models/tensor/test_crnl.py).
-FLOOR_RUN = ["data=cave_cloth", "data.resize=[64,64]", "degrade=random_0.1", "optim.iterations=300", "metrics=fast",
-             "save.figures=false", "progress=false", "logger=none"]
+FLOOR_RUN = [
+    "data=cave_cloth",
+    "data.resize=[64,64]",
+    "degrade=random_0.1",
+    "optim.iterations=300",
+    "metrics=fast",
+    "save.figures=false",
+    "progress=false",
+    "logger=none",
+]
 PSNR_FLOORS = {  # name: (overrides, baseline, margin dB)
     "choir": (["model=choir", "optim.iterations=200"], "interp", 0.6),  # 24.16: +1.10 over interp
     "siren": (["model=siren", "optim.iterations=200"], "interp", 6.5),  # 30.05: +6.99
@@ -132,7 +157,8 @@ PSNR_FLOORS = {  # name: (overrides, baseline, margin dB)
     "pemlp": (["model=pemlp", "optim.iterations=200"], "mean", 0.9),  # 21.57: +1.42 (-1.49 under interp)
     "wire": (["model=wire", "optim.iterations=200"], "mean", 0.4),  # 21.08: +0.93 (-1.98 under interp)
     # SCONE at 1000 iterations: 22.15 (+2.00) as the first fit of a process, 21.03 (+0.88) after another fit in the
-    # same process (1.1 dB of spread at this lr over 1000 steps; cause not pinned down); the margin is the lower, minus 0.5
+    # same process (1.1 dB of spread at this lr over 1000 steps; cause not pinned down); the margin is the lower, minus
+    # 0.5
     "scone": (["model=scone", "optim.iterations=1000"], "mean", 0.4),  # 18.48 at 200, below both fills
 }
 
@@ -163,4 +189,9 @@ def test_psnr_floor_above_a_trivial_fill(tmp_path, baselines, name):
     r = run_pipeline(tmp_path, *overrides, *FLOOR_RUN)
     assert np.array_equal(np.load(tmp_path / "mask.npz")["mask"], baselines["mask"])
     assert r["protocol"]["name"] == "official" and r["iterations"] == 300
-    assert r["metrics"]["psnr"] >= baselines[baseline] + margin, (r["metrics"]["psnr"], baseline, baselines[baseline], margin)
+    assert r["metrics"]["psnr"] >= baselines[baseline] + margin, (
+        r["metrics"]["psnr"],
+        baseline,
+        baselines[baseline],
+        margin,
+    )

@@ -3,14 +3,13 @@ import math
 
 import pytest
 import torch
+from conftest import random_coords
 
 from inr_recover.measure.domain import Domain
 from inr_recover.measure.grid import grid_coords
 from inr_recover.models.base import CONFIG_ONLY, model_config
 from inr_recover.models.choir import CHOIR, psc_frequencies
 from inr_recover.models.siren import SIREN
-
-from conftest import random_coords
 
 
 def test_frequencies_log_uniform_in_range():

@@ -4,11 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from inr_recover.models.classical import fold, halrtc, interpolate, svt, unfold
-from inr_recover.errors import UserError
-
 from conftest import TINY_RUN, run_pipeline
+
+from inr_recover.errors import UserError
+from inr_recover.models.classical import fold, halrtc, interpolate, svt, unfold
 
 
 def planar(shape, rng):
@@ -34,7 +33,9 @@ def test_interpolation_reproduces_a_planar_image_inside_the_hull(shape, tube):
     rng = np.random.default_rng(0)
     x = planar(shape, rng)
     if tube:
-        known = np.broadcast_to((rng.random(shape[:2]) < 0.2).reshape(*shape[:2], *([1] * (len(shape) - 2))), shape).copy()
+        known = np.broadcast_to(
+            (rng.random(shape[:2]) < 0.2).reshape(*shape[:2], *([1] * (len(shape) - 2))), shape
+        ).copy()
     else:
         known = rng.random(shape) < 0.2
     out = interpolate(np.where(known, x, 0.0), known)
@@ -45,7 +46,7 @@ def test_interpolation_reproduces_a_planar_image_inside_the_hull(shape, tube):
         np.testing.assert_allclose(o[..., b][inside], v[..., b][inside], atol=1e-9)
         # outside the hull: the value of a nearest observed pixel (grid distances tie often)
         pts = np.argwhere(k[..., b])
-        for (i, j) in np.argwhere(~inside)[:5]:
+        for i, j in np.argwhere(~inside)[:5]:
             d = ((pts - [i, j]) ** 2).sum(1)
             assert o[i, j, b] in {v[y, x, b] for y, x in pts[d == d.min()]}
 
@@ -73,7 +74,9 @@ def test_unfold_fold_and_svt():
         assert torch.equal(fold(m, mode, x.shape), x)
     a = torch.randn(6, 9, dtype=torch.float64)
     s = torch.linalg.svdvals(a)
-    np.testing.assert_allclose(torch.linalg.svdvals(svt(a, float(s[2]))).numpy()[:2], (s[:2] - s[2]).numpy(), atol=1e-10)
+    np.testing.assert_allclose(
+        torch.linalg.svdvals(svt(a, float(s[2]))).numpy()[:2], (s[:2] - s[2]).numpy(), atol=1e-10
+    )
     assert torch.linalg.matrix_rank(svt(a, float(s[2]))) == 2
 
 
@@ -101,8 +104,16 @@ def test_halrtc_bad_input():
 def test_solver_runs_through_the_pipeline_as_the_algorithm(tmp_path, name):
     """``model=interp|halrtc`` in the runner: the reconstruction is the algorithm's on the same observation, the
     observed entries are kept, and nothing is trained."""
-    r = run_pipeline(tmp_path, f"model={name}", "data=synthetic", "data.shape=[20,18,3]", "degrade=random_0.3",
-                     "metrics=fast", "save.figures=false", "progress=false")
+    r = run_pipeline(
+        tmp_path,
+        f"model={name}",
+        "data=synthetic",
+        "data.shape=[20,18,3]",
+        "degrade=random_0.3",
+        "metrics=fast",
+        "save.figures=false",
+        "progress=false",
+    )
     z = np.load(tmp_path / "reconstruction.npz")
     algo = interpolate if name == "interp" else halrtc
     np.testing.assert_allclose(z["reconstruction"], algo(z["observed"], z["known"]).astype(np.float32), atol=1e-6)
@@ -113,8 +124,14 @@ def test_bicubic_baseline_is_bicubic_upsampling_of_y(tmp_path):
     """``model=bicubic`` in the runner (task=super_resolve): the reconstruction is the upsampled observation."""
     from inr_recover.models.classical import bicubic_upsample
 
-    res = run_pipeline(tmp_path, *TINY_RUN, "task=super_resolve", "degrade=downsample_2", "model=bicubic",
-                       "degrade.downsample.kernel=bicubic")
+    res = run_pipeline(
+        tmp_path,
+        *TINY_RUN,
+        "task=super_resolve",
+        "degrade=downsample_2",
+        "model=bicubic",
+        "degrade.downsample.kernel=bicubic",
+    )
     saved = np.load(tmp_path / "reconstruction.npz")
     assert np.allclose(saved["reconstruction"], bicubic_upsample(saved["observed"], 2))
     assert res["degrade"]["ops"][0]["kernel"] == "bicubic" and res["metrics"]["psnr"] > 25
@@ -128,24 +145,38 @@ def test_bicubic_upsampling_matches_pil():
 
     y = np.random.default_rng(0).random((6, 9, 2)).astype(np.float32)
     for f in (2, 4):
-        ref = np.stack([np.asarray(Image.fromarray(y[..., c], mode="F").resize((9 * f, 6 * f), Image.BICUBIC))
-                        for c in range(2)], -1)
+        ref = np.stack(
+            [np.asarray(Image.fromarray(y[..., c], mode="F").resize((9 * f, 6 * f), Image.BICUBIC)) for c in range(2)],
+            -1,
+        )
         assert np.abs(bicubic_upsample(y, f) - ref).max() < 1e-5
 
 
 @pytest.mark.parametrize("name", ["interp", "halrtc"])
-@pytest.mark.parametrize("shape,layout,degrade,task", [
-    ([12, 10, 1], "flatten", "random_0.3", "complete"),      # one channel (grey image)
-    ([12, 10, 3, 4], "flatten", "tube_0.3", "complete"),     # RGB video, frames as channels (the presets' News)
-    ([12, 10, 3, 4], "nd", "random_0.3", "complete"),        # RGB video on an (x, y, t) grid
-    ([12, 10, 3], "flatten", "scene3", "restore"),           # Table 3's mixed degradation (noisy, stripes)
-])
+@pytest.mark.parametrize(
+    "shape,layout,degrade,task",
+    [
+        ([12, 10, 1], "flatten", "random_0.3", "complete"),  # one channel (grey image)
+        ([12, 10, 3, 4], "flatten", "tube_0.3", "complete"),  # RGB video, frames as channels (the presets' News)
+        ([12, 10, 3, 4], "nd", "random_0.3", "complete"),  # RGB video on an (x, y, t) grid
+        ([12, 10, 3], "flatten", "scene3", "restore"),  # Table 3's mixed degradation (noisy, stripes)
+    ],
+)
 def test_solvers_run_on_every_data_kind_of_the_presets(tmp_path, name, shape, layout, degrade, task):
     """The baselines of every preset table run on each data kind the presets use, under the default
     protocol (no recipe: nothing trained), and keep the known entries (complete) or return the algorithm's output."""
-    r = run_pipeline(tmp_path, f"model={name}", "data=synthetic", f"data.shape={shape}".replace(" ", ""),
-                     f"data.layout={layout}", f"degrade={degrade}", f"task={task}", "metrics=fast", "save.figures=false",
-                     "progress=false")
+    r = run_pipeline(
+        tmp_path,
+        f"model={name}",
+        "data=synthetic",
+        f"data.shape={shape}".replace(" ", ""),
+        f"data.layout={layout}",
+        f"degrade={degrade}",
+        f"task={task}",
+        "metrics=fast",
+        "save.figures=false",
+        "progress=false",
+    )
     z = np.load(tmp_path / "reconstruction.npz")
     assert z["reconstruction"].shape == z["known"].shape and np.isfinite(z["reconstruction"]).all()
     assert r["iterations"] == 0 and r["protocol"]["note"] == "no training loop"

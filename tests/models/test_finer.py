@@ -4,16 +4,17 @@ from __future__ import annotations
 import math
 
 import torch
+from conftest import random_coords
 
 from inr_recover.measure.domain import Domain
 from inr_recover.models.base import build_model, model_config
 
-from conftest import random_coords
-
 
 def test_finer_activation_and_init():
     torch.manual_seed(0)
-    m = build_model(model_config("finer", {"width": 64, "depth": 0, "first_bias_scale": 2.0}), 2, 3, Domain.on_grid((8, 8)))
+    m = build_model(
+        model_config("finer", {"width": 64, "depth": 0, "first_bias_scale": 2.0}), 2, 3, Domain.on_grid((8, 8))
+    )
     W, b = m.first.weight, m.first.bias
     assert W.abs().max() <= 1 / 2 and b.abs().max() <= 2.0 and b.abs().max() > 1.0  # U(+-1/in), U(-k, k)
     assert m.last.weight.abs().max() <= math.sqrt(6 / 64) / 30
@@ -24,7 +25,9 @@ def test_finer_activation_and_init():
     torch.testing.assert_close(m.features(x), h.detach(), atol=1e-4, rtol=0)
     # |z| + 1 is detached: d/dz = w0 (|z| + 1) cos(w0 (|z| + 1) z), no sign(z) z term
     (g,) = torch.autograd.grad(m.act(z).sum(), z)
-    torch.testing.assert_close(g, 30.0 * (z.abs() + 1).detach() * torch.cos(30.0 * (z.abs() + 1) * z).detach(), atol=1e-2, rtol=1e-3)
+    torch.testing.assert_close(
+        g, 30.0 * (z.abs() + 1).detach() * torch.cos(30.0 * (z.abs() + 1) * z).detach(), atol=1e-2, rtol=1e-3
+    )
 
 
 def test_finer_default_bias_is_pytorch_and_k_is_exposed():
@@ -39,7 +42,10 @@ def test_finer_wavelet_formula():
     torch.manual_seed(0)
     m = build_model(model_config("finer_wavelet", {"width": 32, "depth": 1}), 2, 1, Domain.on_grid((8, 8)))
     w0, wf, s0 = 4.0, 5.0, 2.0
-    gab = lambda u: torch.exp(1j * w0 * u - (s0 * u).abs() ** 2)
+
+    def gab(u):
+        return torch.exp(1j * w0 * u - (s0 * u).abs() ** 2)
+
     x = random_coords()
     z1 = x @ m.first.weight.T + m.first.bias  # real
     h1 = gab(torch.sin(wf * (z1.abs() + 1) * z1))
@@ -53,7 +59,8 @@ def test_finer_wavelet_formula():
 
 
 def test_finer_gauss_is_official_gf_with_run_sh_settings():
-    """GFLayer.forward = exp(-(scale sin(omega (|z|+1) z))^2), run.sh --scale 3 --omega 10 --fbs 1, sine init with omega."""
+    """GFLayer.forward = exp(-(scale sin(omega (|z|+1) z))^2), run.sh --scale 3 --omega 10 --fbs 1, sine init with
+    omega."""
     torch.manual_seed(0)
     m = build_model(model_config("finer_gauss", {"depth": 1}), 2, 3, Domain.on_grid((8, 8)))
     W1, b1 = m.first.weight, m.first.bias
@@ -62,7 +69,10 @@ def test_finer_gauss_is_official_gf_with_run_sh_settings():
     assert m.layers[0].weight.abs().max() <= math.sqrt(6 / 256) / 10 < m.layers[0].weight.abs().max() * 1.05
     assert m.last.weight.abs().max() <= math.sqrt(6 / 256) / 10
     assert m.layers[0].bias.abs().max() <= 1 / math.sqrt(256)  # hidden bias: PyTorch default
-    gf = lambda z: torch.exp(-((3.0 * torch.sin(10.0 * (z.abs() + 1) * z)) ** 2))
+
+    def gf(z):
+        return torch.exp(-((3.0 * torch.sin(10.0 * (z.abs() + 1) * z)) ** 2))
+
     x = random_coords().double()
     m = m.double()
     h = gf(gf(x @ W1.double().T + b1.double()) @ m.layers[0].weight.T + m.layers[0].bias)
@@ -97,11 +107,16 @@ def test_a_seed_draws_the_official_initial_network():
             params += [linear.weight, linear.bias]
         return params
 
-    for name, k, omega, width, dtype in [("finer", None, 30.0, 32, torch.float32), ("finer", 1.0, 30.0, 32, torch.float32),
-                                         ("finer_gauss", 1.0, 10.0, 32, torch.float32),
-                                         ("finer_wavelet", 1.0, 20.0, 22, torch.cfloat)]:
+    for name, k, omega, width, dtype in [
+        ("finer", None, 30.0, 32, torch.float32),
+        ("finer", 1.0, 30.0, 32, torch.float32),
+        ("finer_gauss", 1.0, 10.0, 32, torch.float32),
+        ("finer_wavelet", 1.0, 20.0, 22, torch.cfloat),
+    ]:
         torch.manual_seed(0)
-        m = build_model(model_config(name, {"width": 32, "depth": 2, "first_bias_scale": k}), 2, 3, Domain.on_grid((8, 8)))
+        m = build_model(
+            model_config(name, {"width": 32, "depth": 2, "first_bias_scale": k}), 2, 3, Domain.on_grid((8, 8))
+        )
         expected = official([2, width, width, width, 3], omega, k, dtype)
         assert len(list(m.parameters())) == len(expected)
         for ours, theirs in zip(m.parameters(), expected):

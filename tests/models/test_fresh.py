@@ -6,14 +6,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import random_coords
 
 from inr_recover.measure.domain import Domain
 from inr_recover.measure.grid import grid_coords
+from inr_recover.measure.observation import Observation
 from inr_recover.models.base import build_model, model_config
 from inr_recover.models.fresh import fill_missing, spectrum, wasserstein
-from inr_recover.measure.observation import Observation
-
-from conftest import random_coords
 
 
 def _official_spectrum(y):
@@ -43,7 +42,10 @@ def test_spectrum_and_wasserstein():
     y = torch.cos(2 * math.pi * 3 * n / 32)[:, None, None].expand(32, 32, 2)  # all energy at |k| = (3, 0)
     s = spectrum(y.contiguous(), 8)
     assert s.shape == (8,) and s[2] > 0 and bool((s[torch.arange(8) != 2] < 1e-6 * s[2]).all())
-    e = lambda i: torch.eye(5, dtype=torch.float64)[i]
+
+    def e(i):
+        return torch.eye(5, dtype=torch.float64)[i]
+
     assert wasserstein(e(0), e(3)) == pytest.approx(3.0) and wasserstein(e(1), e(1)) == 0.0
 
 
@@ -65,7 +67,12 @@ def _fresh_choice(kind: str) -> float:
     known = np.random.default_rng(1).random(v.shape) < 0.5
     obs = Observation(np.where(known, v, 0.0).astype(np.float32), known)
     torch.manual_seed(0)
-    m = build_model(model_config("fresh", {"backbone_options": {"width": 32, "depth": 1}, "inits": 2, "bins": 16}), 2, 1, Domain.on_grid(grid))
+    m = build_model(
+        model_config("fresh", {"backbone_options": {"width": 32, "depth": 1}, "inits": 2, "bins": 16}),
+        2,
+        1,
+        Domain.on_grid(grid),
+    )
     m.setup(obs, grid_coords(grid))
     assert set(m.distances) == set(float(w) for w in range(10, 201, 10)) and m.chosen in m.distances
     assert m.backbone.first.omega == m.chosen
@@ -79,7 +86,9 @@ def test_fresh_picks_lower_w0_for_smooth_than_for_high_frequency_observation():
 
 def test_fresh_search_does_not_change_the_seeded_init():
     obs = Observation(np.random.default_rng(0).random((8, 8, 1)).astype(np.float32), np.ones((8, 8, 1), bool))
-    cfg = model_config("fresh", {"backbone_options": {"width": 8, "depth": 1}, "inits": 2, "candidates": [30.0], "bins": 4})
+    cfg = model_config(
+        "fresh", {"backbone_options": {"width": 8, "depth": 1}, "inits": 2, "candidates": [30.0], "bins": 4}
+    )
 
     def searched(c):
         torch.manual_seed(0)
@@ -99,8 +108,21 @@ def test_fresh_search_does_not_change_the_seeded_init():
 def test_fresh_backbones_finer_and_rff():
     obs = Observation(np.random.default_rng(0).random((10, 10, 2)).astype(np.float32), np.ones((10, 10, 2), bool))
     for backbone, param, vals in [("finer", "first_bias_scale", [0.0, 1.5]), ("pemlp", "sigma", [1.0, 8.0])]:
-        m = build_model(model_config("fresh", {"backbone": backbone, "backbone_options": {"width": 8, "depth": 1},
-                                                "inits": 1, "candidates": vals, "bins": 4}), 2, 2, Domain.on_grid((10, 10)))
+        m = build_model(
+            model_config(
+                "fresh",
+                {
+                    "backbone": backbone,
+                    "backbone_options": {"width": 8, "depth": 1},
+                    "inits": 1,
+                    "candidates": vals,
+                    "bins": 4,
+                },
+            ),
+            2,
+            2,
+            Domain.on_grid((10, 10)),
+        )
         m.setup(obs, grid_coords((10, 10)))
         assert m.param == param and m.chosen in vals
         assert m(random_coords(3)).shape == (3, 2)
@@ -111,8 +133,9 @@ def test_fresh_backbones_finer_and_rff():
 
 def _fresh_after_setup(backbone, candidates, **options):
     obs = Observation(np.random.default_rng(0).random((12, 12, 2)).astype(np.float32), np.ones((12, 12, 2), bool))
-    cfg = model_config("fresh", {"backbone": backbone, "candidates": candidates, "inits": 1, "bins": 4,
-                                  "backbone_options": options})
+    cfg = model_config(
+        "fresh", {"backbone": backbone, "candidates": candidates, "inits": 1, "bins": 4, "backbone_options": options}
+    )
     m = build_model(cfg, 2, 2, Domain.on_grid((12, 12)))
     m.setup(obs, grid_coords((12, 12)))
     return m
@@ -128,7 +151,10 @@ def test_fresh_siren_searches_only_the_first_omega_and_keeps_the_bias_outside():
     assert b.last.weight.abs().max() <= math.sqrt(6 / 16) / 30
     b = b.double()
     x = random_coords().double()
-    lin = lambda layer, h, w: (w * h) @ layer.weight.T + layer.bias
+
+    def lin(layer, h, w):
+        return (w * h) @ layer.weight.T + layer.bias
+
     h = torch.sin(lin(b.first.linear, x, 60.0))
     for layer in b.layers:
         h = torch.sin(lin(layer.linear, h, 30.0))

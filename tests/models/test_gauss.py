@@ -4,11 +4,10 @@ from __future__ import annotations
 import math
 
 import torch
+from conftest import random_coords
 
 from inr_recover.measure.domain import Domain
 from inr_recover.models.base import build_model, model_config
-
-from conftest import random_coords
 
 
 def test_gauss_formula_and_default_init():
@@ -16,6 +15,9 @@ def test_gauss_formula_and_default_init():
     m = build_model(model_config("gauss", {"width": 64, "depth": 1}), 2, 3, Domain.on_grid((8, 8)))
     assert m.layers[0].weight.abs().max() <= 1 / math.sqrt(64)  # PyTorch default U(+-1/sqrt(in))
     x = random_coords()
-    g = lambda z: torch.exp(-((30.0 * z) ** 2))
+
+    def g(z):
+        return torch.exp(-((30.0 * z) ** 2))
+
     h = g(m.layers[0](g(m.first(x))))
     torch.testing.assert_close(m.features(x), h)

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import random_coords, random_observation
 
 from inr_recover.measure.domain import Domain
 from inr_recover.measure.grid import grid_coords
 from inr_recover.models.iinr import IINR
-
-from conftest import random_coords, random_observation
 
 
 def test_iinr_noising_formula():
@@ -72,7 +71,9 @@ def test_iinr_unknown_backbone_is_one_line_error():
     assert "\n" not in str(e.value) and "iinr" not in str(e.value).split("one of")[1]
     with pytest.raises(UserError, match="needs a backbone with features/head; 'sinr'"):
         IINR(2, 3, Domain.on_grid((8, 8)), backbone="sinr")
-    assert IINR(2, 3, Domain.on_grid((8, 8)), backbone="scone", backbone_overrides={"width": 8}).predict(torch.zeros(4, 2)).shape == (4, 3)
+    assert IINR(2, 3, Domain.on_grid((8, 8)), backbone="scone", backbone_overrides={"width": 8}).predict(
+        torch.zeros(4, 2)
+    ).shape == (4, 3)
 
 
 # ---- I-INR (seed paper summary: f = FuseNet(concat(f, b)) * b) -----------------------------------------------------

@@ -4,11 +4,10 @@ from __future__ import annotations
 import math
 
 import torch
+from conftest import random_coords
 
 from inr_recover.measure.domain import Domain
 from inr_recover.models.base import build_model, model_config
-
-from conftest import random_coords
 
 
 def test_pemlp_positional_encoding():
@@ -23,7 +22,12 @@ def test_pemlp_positional_encoding():
 
 def test_pemlp_random_fourier_features():
     torch.manual_seed(0)
-    m = build_model(model_config("pemlp", {"width": 16, "encoding": "rff", "n_features": 4096, "sigma": 6.0}), 2, 3, Domain.on_grid((8, 8)))
+    m = build_model(
+        model_config("pemlp", {"width": 16, "encoding": "rff", "n_features": 4096, "sigma": 6.0}),
+        2,
+        3,
+        Domain.on_grid((8, 8)),
+    )
     assert m.B.shape == (4096, 2) and abs(float(m.B.std()) - 6.0) < 0.3
     x = random_coords(10)
     v = 2 * math.pi * x @ m.B.T

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
-from inr_recover.models.regression import Regressor
+from inr_recover.measure.domain import Domain
 from inr_recover.measure.observation import Observation
+from inr_recover.models.regression import Regressor
 
 
 def _points(n=40, channels=2, rate=0.5, seed=0):
@@ -31,7 +31,9 @@ def test_tree_interpolates_observed_points_and_is_seeded():
     obs, _ = _points()
     a = Regressor(3, 2, Domain(3, 40), kind="tree").solve(obs)
     assert np.allclose(a[obs.known], obs.values[obs.known])  # a fully grown tree reproduces its training data
-    f1, f2 = (Regressor(3, 2, Domain(3, 40), kind="forest", options={"n_estimators": 5}, seed=s).solve(obs) for s in (0, 0))
+    f1, f2 = (
+        Regressor(3, 2, Domain(3, 40), kind="forest", options={"n_estimators": 5}, seed=s).solve(obs) for s in (0, 0)
+    )
     assert np.array_equal(f1, f2)
 
 

@@ -28,4 +28,7 @@ def test_scone_formula_and_mask_range_at_init():
     torch.testing.assert_close(m.features(x), h)
     torch.testing.assert_close(m(x), h @ m.last.weight.T + m.last.bias)
     s = SCONE(2, 3, Domain.on_grid((8, 8)), width=8, mask="sigmoid").double()
-    torch.testing.assert_close(s.mask_fn(torch.tensor([0.0, 1.0], dtype=torch.float64)), torch.sigmoid(torch.tensor([0.0, 1.0], dtype=torch.float64)))
+    torch.testing.assert_close(
+        s.mask_fn(torch.tensor([0.0, 1.0], dtype=torch.float64)),
+        torch.sigmoid(torch.tensor([0.0, 1.0], dtype=torch.float64)),
+    )

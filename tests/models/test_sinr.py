@@ -6,13 +6,12 @@ import math
 
 import pytest
 import torch
+from conftest import extended_superpixel, random_observation
 
 from inr_recover.measure.domain import Domain
 from inr_recover.measure.grid import grid_coords
 from inr_recover.models.base import CONFIG_ONLY, model_config
 from inr_recover.models.sinr import SINR
-
-from conftest import extended_superpixel, random_observation
 
 
 def direct_superpixel_net(m: SINR, k: int, u: torch.Tensor) -> torch.Tensor:
@@ -40,7 +39,10 @@ def test_batched_superpixel_networks_equal_a_loop_over_superpixels(overlap):
     m.double()
     assert m.n_superpixels > 3 and m.w_in.shape[0] == m.n_superpixels
     labels = m.labels.reshape(grid).numpy()
-    total, cover = torch.zeros(coords.shape[0], 4, dtype=torch.float64), torch.zeros(coords.shape[0], 1, dtype=torch.float64)
+    total, cover = (
+        torch.zeros(coords.shape[0], 4, dtype=torch.float64),
+        torch.zeros(coords.shape[0], 1, dtype=torch.float64),
+    )
     for k in range(m.n_superpixels):
         sel = torch.from_numpy(extended_superpixel(labels, k, overlap).reshape(-1))
         total[sel] += direct_superpixel_net(m, k, (coords[sel] + 1) / 2)
@@ -60,7 +62,11 @@ def test_sinr_init_bounds_per_network():
     m._build(40, "cpu")
     assert m.w_in.shape == (40, 2, 35) and m.w_in.abs().max() <= 0.5
     assert m.w_hid.abs().max() <= math.sqrt(6 / 35) / 30 and m.w_out.abs().max() <= math.sqrt(6 / 35) / 150
-    assert m.se_down[0].shape == (40, 35, 4) and m.se_down[-1].shape == (40, 120, 4)  # official SE_Block(ch, int(ch / 4))
+    assert m.se_down[0].shape == (40, 35, 4) and m.se_down[-1].shape == (
+        40,
+        120,
+        4,
+    )  # official SE_Block(ch, int(ch / 4))
     assert not torch.allclose(m.w_in[0], m.w_in[1])  # independent networks
 
 
@@ -69,8 +75,18 @@ def test_sinr_init_bounds_per_network():
 
 @pytest.mark.parametrize("channels, atoms, se_out", [(3, 15, 5), (31, 124, 4)])
 def test_sinr_dictionary_is_a_multiple_of_the_channels(channels, atoms, se_out):
-    m = SINR(2, channels, Domain.on_grid((8, 8)), **{k: v for k, v in model_config("sinr").items() if k not in ("_target_", *CONFIG_ONLY)})
+    m = SINR(
+        2,
+        channels,
+        Domain.on_grid((8, 8)),
+        **{k: v for k, v in model_config("sinr").items() if k not in ("_target_", *CONFIG_ONLY)},
+    )
     assert m.atoms == atoms and m.dictionary.weight.shape == (channels, atoms)  # 5 C for RGB, 4 C for HSI
     # official SE_Block(ch, int(ch / 4)): bottleneck ch // int(ch / 4)
-    assert m.se_down[0].shape[-1] == 35 // int(35 / 4) == 4 and m.se_down[-1].shape[-1] == atoms // int(atoms / 4) == se_out
-    assert SINR(2, 31, Domain.on_grid((8, 8)), atoms=120).se_down[-1].shape[-1] == 120 // 30 == 4  # the official scripts' r = 120
+    assert (
+        m.se_down[0].shape[-1] == 35 // int(35 / 4) == 4
+        and m.se_down[-1].shape[-1] == atoms // int(atoms / 4) == se_out
+    )
+    assert (
+        SINR(2, 31, Domain.on_grid((8, 8)), atoms=120).se_down[-1].shape[-1] == 120 // 30 == 4
+    )  # the official scripts' r = 120

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import torch
+from conftest import random_coords
 
 from inr_recover.measure.domain import Domain
 from inr_recover.models.siren import SIREN
-
-from conftest import random_coords
 
 
 def test_siren_paper_bias_form():

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import extended_superpixel, random_observation
 from scipy import ndimage
-
 from sklearn.cluster import KMeans
 from sklearn.neighbors import KNeighborsRegressor
 
 from inr_recover.models.superpixels import connected_labels, overlap_members, segmentation_channels, superpixels
-
-from conftest import extended_superpixel, random_observation
 
 
 @pytest.mark.parametrize("grid", [(40, 36), (12, 10, 6)])

@@ -4,11 +4,10 @@ from __future__ import annotations
 import math
 
 import torch
+from conftest import random_coords
 
 from inr_recover.measure.domain import Domain
 from inr_recover.models.base import build_model, model_config
-
-from conftest import random_coords
 
 
 def test_wire_complex_gabor():

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from inr_recover.measure import metrics as M  # noqa: E402
-from inr_recover.measure.domain import Domain
+from inr_recover.measure.domain import Domain  # noqa: E402
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -21,7 +21,18 @@ coords = choir_core.get_mgrid((H, W))
 run.start()
 for _ in range(args.iterations):
     trainer.train_step(coords, run.values, run.mask)
-run.finish(predict(net, coords), {"source": "CHOIR choir_core.py (CHOIRTrainer), Missing_Random.py / Mixed_Degradation.py",
-                                  "loss": "L1Loss(f * M, y * M): mean over all entries", "optimizer": "Adam(0.9, 0.999)",
-                                  "lr": 3e-3, "schedule": "cosine to 1e-6 over T = iterations", "weight_decay": 1e-5,
-                                  "grad_clip": 1.0, "range": "[0, 1]", "batch": "full"}, 5000)
+run.finish(
+    predict(net, coords),
+    {
+        "source": "CHOIR choir_core.py (CHOIRTrainer), Missing_Random.py / Mixed_Degradation.py",
+        "loss": "L1Loss(f * M, y * M): mean over all entries",
+        "optimizer": "Adam(0.9, 0.999)",
+        "lr": 3e-3,
+        "schedule": "cosine to 1e-6 over T = iterations",
+        "weight_decay": 1e-5,
+        "grad_clip": 1.0,
+        "range": "[0, 1]",
+        "batch": "full",
+    },
+    5000,
+)

@@ -17,23 +17,43 @@ from pathlib import Path
 
 import numpy as np
 
-SIDE = ("psnr", "iterations", "official_iterations", "seed", "train_seconds", "recipe", "notes", "repo_commit", "machine",
-        "command")
+SIDE = (
+    "psnr",
+    "iterations",
+    "official_iterations",
+    "seed",
+    "train_seconds",
+    "recipe",
+    "notes",
+    "repo_commit",
+    "machine",
+    "command",
+)
 
 
 def ours(path: Path) -> dict | None:
     if not path.is_file():
         return None
     r = json.loads(path.read_text())
-    return {"psnr": r["metrics"]["psnr"], "iterations": r["iterations"], "seed": r["seed"],
-            "train_seconds": r["train_seconds"], "command": "python -m inr_recover.cli.main " + r["command"].split(" ", 1)[1]}
+    return {
+        "psnr": r["metrics"]["psnr"],
+        "iterations": r["iterations"],
+        "seed": r["seed"],
+        "train_seconds": r["train_seconds"],
+        "command": "python -m inr_recover.cli.main " + r["command"].split(" ", 1)[1],
+    }
 
 
 def over_seeds(runs: list[dict]) -> dict:
     """One side of several seeds: the first run's record with the mean PSNR, its std and the per-seed values."""
     psnr = [r["psnr"] for r in runs]
-    return {**runs[0], "psnr": float(np.mean(psnr)), "psnr_std": float(np.std(psnr, ddof=1)),
-            "per_seed": {str(r["seed"]): r["psnr"] for r in runs}, "seed": [r["seed"] for r in runs]}
+    return {
+        **runs[0],
+        "psnr": float(np.mean(psnr)),
+        "psnr_std": float(np.std(psnr, ddof=1)),
+        "per_seed": {str(r["seed"]): r["psnr"] for r in runs},
+        "seed": [r["seed"] for r in runs],
+    }
 
 
 def collect(out_dir: Path) -> dict:
@@ -43,7 +63,8 @@ def collect(out_dir: Path) -> dict:
         m = re.fullmatch(r"(.+?)(?:_s(\d+))?", off.stem)
         o = json.loads(off.read_text())
         groups.setdefault((off.parent.name, m.group(1), m.group(2) is not None), []).append(
-            ({k: o[k] for k in SIDE}, ours(out_dir / "ours" / off.parent.name / off.stem / "results.json")))
+            ({k: o[k] for k in SIDE}, ours(out_dir / "ours" / off.parent.name / off.stem / "results.json"))
+        )
     keyed = {}
     for (obs, method, seeded), runs in groups.items():
         official = [r[0] for r in runs]
@@ -52,7 +73,9 @@ def collect(out_dir: Path) -> dict:
             row["ours"] = over_seeds([r[1] for r in runs]) if seeded else runs[0][1]
             row["gap_db"] = row["ours"]["psnr"] - row["official"]["psnr"]
         seeds = " ".join(str(s) for s in row["official"]["seed"]) if seeded else None
-        key = f"{official[0]['iterations']} iterations, " + (f"seeds {seeds}" if seeded else f"seed {official[0]['seed']}")
+        key = f"{official[0]['iterations']} iterations, " + (
+            f"seeds {seeds}" if seeded else f"seed {official[0]['seed']}"
+        )
         keyed.setdefault(key, {}).setdefault(obs, {})[method] = row
     return keyed
 
@@ -77,5 +100,8 @@ if __name__ == "__main__":
             print(" ", obs)
             for m, row in methods.items():
                 mine = row.get("ours", {}).get("psnr", float("nan"))
-                print(f"    {m:14s} official {row['official']['psnr']:7.3f}  ours {mine:7.3f}  gap {row.get('gap_db', float('nan')):+6.2f} dB")
+                print(
+                    f"    {m:14s} official {row['official']['psnr']:7.3f}  ours {mine:7.3f}  gap "
+                    f"{row.get('gap_db', float('nan')):+6.2f} dB"
+                )
     dest.write_text(json.dumps(merged, indent=2) + "\n")

@@ -50,7 +50,9 @@ def import_repo(repo: str) -> Path:
         torch.nn.Module.cuda = lambda self, *a, **k: self
     path = Path(repo).resolve()
     if not path.is_dir():
-        sys.exit(f"--repo {repo}: no such directory (check out the official repository there, see tools/official/README.md)")
+        sys.exit(
+            f"--repo {repo}: no such directory (check out the official repository there, see tools/official/README.md)"
+        )
     sys.path.insert(0, str(path))
     return path
 
@@ -102,24 +104,36 @@ class Run:
         seconds = time.perf_counter() - self.t0
         pred = torch.as_tensor(prediction).detach().cpu().numpy().reshape(self.shape).astype(np.float32)
         recon = self.task.output(pred, self.obs.values, self.obs.known)
-        psnr = M.compute(self.signal.frames_view(self.signal.values), self.signal.frames_view(recon), names=("psnr",))["psnr"]
+        psnr = M.compute(self.signal.frames_view(self.signal.values), self.signal.frames_view(recon), names=("psnr",))[
+            "psnr"
+        ]
         a = self.args
         result = {
             "driver": Path(sys.argv[0]).name,
             "psnr": psnr,
             "task": self.task.name,
             "obs": str(Path(a.obs).resolve()),
-            "grid": list(self.obs.grid), "channels": self.shape[-1], "observed_fraction": self.obs.observed_fraction,
-            "iterations": a.iterations, "official_iterations": official_iterations, "seed": a.seed,
-            "recipe": recipe, "notes": notes,
-            "repo": str(Path(a.repo).resolve()), "repo_commit": _commit(a.repo) or a.commit,
-            "train_seconds": seconds, "machine": f"{platform.node()} {platform.machine()}, torch {torch.__version__}, "
-                                                    f"{torch.get_num_threads()} threads",
+            "grid": list(self.obs.grid),
+            "channels": self.shape[-1],
+            "observed_fraction": self.obs.observed_fraction,
+            "iterations": a.iterations,
+            "official_iterations": official_iterations,
+            "seed": a.seed,
+            "recipe": recipe,
+            "notes": notes,
+            "repo": str(Path(a.repo).resolve()),
+            "repo_commit": _commit(a.repo) or a.commit,
+            "train_seconds": seconds,
+            "machine": f"{platform.node()} {platform.machine()}, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads",
             "command": " ".join(["python", *sys.argv]),
         }
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"{result['driver']}: final-iterate PSNR {psnr:.3f} dB ({a.iterations} iterations, {seconds:.0f} s) -> {a.out}")
+        print(
+            f"{result['driver']}: final-iterate PSNR {psnr:.3f} dB ({a.iterations} iterations, {seconds:.0f} s) -> "
+            f"{a.out}"
+        )
         return result
 
 
@@ -133,7 +147,9 @@ def _commit(repo: str) -> str | None:
 
 def grid_ij(h: int, w: int) -> torch.Tensor:
     """``(H*W, 2)`` coordinates ``(row, col)`` on ``linspace(-1, 1)`` (the FINER/FINER++/SCONE/SIREN scripts' grid)."""
-    return torch.stack(torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij"), -1).reshape(-1, 2)
+    return torch.stack(torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij"), -1).reshape(
+        -1, 2
+    )
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -146,8 +162,17 @@ def exp_decay(iterations: int):
     return lambda t: 0.1 ** min(t / iterations, 1)
 
 
-def fit_full_batch(model, coords: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, iterations: int,
-                   optimizer, scheduler=None, loss_fn=masked_mse, clip: float | None = None) -> None:
+def fit_full_batch(
+    model,
+    coords: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    iterations: int,
+    optimizer,
+    scheduler=None,
+    loss_fn=masked_mse,
+    clip: float | None = None,
+) -> None:
     """The official scripts' loop: full batch, ``zero_grad, backward, [clip], step, [scheduler.step]`` per iteration."""
     for _ in range(iterations):
         loss = loss_fn(model(coords), target, mask)
@@ -173,7 +198,15 @@ def train_image_recipe(run: Run, model, lr: float, official_iterations: int, sou
     sched = torch.optim.lr_scheduler.LambdaLR(opt, exp_decay(run.args.iterations))
     run.start()
     fit_full_batch(model, coords, target, mask, run.args.iterations, opt, sched)
-    recipe = {"source": source, "loss": "mean(mask * (f - y)^2) over all entries", "optimizer": "Adam(0.9, 0.999)",
-              "lr": lr, "schedule": "LambdaLR 0.1**min(t/T, 1), T = iterations", "weight_decay": 0, "grad_clip": None,
-              "range": "[-1, 1]", "batch": "full"}
+    recipe = {
+        "source": source,
+        "loss": "mean(mask * (f - y)^2) over all entries",
+        "optimizer": "Adam(0.9, 0.999)",
+        "lr": lr,
+        "schedule": "LambdaLR 0.1**min(t/T, 1), T = iterations",
+        "weight_decay": 0,
+        "grad_clip": None,
+        "range": "[-1, 1]",
+        "batch": "full",
+    }
     return run.finish(predict(model, coords) / 2 + 0.5, recipe, official_iterations, notes)

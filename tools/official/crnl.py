@@ -30,11 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _tensor_common as C  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn, optim  # noqa: E402
 
-import _tensor_common as C  # noqa: E402
 from inr_recover.models.tensor.crnl import fill_missing  # noqa: E402
 
 HSI = ["max_iter", "omega_0_4D", "down_2", "lr_real", "gamma", "p", "k"]

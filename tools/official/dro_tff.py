@@ -23,11 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _tensor_common as C  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn, optim  # noqa: E402
-
-import _tensor_common as C  # noqa: E402
 
 
 def official_model(drotff, X, omega, depth, beta):
@@ -107,8 +106,12 @@ def check(drotff, X, k, obs, task):
     err = float((a - b).abs().max() / a.abs().max())
     assert ours.rank == off.A_net[1].out_features and len(ours.transforms) == len(off.net), "architecture differs"
     assert err < 1e-5, f"forward differs: relative max error {err}"
-    return {"forward_max_rel_error": err, "rank": ours.rank, "params_official": sum(p.numel() for p in off.parameters()),
-            "params_ours": sum(p.numel() for p in ours.parameters())}
+    return {
+        "forward_max_rel_error": err,
+        "rank": ours.rank,
+        "params_official": sum(p.numel() for p in off.parameters()),
+        "params_ours": sum(p.numel() for p in ours.parameters()),
+    }
 
 
 def main():
@@ -129,11 +132,14 @@ def main():
         k["omega"] = 2  # Demo_Image_inpainting.py: "otherwise (e.g. hsi - flowers ...), set omega to 2"
     X = torch.from_numpy(np.ascontiguousarray(np.where(obs.known, obs.values, 0.0), dtype=np.float32))
     mask = torch.from_numpy(obs.known.astype(np.float32))
-    record = {"method": "dro_tff", "official_script": script.name,
-              "official_constants": {n: {"value": k[n], "line": consts[n][1]} for n in names},
-              "official_files": {f: C.sha256(repo / f) for f in ("model/drotff.py", "utils.py", script.name)},
-              "observation": "runner observation via degrade=from_file (" + " ".join(feed) + "); X = observed values "
-                             "(missing 0), mask = runner's known mask, (H, W, C) float32 on [0, 1]"}
+    record = {
+        "method": "dro_tff",
+        "official_script": script.name,
+        "official_constants": {n: {"value": k[n], "line": consts[n][1]} for n in names},
+        "official_files": {f: C.sha256(repo / f) for f in ("model/drotff.py", "utils.py", script.name)},
+        "observation": "runner observation via degrade=from_file (" + " ".join(feed) + "); X = observed values "
+        "(missing 0), mask = runner's known mask, (H, W, C) float32 on [0, 1]",
+    }
     with C.on_cpu(drotff, utils):
         if args.check:
             record["check"] = check(drotff, X, k, obs, task)
@@ -149,7 +155,12 @@ def main():
             seconds = t.seconds
             with torch.no_grad():
                 pred = model().numpy()
-            record["recipe"] = {"optimizer": "Adam", "lr": k["lr_real"], "weight_decay": 10e-8, "rank": int(X.shape[0] * k["beta"])}
+            record["recipe"] = {
+                "optimizer": "Adam",
+                "lr": k["lr_real"],
+                "weight_decay": 10e-8,
+                "rank": int(X.shape[0] * k["beta"]),
+            }
         else:
             pred, seconds, record["recipe"] = C.run_ours("dro_tff", task, obs, args)
     C.finish(args, pred, obs, truth, task, seconds, record)

@@ -1,5 +1,5 @@
-"""docs/results.md "Faithfulness": the side-by-side table (this runner vs the official code on identical observations) as
-Markdown, from tools/official/results_inr.json and results_tensor.json.
+"""docs/results.md "Faithfulness": the side-by-side table (this runner vs the official code on identical observations)
+as Markdown, from tools/official/results_inr.json and results_tensor.json.
 
     python tools/official/faithfulness.py            # the full table (docs/results.md)
     python tools/official/faithfulness.py --brief    # README's excerpt: the 200-iteration rows of one observation
@@ -12,6 +12,7 @@ results_tensor.json (mean +- std over its seeds). Gap = ours - official (dB); th
 Commands are printed with placeholders for the directories of whoever ran them: ``$OFFICIAL`` (the official
 checkouts), ``$OBS`` (the saved observations), ``$OUT`` (the harness's output directory).
 """
+
 import json
 import re
 from pathlib import Path
@@ -19,13 +20,18 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).parent
-OBS = {"cloth64_random0.1": "CAVE cloth 64x64x31, random 10%", "cloth64_scene3": "CAVE cloth 64x64x31, Scene 3 (impulses known)",
-       "toy64_random0.1": "CAVE chart and stuffed toy 64x64x31, random 10%",
-       "cloth128_random0.1": "CAVE cloth 128x128x31, random 10%",
-       "cloth128_scene3": "CAVE cloth 128x128x31, Scene 3 (impulses known)"}
-PLACES = ((re.compile(r"(--repo )\S*/"), r"\1$OFFICIAL/"),                       # --repo DIR/<checkout>
-          (re.compile(r"(hydra\.run\.dir=)\S*/(ours/)"), r"\1$OUT/\2"),             # the harness's OUT/ours/...
-          (re.compile(r"(?<=[= ])/\S*/(?=(cloth|toy)\w*[\d.]+/|cloth\d+_\w+\b)"), "$OBS/"))  # OBS/<observation>
+OBS = {
+    "cloth64_random0.1": "CAVE cloth 64x64x31, random 10%",
+    "cloth64_scene3": "CAVE cloth 64x64x31, Scene 3 (impulses known)",
+    "toy64_random0.1": "CAVE chart and stuffed toy 64x64x31, random 10%",
+    "cloth128_random0.1": "CAVE cloth 128x128x31, random 10%",
+    "cloth128_scene3": "CAVE cloth 128x128x31, Scene 3 (impulses known)",
+}
+PLACES = (
+    (re.compile(r"(--repo )\S*/"), r"\1$OFFICIAL/"),  # --repo DIR/<checkout>
+    (re.compile(r"(hydra\.run\.dir=)\S*/(ours/)"), r"\1$OUT/\2"),  # the harness's OUT/ours/...
+    (re.compile(r"(?<=[= ])/\S*/(?=(cloth|toy)\w*[\d.]+/|cloth\d+_\w+\b)"), "$OBS/"),
+)  # OBS/<observation>
 
 
 def portable(cmd: str) -> str:
@@ -50,7 +56,9 @@ def note(key: str, r: dict) -> str:
         return "" if "protocol=official" in key else " (before protocol)"
     gaps = [r["ours"]["per_seed"][s] - r["official"]["per_seed"][s] for s in r["ours"]["per_seed"]]
     spread = max(gaps) - min(gaps)
-    return f" (seeds {', '.join(r['ours']['per_seed'])}" + (f"; per-seed gaps spread {spread:.2f} dB)" if spread > 0.5 else ")")
+    return f" (seeds {', '.join(r['ours']['per_seed'])}" + (
+        f"; per-seed gaps spread {spread:.2f} dB)" if spread > 0.5 else ")"
+    )
 
 
 def inr_rows():
@@ -62,8 +70,15 @@ def inr_rows():
             for method, r in methods.items():
                 if "ours" not in r:
                     continue
-                rows[(obs, method, iterations)] = (method + note(key, r), observation(obs), iterations, side(r["ours"]),
-                                                   side(r["official"]), r["gap_db"], r["ours"]["command"])
+                rows[(obs, method, iterations)] = (
+                    method + note(key, r),
+                    observation(obs),
+                    iterations,
+                    side(r["ours"]),
+                    side(r["official"]),
+                    r["gap_db"],
+                    r["ours"]["command"],
+                )
     return [rows[k] for k in sorted(rows)]
 
 
@@ -74,9 +89,18 @@ def spread(values: list) -> str:
 
 def tensor_rows():
     t = json.loads((HERE / "results_tensor.json").read_text())
-    return [(f"{r['method']} ({r['task']}, seeds {', '.join(map(str, r['seeds']))})", observation(r["observation"]),
-             r["iterations"], spread(r["ours"]["psnr"]), spread(r["official"]["psnr"]),
-             r["ours"]["psnr_mean"] - r["official"]["psnr_mean"], r["ours"]["commands"][0]) for r in t["runs"]]
+    return [
+        (
+            f"{r['method']} ({r['task']}, seeds {', '.join(map(str, r['seeds']))})",
+            observation(r["observation"]),
+            r["iterations"],
+            spread(r["ours"]["psnr"]),
+            spread(r["official"]["psnr"]),
+            r["ours"]["psnr_mean"] - r["official"]["psnr_mean"],
+            r["ours"]["commands"][0],
+        )
+        for r in t["runs"]
+    ]
 
 
 def gap_cell(gap: float) -> str:

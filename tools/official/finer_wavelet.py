@@ -1,7 +1,9 @@
-"""FINER++ wavelet (liuzhen0212/FINERplusplus HEAD): ``models.WF`` trained as ``train_image.py`` with ``run.sh``'s settings.
+"""FINER++ wavelet (liuzhen0212/FINERplusplus HEAD): ``models.WF`` trained as ``train_image.py`` with ``run.sh``'s
+settings.
 
 ``--scale 2 --omega_w 4 --omega 5 --fbs 1 --init_method sine --lr 1e-3``, width 256, 3 hidden layers, 5000 iterations.
 """
+
 from common import Run, import_repo, parse_args, train_image_recipe
 
 args = parse_args(__doc__)
@@ -9,6 +11,15 @@ import_repo(args.repo)
 from models import WF  # noqa: E402  (the official checkout)
 
 run = Run(args)
-model = WF(in_features=2, out_features=run.shape[-1], hidden_layers=3, hidden_features=256, scale=2, omega_w=4, omega=5,
-           init_method="sine", fbs=1)
+model = WF(
+    in_features=2,
+    out_features=run.shape[-1],
+    hidden_layers=3,
+    hidden_features=256,
+    scale=2,
+    omega_w=4,
+    omega=5,
+    init_method="sine",
+    fbs=1,
+)
 train_image_recipe(run, model, lr=1e-3, official_iterations=5000, source="FINER++ train_image.py, run.sh (WF)")

@@ -13,7 +13,6 @@ entries), Adam lr 1e-4, no scheduler, full batch; 15000 steps in ``base.yaml``.
 """
 import numpy as np
 import torch
-
 from common import Run, import_repo, parse_args, predict
 
 args = parse_args(__doc__)
@@ -30,13 +29,26 @@ from inr_recover.models.fresh import fill_missing  # noqa: E402
 
 run = Run(args)
 H, W, C = run.shape
-make = lambda w: Siren(in_features=2, hidden_features=256, hidden_layers=3, out_features=C, outermost_linear=True,
-                       first_omega_0=w, hidden_omega=30.0, beta=1.0, weight_constant=6.0, apply_omega_when_linear=True,
-                       boost_bias=False)
+
+
+def make(w):
+    return Siren(in_features=2, hidden_features=256, hidden_layers=3, out_features=C, outermost_linear=True,
+                 first_omega_0=w, hidden_omega=30.0, beta=1.0, weight_constant=6.0, apply_omega_when_linear=True,
+                 boost_bias=False)
+
+
 coords = get_mgrid((H, W), dim=2)
-spectrum = prepare_spectrum_generators(SpectrumConfig(use_baseline=True, eval_before_training=False, resize_before_crop=False,
-                                                      resize_sizes=[], crop_sizes=[64, 128], selection_methods=["cropped_64"],
-                                                      initial_evals=10))["cropped_64"]
+spectrum = prepare_spectrum_generators(
+    SpectrumConfig(
+        use_baseline=True,
+        eval_before_training=False,
+        resize_before_crop=False,
+        resize_sizes=[],
+        crop_sizes=[64, 128],
+        selection_methods=["cropped_64"],
+        initial_evals=10,
+    )
+)["cropped_64"]
 signal = torch.from_numpy(fill_missing(run.obs.values, run.obs.known) * 2 - 1).movedim(-1, 0)  # (C, H, W) in [-1, 1]
 gt = spectrum(signal).numpy()
 gt = gt / gt.sum()
@@ -55,9 +67,21 @@ for _ in range(args.iterations):
     opt.zero_grad()
     loss.backward()
     opt.step()
-run.finish(predict(net, coords) / 2 + 0.5,
-           {"source": "FreSh src/models.py Siren, configs/siren_base.yaml + siren_best_omega.yaml, metrics.py",
-            "chosen_first_omega0": chosen, "distances": distances,
-            "loss": "F.mse_loss over the observed entries (sum(M (f - y)^2) / sum(M))", "optimizer": "Adam(0.9, 0.999)",
-            "lr": 1e-4, "schedule": None, "weight_decay": 0, "grad_clip": None, "range": "[-1, 1]", "batch": "full"}, 15000,
-           notes="spectrum of the filled observation (inr_recover fill_missing), not of the truth")
+run.finish(
+    predict(net, coords) / 2 + 0.5,
+    {
+        "source": "FreSh src/models.py Siren, configs/siren_base.yaml + siren_best_omega.yaml, metrics.py",
+        "chosen_first_omega0": chosen,
+        "distances": distances,
+        "loss": "F.mse_loss over the observed entries (sum(M (f - y)^2) / sum(M))",
+        "optimizer": "Adam(0.9, 0.999)",
+        "lr": 1e-4,
+        "schedule": None,
+        "weight_decay": 0,
+        "grad_clip": None,
+        "range": "[-1, 1]",
+        "batch": "full",
+    },
+    15000,
+    notes="spectrum of the filled observation (inr_recover fill_missing), not of the truth",
+)

@@ -7,7 +7,6 @@
 from types import SimpleNamespace
 
 import torch
-
 from common import Run, fit_full_batch, grid_ij, import_repo, parse_args, predict
 
 args = parse_args(__doc__)
@@ -22,7 +21,18 @@ opt = torch.optim.Adam(net.parameters(), lr=1e-4)
 sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.iterations, eta_min=1e-6)
 run.start()
 fit_full_batch(net, coords, target, mask, args.iterations, opt, sched)
-run.finish(predict(net, coords) / 2 + 0.5, {"source": "scone train_image.py, config/train_image.yaml, model_config/scone.yaml",
-                                            "loss": "mean(mask * (f - y)^2) over all entries", "optimizer": "Adam(0.9, 0.999)",
-                                            "lr": 1e-4, "schedule": "cosine to 1e-6 over T = iterations", "weight_decay": 0,
-                                            "grad_clip": None, "range": "[-1, 1]", "batch": "full"}, 10000)
+run.finish(
+    predict(net, coords) / 2 + 0.5,
+    {
+        "source": "scone train_image.py, config/train_image.yaml, model_config/scone.yaml",
+        "loss": "mean(mask * (f - y)^2) over all entries",
+        "optimizer": "Adam(0.9, 0.999)",
+        "lr": 1e-4,
+        "schedule": "cosine to 1e-6 over T = iterations",
+        "weight_decay": 0,
+        "grad_clip": None,
+        "range": "[-1, 1]",
+        "batch": "full",
+    },
+    10000,
+)

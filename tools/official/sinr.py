@@ -31,7 +31,10 @@ import numpy as np
 import scipy.io
 import torch
 
-sys.argv, _extra = [a for a in sys.argv if not a.startswith("--pixel-set")], [a for a in sys.argv if a.startswith("--pixel-set")]
+sys.argv, _extra = (
+    [a for a in sys.argv if not a.startswith("--pixel-set")],
+    [a for a in sys.argv if a.startswith("--pixel-set")],
+)
 from common import Run, import_repo, parse_args  # noqa: E402
 
 args = parse_args(__doc__)
@@ -47,11 +50,15 @@ observed = np.where(run.obs.known, run.obs.values, 0.0)
 scipy.io.savemat(tmp / "ob.mat", {"Nhsi": observed})
 scipy.io.savemat(tmp / "gt.mat", {"Ohsi": observed})  # the targets: only observed entries weigh (below)
 scipy.io.savemat(tmp / "mask.mat", {"Mask": run.obs.known.astype(np.float64)})
-data = data_load_img_completion_overlap_bound_kmeans(str(tmp / "ob"), str(tmp / "gt"), str(tmp / "mask"), pixel_set=pixel_set, freq=0)
+data = data_load_img_completion_overlap_bound_kmeans(
+    str(tmp / "ob"), str(tmp / "gt"), str(tmp / "mask"), pixel_set=pixel_set, freq=0
+)
 known = torch.from_numpy(run.obs.known.astype(np.float32))
 for n, ij in enumerate(data.coords1):  # every entry's mask the observation's, ring pixels included (module doc)
     data.gt_mask[n] = known[ij[:, 0].long(), ij[:, 1].long()].reshape(data.gt[n].shape)
-net = NET_S_INR(data.pixel_num, c_in=2, r=120, c_out=C, c_mid=35, hidden_layers=3, first_omega_0=150, hidden_omega_0=150)
+net = NET_S_INR(
+    data.pixel_num, c_in=2, r=120, c_out=C, c_mid=35, hidden_layers=3, first_omega_0=150, hidden_omega_0=150
+)
 lr = 5e-4 if run.task.name == "restore" else 1e-3  # sinr_denoising.py:26 | sinr_completion.py:30 (module doc)
 opt = torch.optim.Adam(lr=lr, params=net.parameters(), weight_decay=1e-6)
 gt, gt_mask, coords = data.gt, data.gt_mask, data.coords2
@@ -71,8 +78,22 @@ with torch.no_grad():
         acc.index_put_((ij[:, 0].long(), ij[:, 1].long()), out[i], accumulate=True)
         cover.index_put_((ij[:, 0].long(), ij[:, 1].long()), torch.ones(len(ij), 1), accumulate=True)
     pred = (acc / cover.clamp(min=1)).reshape(-1, C)  # the label - 1 indexing leaves no pixel uncovered
-run.finish(pred, {"source": "S-INR sinr_completion.py, dataloader.py, models.py (branch master)", "pixel_set": pixel_set,
-                  "superpixel_networks": int(data.pixel_num), "r": 120,
-                  "loss": "sum over superpixels of ||M (f - y)||_2",
-                  "ring_mask": "per entry, from the observation (the released loader: all ones unless the pixel is all zero)", "optimizer": "Adam(0.9, 0.999)", "lr": lr,
-                  "schedule": None, "weight_decay": 1e-6, "grad_clip": None, "range": "[0, 1]", "batch": "full"}, 8001)
+run.finish(
+    pred,
+    {
+        "source": "S-INR sinr_completion.py, dataloader.py, models.py (branch master)",
+        "pixel_set": pixel_set,
+        "superpixel_networks": int(data.pixel_num),
+        "r": 120,
+        "loss": "sum over superpixels of ||M (f - y)||_2",
+        "ring_mask": "per entry, from the observation (the released loader: all ones unless the pixel is all zero)",
+        "optimizer": "Adam(0.9, 0.999)",
+        "lr": lr,
+        "schedule": None,
+        "weight_decay": 1e-6,
+        "grad_clip": None,
+        "range": "[0, 1]",
+        "batch": "full",
+    },
+    8001,
+)

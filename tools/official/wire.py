@@ -6,7 +6,6 @@ Architecture per task: completion w0 20, s0 10, 3 hidden layers (the FINER/FINER
 conf/model/wire.yaml); restoration w0 5, s0 5, 2 hidden layers (wire_image_denoise.py). Width 256 (181 complex).
 """
 import torch
-
 from common import Run, exp_decay, grid_ij, import_repo, masked_mse, parse_args, predict
 
 args = parse_args(__doc__)
@@ -33,7 +32,21 @@ for _ in range(args.iterations):
         loss.backward()
         opt.step()
     sched.step()
-run.finish(predict(net, coords), {"source": "wire wire_image_denoise.py", "w0": w0, "s0": s0, "hidden_layers": hidden,
-                                  "loss": "mean(mask * (f - y)^2) over all entries", "optimizer": "Adam(0.9, 0.999)",
-                                  "lr": lr, "schedule": "LambdaLR 0.1**min(t/T, 1), T = iterations", "weight_decay": 0,
-                                  "grad_clip": None, "range": "[0, 1]", "batch": f"random batches of {maxpoints}"}, 2000)
+run.finish(
+    predict(net, coords),
+    {
+        "source": "wire wire_image_denoise.py",
+        "w0": w0,
+        "s0": s0,
+        "hidden_layers": hidden,
+        "loss": "mean(mask * (f - y)^2) over all entries",
+        "optimizer": "Adam(0.9, 0.999)",
+        "lr": lr,
+        "schedule": "LambdaLR 0.1**min(t/T, 1), T = iterations",
+        "weight_decay": 0,
+        "grad_clip": None,
+        "range": "[0, 1]",
+        "batch": f"random batches of {maxpoints}",
+    },
+    2000,
+)

@@ -1,5 +1,6 @@
-"""inr_recover/paper_figures.csv, written by the papers' extractors (choir_tables.py, finerpp_table2.py, view_synthesis.py): each replaces
-its own rows (those whose source names its paper) and keeps the others."""
+"""inr_recover/paper_figures.csv, written by the papers' extractors (choir_tables.py, finerpp_table2.py,
+view_synthesis.py): each replaces its own rows (those whose source names its paper) and keeps the others."""
+
 import csv
 from pathlib import Path
 

@@ -43,7 +43,9 @@ def choir_rows(text: str):
 def finerpp_rows(text: str):
     """Table 3: a line per scene in each metric's block (PSNR, SSIM, LPIPS in turn), the first number of each of the
     seven columns its value."""
-    table = text[text.index("We evaluate the FINER++ for this task"):text.index("TABLE 3 Quantitative comparisons on novel")]
+    table = text[
+        text.index("We evaluate the FINER++ for this task") : text.index("TABLE 3 Quantitative comparisons on novel")
+    ]
     figures = {}
     for line in table.splitlines():
         cells = line.split("\t")
@@ -56,9 +58,13 @@ def finerpp_rows(text: str):
             figures[(scene, method, metric)] = v
     for method, name in FINERPP_KEPT.items():
         for scene in SCENES:
-            yield {"data": scene, "degrade": "none", "method": method,
-                   **{m: figures[(scene, method, m)] for m in ("psnr", "ssim", "lpips")},
-                   "source": f"FINER++ Table 3, {scene}, {name}"}
+            yield {
+                "data": scene,
+                "degrade": "none",
+                "method": method,
+                **{m: figures[(scene, method, m)] for m in ("psnr", "ssim", "lpips")},
+                "source": f"FINER++ Table 3, {scene}, {name}",
+            }
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ import math
 import torch
 from torch import nn
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.models.base import INR
 from inr_recover.models.layers import SineLayer
 
@@ -134,9 +134,14 @@ class GridTensorModel(INR):
         super().__init__()
         self.grid = domain.grid
         if len(self.grid) != in_features:
-            raise UserError(f"{type(self).__name__}: grid {list(self.grid)} has {len(self.grid)} axes but coordinates have {in_features}")
+            raise UserError(
+                f"{type(self).__name__}: grid {list(self.grid)} has {len(self.grid)} axes but coordinates have "
+                f"{in_features}"
+            )
         if len(self.grid) < 2 or min(self.grid) < 2:
-            raise UserError(f"{type(self).__name__} needs a grid of at least 2 axes of size >= 2, got {list(self.grid)}")
+            raise UserError(
+                f"{type(self).__name__} needs a grid of at least 2 axes of size >= 2, got {list(self.grid)}"
+            )
         self.channels = int(out_features)
         if tv_weight < 0 or sstv_weight < 0:
             raise UserError("model.tv_weight and model.sstv_weight must be >= 0")

@@ -38,8 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.models.tensor.common import FactorNet, GridTensorModel, mode_index
 
 GROUP_LOSSES = ("fro", "l2", "l1")
@@ -88,7 +88,10 @@ def knn(keys: torch.Tensor, pool: torch.Tensor, k: int, chunk: int = 256) -> tor
     nearest first; official ``search_KNN_4D``): ``torch.cdist`` in float64, ``chunk`` keys at a time, so only distances
     equal to float32 rounding (the official sums in float32) can order differently."""
     pool = pool.double()
-    out = [torch.cdist(keys[s : s + chunk].double(), pool).topk(k, largest=False).indices for s in range(0, len(keys), chunk)]
+    out = [
+        torch.cdist(keys[s : s + chunk].double(), pool).topk(k, largest=False).indices
+        for s in range(0, len(keys), chunk)
+    ]
     return torch.cat(out)
 
 
@@ -103,16 +106,33 @@ def tiling(n: int, p: int, keys: int) -> torch.Tensor:
 def crnl_ranks(sizes, down) -> list[int]:
     """``r_m = int(n_m / down_m)`` (official ``r_1 = int(n_1 / down_2[0])``), at least 1."""
     if len(down) != 4 or min(down) <= 0:
-        raise UserError(f"CRNL: model.down needs 4 positive divisors (patch rows, patch cols, bands, members), got {list(down)}")
+        raise UserError(
+            f"CRNL: model.down needs 4 positive divisors (patch rows, patch cols, bands, members), got {list(down)}"
+        )
     return [max(1, int(n / d)) for n, d in zip(sizes, down)]
 
 
 class CRNL(GridTensorModel):
-    def __init__(self, in_features: int, out_features: int, domain: Domain, patch: int = 6, neighbors: int = 20,
-                 down=(1, 1, 3, 5), ranks=None, width: int | None = None, omega: float = 12.0, init: str = "uniform",
-                 group_loss: str = "fro", tv_weight: float = 1e-5, sstv_weight: float = 0.0, reg_reduction: str = "sum"):
-        super().__init__(in_features, out_features, domain, tv_weight=tv_weight, sstv_weight=sstv_weight,
-                         reg_reduction=reg_reduction)
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        domain: Domain,
+        patch: int = 6,
+        neighbors: int = 20,
+        down=(1, 1, 3, 5),
+        ranks=None,
+        width: int | None = None,
+        omega: float = 12.0,
+        init: str = "uniform",
+        group_loss: str = "fro",
+        tv_weight: float = 1e-5,
+        sstv_weight: float = 0.0,
+        reg_reduction: str = "sum",
+    ):
+        super().__init__(
+            in_features, out_features, domain, tv_weight=tv_weight, sstv_weight=sstv_weight, reg_reduction=reg_reduction
+        )
         if len(self.grid) > 3:
             raise UserError(f"CRNL takes a 2- or 3-axis grid, got {list(self.grid)}")
         if group_loss not in GROUP_LOSSES:
@@ -139,7 +159,8 @@ class CRNL(GridTensorModel):
             self.ranks = [min(int(r), n) for r, n in zip(ranks, sizes)]
         width = int(width) if width else 20 * p  # official mid_channel = 20 * n_2 (n_2 = p)
         self.factors = nn.ModuleList(
-            FactorNet(r, width, omega, layers=2, init="first" if init == "uniform" else "kaiming") for r in self.ranks)
+            FactorNet(r, width, omega, layers=2, init="first" if init == "uniform" else "kaiming") for r in self.ranks
+        )
         self.cores = nn.Parameter(torch.empty(self.groups, *self.ranks))
         if init == "uniform":  # official inpainting: stdv = 0.1 / sqrt(centre.size(0)), centre.size(0) = L
             bound = 0.1 / math.sqrt(self.groups)

@@ -26,8 +26,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.models.tensor.common import FactorNet, GridTensorModel, mode_index
 
 
@@ -49,7 +49,9 @@ class DROTFF(GridTensorModel):
         self.rank = drotff_rank(self.grid[0], rank_fraction)
         self.video = len(self.grid) == 3
         self.factors = nn.ModuleList(FactorNet(self.rank, width, omega, layers=1, init="torch") for _ in range(2))
-        self.transforms = nn.ModuleList(nn.Linear(self.rank, self.rank, bias=False) for _ in range(1 if self.video else depth))
+        self.transforms = nn.ModuleList(
+            nn.Linear(self.rank, self.rank, bias=False) for _ in range(1 if self.video else depth)
+        )
         if self.video:  # official DRO_TFF_video: nn.Linear(r, n_3, bias=False) in place of the channel INR
             self.spectral = nn.Linear(self.rank, self.grid[2] * self.channels, bias=False)
         else:

@@ -20,8 +20,8 @@ import math
 import torch
 from torch import nn
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.models.tensor.common import FactorNet, GridTensorModel, mode_index, mode_product
 
 
@@ -34,8 +34,17 @@ def mode_ranks(sizes, down: float, down_channel: float) -> list[int]:
 
 
 class LRTFR(GridTensorModel):
-    def __init__(self, in_features: int, out_features: int, domain: Domain, down: float = 2.0, down_channel: float = 1.0,
-                 width: int | None = None, omega: float = 2.0, **terms):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        domain: Domain,
+        down: float = 2.0,
+        down_channel: float = 1.0,
+        width: int | None = None,
+        omega: float = 2.0,
+        **terms,
+    ):
         super().__init__(in_features, out_features, domain, **terms)
         sizes = [*self.grid, self.channels]
         self.ranks = mode_ranks(sizes, down, down_channel)

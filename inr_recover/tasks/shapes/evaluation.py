@@ -10,19 +10,17 @@ import numpy as np
 from inr_recover.run.outputs import save_mask, save_open_figure
 from inr_recover.tasks.base import Evaluation, fmt
 from inr_recover.tasks.shapes import mesh as shapes
+from inr_recover.tasks.shapes.labels import Label
 
 
 class ShapeEvaluation(Evaluation):
     """The field of a 3-D shape (``task=sdf|occupancy``), trained at sampled points and queried at the cell centres of
-    a ``data.resolution^3`` grid of the cube (:func:`inr_recover.tasks.shapes.mesh.cell_centres`); scored on that grid and the
-    mesh extracted from it, never on the training points."""
+    a ``data.resolution^3`` grid of the cube (:func:`inr_recover.tasks.shapes.mesh.cell_centres`); scored on that grid
+    and the mesh extracted from it, never on the training points."""
 
     def observed(self, prediction: np.ndarray, holdout: np.ndarray | None) -> dict:
         """The fit to the training points' labels: distances (RMSE) or inside/outside (accuracy)."""
-        y = self.obs.values
-        if self.task.shape == "sdf":
-            return {"fraction": 1.0, "rmse_fit": float(np.sqrt(np.mean((prediction - y) ** 2)))}
-        return {"fraction": 1.0, "accuracy_fit": float(np.mean((prediction >= 0) == (y >= 0.5)))}
+        return self.task.label.fit(prediction, self.obs.values)
 
     def save_observation(self, out_dir: Path) -> None:
         """``mask.npz``: the training pool's entries (all known)."""
@@ -41,20 +39,25 @@ class ShapeEvaluation(Evaluation):
 
     def figure(self, path: Path, recon: np.ndarray, m: dict) -> None:
         """The middle slice (z = 0) of the true field, of the reconstruction, and the error."""
-        r, label, mesh = self.signal.resolution, self.task.shape, self.signal.mesh
+        r, label = self.signal.resolution, self.task.label
         centres = shapes.cell_centres(r).reshape(r, r, r, 3)[:, :, r // 2].reshape(-1, 3)
-        truth = (mesh.sdf(centres) if label == "sdf" else mesh.inside(centres) - 0.5).reshape(r, r)
-        title = "reconstruction" + (f"\nIoU {m['iou']:.4f}" + (f", Chamfer {m['chamfer']:.3g}" if m.get("chamfer") is not None
-                                                                else "") if m else "")
+        truth = label.truth(self.signal.mesh, centres).reshape(r, r)
+        title = "reconstruction" + (
+            f"\nIoU {m['iou']:.4f}" + (f", Chamfer {m['chamfer']:.3g}" if m.get("chamfer") is not None else "")
+            if m
+            else ""
+        )
         save_slices(path, truth, recon[:, :, r // 2, 0], label, title)
 
     def report(self, results: dict) -> str:
         m = results["metrics"]
-        return (f"IoU {fmt(m['iou'], 4)} | Chamfer {'n/a' if m['chamfer'] is None else format(m['chamfer'], '.3g')} | "
-                f"F-score {fmt(m['fscore'], 4)} ({m['resolution']}^3 grid)")
+        return (
+            f"IoU {fmt(m['iou'], 4)} | Chamfer {'n/a' if m['chamfer'] is None else format(m['chamfer'], '.3g')} | "
+            f"F-score {fmt(m['fscore'], 4)} ({m['resolution']}^3 grid)"
+        )
 
 
-def save_slices(path, truth: np.ndarray, recon: np.ndarray, label: str, title: str) -> Path:
+def save_slices(path, truth: np.ndarray, recon: np.ndarray, label: Label, title: str) -> Path:
     """A 3-D field's middle slice, one row: the true field, the reconstruction (each with its zero level: the surface,
     or the occupancy logit's 0) and the absolute error of the SDF (for occupancy: where inside/outside disagree)."""
     import matplotlib
@@ -64,13 +67,20 @@ def save_slices(path, truth: np.ndarray, recon: np.ndarray, label: str, title: s
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.4))
     lim = float(np.abs(truth).max()) or 1.0
-    for ax, (name, img) in zip(axes, (("ground truth " + label, truth), (title, recon))):
+    for ax, (name, img) in zip(axes, (("ground truth " + label.name, truth), (title, recon))):
         im = ax.imshow(img.T, origin="lower", cmap="RdBu", vmin=-lim, vmax=lim, extent=(-1, 1, -1, 1))
-        ax.contour(np.linspace(-1, 1, img.shape[0]), np.linspace(-1, 1, img.shape[1]), img.T, levels=[0], colors="k", linewidths=0.8)
+        ax.contour(
+            np.linspace(-1, 1, img.shape[0]),
+            np.linspace(-1, 1, img.shape[1]),
+            img.T,
+            levels=[0],
+            colors="k",
+            linewidths=0.8,
+        )
         ax.set_title(name, fontsize=10)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    error = np.abs(recon - truth) if label == "sdf" else ((recon >= 0) != (truth >= 0)).astype(float)
+    error, error_title = label.error(recon, truth)
     im = axes[2].imshow(error.T, origin="lower", cmap="magma", extent=(-1, 1, -1, 1))
-    axes[2].set_title("|SDF error|" if label == "sdf" else "inside/outside disagree", fontsize=10)
+    axes[2].set_title(error_title, fontsize=10)
     fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04)
     return save_open_figure(fig, path)

@@ -37,11 +37,11 @@ from functools import cached_property
 
 import numpy as np
 
+from inr_recover.config.paths import resolve_path
 from inr_recover.errors import UserError
 from inr_recover.measure.grid import OnGrid
-from inr_recover.config.paths import resolve_path
+from inr_recover.tasks.shapes.labels import Label, label_named
 
-LABELS = ("sdf", "occupancy")
 EXTENT = 0.9
 
 
@@ -133,7 +133,10 @@ def normalised(vertices: np.ndarray, faces: np.ndarray, extent: float = EXTENT) 
     """The mesh centred on its bounding box and scaled so its longest side spans ``[-extent, extent]``."""
     lo, hi = vertices.min(0), vertices.max(0)
     scale = 2 * extent / float((hi - lo).max())
-    return Mesh(np.ascontiguousarray((vertices - (lo + hi) / 2) * scale, dtype=np.float64), np.ascontiguousarray(faces, dtype=np.int64))
+    return Mesh(
+        np.ascontiguousarray((vertices - (lo + hi) / 2) * scale, dtype=np.float64),
+        np.ascontiguousarray(faces, dtype=np.int64),
+    )
 
 
 CLOUD_FILES = (".xyz", ".txt", ".pts")  # an oriented point cloud: one point per line, x y z nx ny nz
@@ -147,7 +150,9 @@ def read_cloud(path) -> Cloud:
     except ValueError as e:
         raise UserError(f"{path}: not a point cloud of 6 numbers per line (x y z nx ny nz): {e}") from None
     if data.shape[1] != 6 or len(data) < 3:
-        raise UserError(f"{path}: a point cloud needs 6 columns (x y z nx ny nz) and 3 points or more, got {data.shape}")
+        raise UserError(
+            f"{path}: a point cloud needs 6 columns (x y z nx ny nz) and 3 points or more, got {data.shape}"
+        )
     norms = np.linalg.norm(data[:, 3:], axis=1, keepdims=True)
     points = normalised(data[:, :3], np.zeros((0, 3), np.int64)).vertices
     return Cloud(points, data[:, 3:] / np.where(norms == 0, 1.0, norms))
@@ -166,8 +171,9 @@ def read_mesh(path) -> Mesh:
     return normalised(np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces))
 
 
-def sample(mesh: Mesh, count: int, label: str, seed: int, near_sigma: float = 0.01,
-           fractions: tuple = (1 / 3, 1 / 3, 1 / 3)) -> tuple[np.ndarray, np.ndarray]:
+def sample(
+    mesh: Mesh, count: int, label: Label, seed: int, near_sigma: float = 0.01, fractions: tuple = (1 / 3, 1 / 3, 1 / 3)
+) -> tuple[np.ndarray, np.ndarray]:
     """The training pool (module doc): ``count`` points in the cube and their labels ``(count, 1)``."""
     rng = np.random.default_rng(seed)
     n_surface, n_near = (int(round(count * f)) for f in fractions[:2])
@@ -175,7 +181,7 @@ def sample(mesh: Mesh, count: int, label: str, seed: int, near_sigma: float = 0.
     on, _ = mesh.surface(n_surface + n_near, seed)
     near = on[n_surface:] + rng.normal(scale=near_sigma, size=(n_near, 3))
     points = np.concatenate([on[:n_surface], near, rng.uniform(-1, 1, (n_uniform, 3))]).clip(-1, 1)
-    labels = mesh.sdf(points) if label == "sdf" else mesh.inside(points).astype(np.float64)
+    labels = label.of(mesh, points)
     return points.astype(np.float32), labels[:, None].astype(np.float32)
 
 
@@ -188,7 +194,7 @@ class Shape(OnGrid):
     coords: np.ndarray
     mesh: Mesh
     name: str
-    label: str
+    label: Label  # what the network outputs (:data:`~.labels.LABELS`)
     resolution: int
     path: str | None = None
     near_sigma: float = 0.01
@@ -205,11 +211,20 @@ class Shape(OnGrid):
     lo, hi = 0.0, 1.0  # labels are not normalised
 
     def record(self) -> dict:
-        return {"name": self.name, "path": self.path, "label": self.label, "points": int(self.values.shape[0]),
-                **({"vertices": int(self.mesh.vertices.shape[0]), "faces": int(self.mesh.faces.shape[0])}
-                   if isinstance(self.mesh, Mesh) else {"cloud_file_points": int(self.mesh.points.shape[0])}),
-                "normalisation": f"bounding box centred, longest side spanning [-{EXTENT}, {EXTENT}] of the cube [-1, 1]^3",
-                "eval_resolution": self.resolution, **self.record_extra}
+        return {
+            "name": self.name,
+            "path": self.path,
+            "label": self.label.name,
+            "points": int(self.values.shape[0]),
+            **(
+                {"vertices": int(self.mesh.vertices.shape[0]), "faces": int(self.mesh.faces.shape[0])}
+                if isinstance(self.mesh, Mesh)
+                else {"cloud_file_points": int(self.mesh.points.shape[0])}
+            ),
+            "normalisation": f"bounding box centred, longest side spanning [-{EXTENT}, {EXTENT}] of the cube [-1, 1]^3",
+            "eval_resolution": self.resolution,
+            **self.record_extra,
+        }
 
     def draw(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``count`` new training points, their labels and loss weights, drawn as the pool is with ``seed``:
@@ -232,35 +247,54 @@ class Shape(OnGrid):
 KINDS = ("mesh", "points_with_normals")
 
 
-def _check_options(name: str, label: str, kind: str, fresh: bool, samples: int, resolution: int, near_sigma: float,
-                   has_truth: bool) -> None:
-    if label not in LABELS:
-        raise UserError(f"data.label='{label}' is not one of {', '.join(LABELS)}")
+def _check_options(
+    name: str, label: Label, kind: str, fresh: bool, samples: int, resolution: int, near_sigma: float, has_truth: bool
+) -> None:
     if kind not in KINDS:
         raise UserError(f"data.kind='{kind}' is not one of {', '.join(KINDS)}")
     if not has_truth:
         raise UserError(f"data '{name}' is a shape: task=recover does not apply; use task=sdf or task=occupancy")
     if samples < 1 or resolution < 8 or near_sigma <= 0:
-        raise UserError(f"data '{name}': samples >= 1, resolution >= 8 and near_sigma > 0 are needed "
-                        f"(got {samples}, {resolution}, {near_sigma})")
-    if kind == "points_with_normals" and (label != "sdf" or not fresh):
-        raise UserError("data.kind=points_with_normals trains BACON's signed distances on points drawn at every step: "
-                        "use task=sdf with data.fresh=true")
+        raise UserError(
+            f"data '{name}': samples >= 1, resolution >= 8 and near_sigma > 0 are needed "
+            f"(got {samples}, {resolution}, {near_sigma})"
+        )
+    if kind == "points_with_normals" and (not label.distance or not fresh):
+        raise UserError(
+            "data.kind=points_with_normals trains BACON's signed distances on points drawn at every step: "
+            "use task=sdf with data.fresh=true"
+        )
 
 
-def load_mesh(name: str, file: str | None = None, root: str | None = None, path: str | None = None,
-              label: str = "sdf", kind: str = "mesh", samples: int = 100000, near_sigma: float = 0.01,
-              resolution: int = 128, seed: int = 0, fresh: bool = False, cloud_points: int = 1000000,
-              coarse_scale: float = 0.2, fine_scale: float = 0.002, coarse_weight: float = 0.01,
-              has_truth: bool = True) -> Shape:
+def load_mesh(
+    name: str,
+    file: str | None = None,
+    root: str | None = None,
+    path: str | None = None,
+    label: str = "sdf",
+    kind: str = "mesh",
+    samples: int = 100000,
+    near_sigma: float = 0.01,
+    resolution: int = 128,
+    seed: int = 0,
+    fresh: bool = False,
+    cloud_points: int = 1000000,
+    coarse_scale: float = 0.2,
+    fine_scale: float = 0.002,
+    coarse_weight: float = 0.01,
+    has_truth: bool = True,
+) -> Shape:
     """``data=bunny|dragon|mesh``: read ``root/file`` (or ``path``), normalise it, draw the training pool; with
     ``kind=points_with_normals`` the labels come from an oriented cloud (the file's, or ``cloud_points`` points
     sampled on the mesh with their faces' normals) as BACON's (:func:`bacon_sample`)."""
+    label = label_named(label)
     _check_options(name, label, kind, fresh, samples, resolution, near_sigma, has_truth)
     p = resolve_path(root, file, path)
     if not p.is_file():
-        raise UserError(f"data '{name}': mesh file not found at {p}; put it there, or set data.root=DIR holding it or "
-                        "data.path=/path/to/mesh (.obj .ply .off .stl, or a point cloud .xyz with data.kind=points_with_normals)")
+        raise UserError(
+            f"data '{name}': mesh file not found at {p}; put it there, or set data.root=DIR holding it or "
+            "data.path=/path/to/mesh (.obj .ply .off .stl, or a point cloud .xyz with data.kind=points_with_normals)"
+        )
     cloud = None
     if kind == "points_with_normals":
         truth = cloud = read_cloud(p) if p.suffix.lower() in CLOUD_FILES else None
@@ -273,10 +307,27 @@ def load_mesh(name: str, file: str | None = None, root: str | None = None, path:
         truth = read_mesh(p)
         coords, values = sample(truth, samples, label, seed, near_sigma)
         pool = "1/3 on the surface, 1/3 near it (Gaussian offsets), 1/3 uniform in the cube"
-    return Shape(values=values, coords=coords, mesh=truth, name=name, label=label, resolution=resolution, path=str(p),
-                 near_sigma=near_sigma, fresh=fresh, cloud=cloud, bacon=(coarse_scale, fine_scale, coarse_weight),
-                 record_extra={"kind": kind, "near_sigma": near_sigma, "pool_seed": seed, "fresh": fresh, "pool": pool,
-                               **({"cloud_points": len(cloud.points), "coarse_weight": coarse_weight} if cloud else {})})
+    return Shape(
+        values=values,
+        coords=coords,
+        mesh=truth,
+        name=name,
+        label=label,
+        resolution=resolution,
+        path=str(p),
+        near_sigma=near_sigma,
+        fresh=fresh,
+        cloud=cloud,
+        bacon=(coarse_scale, fine_scale, coarse_weight),
+        record_extra={
+            "kind": kind,
+            "near_sigma": near_sigma,
+            "pool_seed": seed,
+            "fresh": fresh,
+            "pool": pool,
+            **({"cloud_points": len(cloud.points), "coarse_weight": coarse_weight} if cloud else {}),
+        },
+    )
 
 
 def cell_centres(resolution: int) -> np.ndarray:
@@ -309,15 +360,21 @@ def surface_distances(p: np.ndarray, n_p: np.ndarray, q: np.ndarray, n_q: np.nda
     d_pq, i_pq = cKDTree(q).query(p)
     d_qp, i_qp = cKDTree(p).query(q)
     precision, recall = float((d_pq <= tau).mean()), float((d_qp <= tau).mean())
-    return {"chamfer": float(0.5 * (np.mean(d_pq ** 2) + np.mean(d_qp ** 2))),
-            "fscore": 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0,
-            "normal_consistency": float(0.5 * (np.abs((n_p * n_q[i_pq]).sum(1)).mean() + np.abs((n_q * n_p[i_qp]).sum(1)).mean()))}
+    return {
+        "chamfer": float(0.5 * (np.mean(d_pq**2) + np.mean(d_qp**2))),
+        "fscore": 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0,
+        "normal_consistency": float(
+            0.5 * (np.abs((n_p * n_q[i_pq]).sum(1)).mean() + np.abs((n_q * n_p[i_qp]).sum(1)).mean())
+        ),
+    }
 
 
-def score(volume: np.ndarray, shape: Shape, surface_samples: int = 100000, fscore_tau: float = 0.02, seed: int = 0) -> dict:
+def score(
+    volume: np.ndarray, shape: Shape, surface_samples: int = 100000, fscore_tau: float = 0.02, seed: int = 0
+) -> dict:
     """The metrics of a reconstructed field on the grid of cell centres against the shape's mesh (module doc)."""
     r = volume.shape[0]
-    inside = volume <= 0 if shape.label == "sdf" else volume >= 0  # occupancy: the logit
+    inside = shape.label.inside(volume)
     truth = shape.mesh.inside(cell_centres(r)).reshape(r, r, r)
     out = {"iou": iou(inside, truth), "chamfer": None, "fscore": None, "normal_consistency": None}
     recon = extract(volume)

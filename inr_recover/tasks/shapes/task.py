@@ -13,9 +13,9 @@ from inr_recover.errors import UserError
 from inr_recover.measure.observation import Batch, Measurement, Observation
 from inr_recover.tasks.base import LOSSES, Field, Query
 from inr_recover.tasks.shapes.evaluation import ShapeEvaluation
+from inr_recover.tasks.shapes.labels import LABELS, Label
 from inr_recover.tasks.shapes.mesh import cell_centres, load_mesh
 
-SHAPES = ("sdf", "occupancy")
 HOLDS_OUT = ("inr_recover.engine.select.Holdout",)  # rules that keep observed points out of the loss
 
 
@@ -56,11 +56,11 @@ class Source:
 
 @dataclass
 class ShapeField(Field):
-    """``task=sdf|occupancy``: the field of a 3-D shape (:mod:`inr_recover.tasks.shapes.mesh`) trained on points sampled around a
-    mesh, queried at the cell centres of a ``data.resolution^3`` grid of the cube and scored there and on the mesh
-    extracted from it (:class:`~inr_recover.tasks.shapes.evaluation.ShapeEvaluation`)."""
+    """``task=sdf|occupancy``: the field of a 3-D shape (:mod:`inr_recover.tasks.shapes.mesh`) trained on points sampled
+    around a mesh, queried at the cell centres of a ``data.resolution^3`` grid of the cube and scored there and on the
+    mesh extracted from it (:class:`~inr_recover.tasks.shapes.evaluation.ShapeEvaluation`)."""
 
-    shape: Literal[SHAPES] = "sdf"  # what the network outputs: the signed distance, or the logit of "inside"
+    shape: Literal[tuple(LABELS)] = "sdf"  # what the network outputs: the signed distance, or the logit of "inside"
     loss: Literal[LOSSES] | None = "l2"  # task=sdf's; task=occupancy: bce
     loader: ClassVar[Callable] = load_mesh
     takes: ClassVar[str] = "a 3-D shape (data=bunny, dragon, mesh)"
@@ -71,9 +71,16 @@ class ShapeField(Field):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.eikonal and self.shape != "sdf":
-            raise UserError(f"task.eikonal applies to task=sdf (a distance's gradient has unit norm, a logit's has not); "
-                            f"drop it with task={self.name}")
+        if self.eikonal and not self.label.distance:
+            raise UserError(
+                f"task.eikonal applies to task=sdf (a distance's gradient has unit norm, a logit's has not); "
+                f"drop it with task={self.name}"
+            )
+
+    @property
+    def label(self) -> Label:
+        """The label strategy of ``shape`` (:mod:`inr_recover.tasks.shapes.labels`)."""
+        return LABELS[self.shape]
 
     @property
     def input_gradients(self) -> bool:
@@ -87,7 +94,9 @@ class ShapeField(Field):
     def check(self, c: dict, solver: bool) -> None:
         super().check(c, solver)
         if c["data"].get("fresh") and c["select"]["_target_"] in HOLDS_OUT:
-            raise UserError("data.fresh=true draws new training points at every step, so none can be held out: use select=final")
+            raise UserError(
+                "data.fresh=true draws new training points at every step, so none can be held out: use select=final"
+            )
 
     def query(self, obs: Observation, signal, trains: bool, device) -> tuple[Observation, Query | None]:
         """The pool of points as the observation (with ``data.fresh``, a source of new points for every step:

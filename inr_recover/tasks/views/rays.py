@@ -28,12 +28,17 @@ from inr_recover.measure.observation import Batch, Measurement
 
 class Rendered(Measurement):
     """Pixels of posed views, each the volume rendering of the field along its camera ray (``task=view_synthesis``,
-    :mod:`inr_recover.tasks.views.scene`): a row is a ray, a batch ``size`` rays whose ``S`` samples each are the model's inputs
-    (jittered in their bins, with the fit's generator), and :meth:`apply` composites the outputs at the samples into
-    the rays' colours. :meth:`predict` renders every ray at its bins' centres, ``chunk`` rays per forward pass."""
+    :mod:`inr_recover.tasks.views.scene`): a row is a ray, a batch ``size`` rays whose ``S`` samples each are the
+    model's inputs (jittered in their bins, with the fit's generator), and :meth:`apply` composites the outputs at the
+    samples into the rays' colours. :meth:`predict` renders every ray at its bins' centres, ``chunk`` rays per forward
+    pass."""
 
     def sample(self, generator: torch.Generator, size: int | None = None) -> Batch:
-        idx = slice(None) if size is None else torch.randint(0, self.inputs.shape[0], (size,), generator=generator).to(self.inputs.device)
+        idx = (
+            slice(None)
+            if size is None
+            else torch.randint(0, self.inputs.shape[0], (size,), generator=generator).to(self.inputs.device)
+        )
         points, bins = self.obs.rays.bins(self.inputs[idx], generator)
         return Batch(points, self.targets[idx], self.weights[idx], bins)
 
@@ -49,7 +54,6 @@ class Rendered(Measurement):
 
     def measured(self, prediction: torch.Tensor) -> torch.Tensor:
         return prediction
-
 
 
 class TruncExp(torch.autograd.Function):
@@ -79,7 +83,8 @@ def composite(raw: torch.Tensor, t_starts: torch.Tensor, t_ends: torch.Tensor, b
 
 def camera_rays(pose: np.ndarray, height: int, width: int, camera_angle_x: float, scale: float) -> np.ndarray:
     """Rays through the pixel centres of a ``height x width`` view, ``(H W, 6)``: origin and unit direction, the pose a
-    camera-to-world matrix in Blender/OpenGL axes (the camera looks along ``-z``, ``y`` up), positions times ``scale``."""
+    camera-to-world matrix in Blender/OpenGL axes (the camera looks along ``-z``, ``y`` up), positions times
+    ``scale``."""
     focal = 0.5 * width / np.tan(0.5 * camera_angle_x)
     j, i = np.meshgrid(np.arange(height) + 0.5, np.arange(width) + 0.5, indexing="ij")
     local = np.stack([(i - 0.5 * width) / focal, -(j - 0.5 * height) / focal, -np.ones_like(i)], -1)
@@ -142,7 +147,7 @@ class Rays:
         step = chunk or table.shape[0]
         out = []
         for i in range(0, table.shape[0], step):
-            points, bins = self.bins(table[i:i + step], None)
+            points, bins = self.bins(table[i : i + step], None)
             out.append(self.composite(model.predict(points), bins))
         model.train(was_training)
         return torch.cat(out)

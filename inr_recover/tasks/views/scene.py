@@ -46,7 +46,9 @@ def on_background(rgba: np.ndarray, size: tuple | None, background: float) -> np
     if size is None or tuple(size) == rgb.shape[1:3]:
         return np.ascontiguousarray(rgb, np.float32)
     t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2)
-    return torch.nn.functional.interpolate(t, size=tuple(size), mode="area").permute(0, 2, 3, 1).numpy().astype(np.float32)
+    return (
+        torch.nn.functional.interpolate(t, size=tuple(size), mode="area").permute(0, 2, 3, 1).numpy().astype(np.float32)
+    )
 
 
 def pick(count: int, views: int | None, order: str, seed: int) -> np.ndarray:
@@ -115,10 +117,22 @@ def _check_options(name: str, views, order: str, resize, test_views, scale: floa
         raise UserError(f"data.scale={scale} must be positive and data.min_near={min_near} non-negative")
 
 
-def load_blender(name: str, root: str | None = None, file: str | None = None, path: str | None = None, scene: str | None = None,
-                 views: int | None = 25, view_order: str = "random", view_seed: int = 0, resize: list | None = (200, 200),
-                 test_views: int | None = None, scale: float = 0.8, min_near: float = 0.2, background: float = 1.0,
-                 has_truth: bool = True) -> Scene:
+def load_blender(
+    name: str,
+    root: str | None = None,
+    file: str | None = None,
+    path: str | None = None,
+    scene: str | None = None,
+    views: int | None = 25,
+    view_order: str = "random",
+    view_seed: int = 0,
+    resize: list | None = (200, 200),
+    test_views: int | None = None,
+    scale: float = 0.8,
+    min_near: float = 0.2,
+    background: float = 1.0,
+    has_truth: bool = True,
+) -> Scene:
     """``data=lego|blender``: the scene folder ``root/file`` (``file`` is ``scene`` for data=blender; or ``path``) in
     the NeRF Blender layout; ``views``
     training views (:func:`pick` with ``view_order`` and ``view_seed``), ``test_views`` evenly spaced test views (all
@@ -127,22 +141,38 @@ def load_blender(name: str, root: str | None = None, file: str | None = None, pa
     if not has_truth:
         raise UserError(f"data '{name}' is a scene of posed views: use task=view_synthesis")
     if not (path or file):
-        raise UserError(f"data '{name}' names no scene: set data.scene=NAME and data.root=DIR (the folder holding the "
-                        "scenes), or set data.path=/path/to/scene")
+        raise UserError(
+            f"data '{name}' names no scene: set data.scene=NAME and data.root=DIR (the folder holding the "
+            "scenes), or set data.path=/path/to/scene"
+        )
     folder = resolve_path(root, file, path)
     out, record = {}, {"path": str(folder), "scale": scale, "min_near": min_near, "background": background}
     for split, count, order in (("train", views, view_order), ("test", test_views, "stride")):
         if not (folder / f"transforms_{split}.json").is_file():
-            raise UserError(f"data '{name}': scene file not found: {folder / f'transforms_{split}.json'}; set data.root=DIR (holding the "
-                            "scene folder data.file) or data.path=/path/to/scene (transforms_train.json, "
-                            "transforms_test.json, train/, test/)")
+            raise UserError(
+                f"data '{name}': scene file not found: {folder / f'transforms_{split}.json'}; set data.root=DIR "
+                "(holding the "
+                "scene folder data.file) or data.path=/path/to/scene (transforms_train.json, "
+                "transforms_test.json, train/, test/)"
+            )
         poses, angle, names = read_split(folder, split)
         keep = pick(len(poses), count, order, view_seed)
         rgba = read_images(folder, [names[k] for k in keep])
         size = tuple(resize) if resize is not None else rgba.shape[1:3]
         out[split] = (on_background(rgba, size, background), split_rays(poses[keep], size, angle, scale, min_near))
         record[f"{split}_views"] = [names[k] for k in keep]
-    record.update(size=list(out["train"][0].shape[1:3]), view_order=view_order, view_seed=view_seed,
-                  resize="composited on the background, then area-averaged")
-    return Scene(values=out["train"][0], rays=out["train"][1], test=out["test"][0], test_rays=out["test"][1], name=name,
-                 background=background, record_extra=record)
+    record.update(
+        size=list(out["train"][0].shape[1:3]),
+        view_order=view_order,
+        view_seed=view_seed,
+        resize="composited on the background, then area-averaged",
+    )
+    return Scene(
+        values=out["train"][0],
+        rays=out["train"][1],
+        test=out["test"][0],
+        test_rays=out["test"][1],
+        name=name,
+        background=background,
+        record_extra=record,
+    )

@@ -17,7 +17,8 @@ from inr_recover.tasks.views.scene import load_blender
 
 @dataclass
 class ViewSynthesis(Field):
-    """``task=view_synthesis``: a radiance field trained on the rays of posed training views (:mod:`inr_recover.tasks.views.rays`:
+    """``task=view_synthesis``: a radiance field trained on the rays of posed training views
+    (:mod:`inr_recover.tasks.views.rays`:
     the network maps a sample's position to density and colour, composited along each ray), rendered at the test
     views and scored there only (:class:`~inr_recover.tasks.views.evaluation.ViewEvaluation`)."""
 
@@ -25,7 +26,9 @@ class ViewSynthesis(Field):
     batch_size: int | None = 4096  # rays per step (torch-ngp --num_rays 4096)
     samples: Positive = 128  # stratified samples per ray
     eval_every: Positive = 1000  # the default eval_every: an evaluation renders every training ray
-    eval_chunk: Positive = 4096  # the default eval_chunk: rays per forward pass in rendering (torch-ngp --max_ray_batch)
+    eval_chunk: Positive = (
+        4096  # the default eval_chunk: rays per forward pass in rendering (torch-ngp --max_ray_batch)
+    )
     loader: ClassVar[Callable] = load_blender
     data_is: ClassVar[str] = "posed views of a scene: use task=view_synthesis"
     takes: ClassVar[str] = "posed views of a scene (data=lego, or data=blender data.scene=NAME data.root=DIR)"

@@ -15,25 +15,34 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import full_observation, model_options
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.measure.grid import grid_coords
 from inr_recover.models.base import build_model
 from inr_recover.models.tensor.common import (
-    FactorNet, index_coords, mode_index, mode_product, soft_threshold, sstv_l1, tv_l1,
+    FactorNet,
+    index_coords,
+    mode_index,
+    mode_product,
+    soft_threshold,
+    sstv_l1,
+    tv_l1,
 )
 from inr_recover.models.tensor.crnl import CRNL
 from inr_recover.models.tensor.dro_tff import DROTFF
 from inr_recover.models.tensor.lrtfr import LRTFR
 
-from conftest import full_observation, model_options
-
 SMALL = dict(width=16)
 MODELS = {
     "lrtfr": lambda d, c, g, **kw: LRTFR(d, c, Domain.on_grid(g), **SMALL, **kw),
-    "dro_tff": lambda d, c, g, **kw: DROTFF(d, c, Domain.on_grid(g), rank_fraction=0.75, channel_width=16, **SMALL, **kw),
-    "crnl": lambda d, c, g, **kw: CRNL(d, c, Domain.on_grid(g), patch=4, neighbors=3, ranks=(2, 2, 3, 2), **SMALL, **kw),
+    "dro_tff": lambda d, c, g, **kw: DROTFF(
+        d, c, Domain.on_grid(g), rank_fraction=0.75, channel_width=16, **SMALL, **kw
+    ),
+    "crnl": lambda d, c, g, **kw: CRNL(
+        d, c, Domain.on_grid(g), patch=4, neighbors=3, ranks=(2, 2, 3, 2), **SMALL, **kw
+    ),
 }
 
 
@@ -55,7 +64,9 @@ def test_tv_and_sstv_match_loops():
     dw = [abs(x[i, j + 1, k] - x[i, j, k]) for i in range(4) for j in range(4) for k in range(3)]
     tv = np.mean(dh) + np.mean(dw)
     dc = np.diff(x, axis=2)
-    sh = [abs(dc[i + 1, j, k] - dc[i, j, k]) for i in range(3) for j in range(5) for k in range(1, 2)]  # official: dz[..., 1:]
+    sh = [
+        abs(dc[i + 1, j, k] - dc[i, j, k]) for i in range(3) for j in range(5) for k in range(1, 2)
+    ]  # official: dz[..., 1:]
     sw = [abs(dc[i, j + 1, k] - dc[i, j, k]) for i in range(4) for j in range(4) for k in range(1, 2)]
     sstv = np.mean(sh) + np.mean(sw)
     t = torch.from_numpy(x)
@@ -65,8 +76,8 @@ def test_tv_and_sstv_match_loops():
 
 
 def test_tv_and_sstv_official_sums_on_a_known_tensor():
-    """Official: gamma * torch.norm(X[1:] - X[:-1], 1) + ... and 10 gamma * torch.norm(dz[1:, :, 1:] - dz[:-1, :, 1:], 1)
-    + ..., dz = X[:, :, 1:] - X[:, :, :-1]. On X[i, j, k] = i^2 + 3 j + k^3 every difference has a closed form."""
+    """Official: gamma * torch.norm(X[1:] - X[:-1], 1) + ... and 10 gamma * torch.norm(dz[1:, :, 1:] - dz[:-1, :, 1:],
+    1) + ..., dz = X[:, :, 1:] - X[:, :, :-1]. On X[i, j, k] = i^2 + 3 j + k^3 every difference has a closed form."""
     H, W, K = 4, 5, 4
     i, j, k = np.meshgrid(np.arange(H), np.arange(W), np.arange(K), indexing="ij")
     x = torch.from_numpy((i**2 + 3 * j + k**3).astype(np.float64))
@@ -85,7 +96,9 @@ def test_tv_and_sstv_official_sums_on_a_known_tensor():
 def test_mode_product_and_index_coords():
     g = torch.randn(2, 3, 4)
     m = torch.randn(5, 3)
-    np.testing.assert_allclose(mode_product(g, m, 1).numpy(), torch.einsum("arc,nr->anc", g, m).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        mode_product(g, m, 1).numpy(), torch.einsum("arc,nr->anc", g, m).numpy(), rtol=1e-5, atol=1e-6
+    )
     idx = index_coords(grid_coords((4, 6, 3)), (4, 6, 3))
     expected = torch.tensor(list(itertools.product(range(1, 5), range(1, 7), range(1, 4))), dtype=torch.float32)
     np.testing.assert_allclose(idx.numpy(), expected.numpy(), atol=1e-5)

@@ -8,13 +8,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import LOWRANK_BAR, complete_lowrank, masked_observation
 
-from inr_recover.measure.domain import Domain
 from inr_recover.errors import UserError
+from inr_recover.measure.domain import Domain
 from inr_recover.measure.grid import grid_coords
 from inr_recover.models.tensor.crnl import CRNL, fill_missing, pad_index
-
-from conftest import LOWRANK_BAR, complete_lowrank, masked_observation
 
 
 def test_fill_missing_keeps_observed_and_fills_holes():
@@ -58,13 +57,14 @@ def test_crnl_padding_lattice_and_ranks_follow_the_official_rules():
 
 
 def brute_knn(img, p, keys, k):
-    """Official search_KNN_4D by loops: for each key patch, the k smallest sum((key - patch)^2) over all stride-1 patches."""
+    """Official search_KNN_4D by loops: for each key patch, the k smallest sum((key - patch)^2) over all stride-1
+    patches."""
     H, W, _ = img.shape
     pos = [(a, b) for a in range(H - p + 1) for b in range(W - p + 1)]
     out = []
-    for (a, b) in keys:
-        key = img[a:a + p, b:b + p]
-        d = [((key - img[y:y + p, x:x + p]) ** 2).sum() for (y, x) in pos]
+    for a, b in keys:
+        key = img[a : a + p, b : b + p]
+        d = [((key - img[y : y + p, x : x + p]) ** 2).sum() for (y, x) in pos]
         out.append([pos[t] for t in np.argsort(d, kind="stable")[:k]])
     return out
 
@@ -124,7 +124,7 @@ def test_crnl_objective_is_the_group_tensor_loss_plus_tv(observed):
     for g, members in enumerate(m.members.numpy()):
         for q, t in enumerate(members):
             a, b = divmod(int(t), Wp - p + 1)
-            r = (z[g, :, :, :, q] - pv[a:a + p, b:b + p]) * pk[a:a + p, b:b + p]
+            r = (z[g, :, :, :, q] - pv[a : a + p, b : b + p]) * pk[a : a + p, b : b + p]
             data += (r.astype(np.float64) ** 2).sum()
     img = m.tile(torch.from_numpy(z[..., 0])).numpy().astype(np.float64)
     tv = np.abs(img[1:] - img[:-1]).sum() + np.abs(img[:, 1:] - img[:, :-1]).sum()
@@ -145,4 +145,6 @@ def test_crnl_completes_lowrank_tensor():
     torch.manual_seed(0)
     # full ranks on the band and member modes: the HSI rule down=[1, 1, 3, 5] gives int(8 / 3) = 2 bands, below this
     # tensor's rank 3 (26.6 dB, the box-filled start's level); measured 42.8 dB at 300 iterations (52.3 at 1000)
-    assert complete_lowrank(CRNL(2, 8, Domain.on_grid((24, 24)), neighbors=5, down=(1, 1, 1, 1)), 1e-3, 300) > LOWRANK_BAR
+    assert (
+        complete_lowrank(CRNL(2, 8, Domain.on_grid((24, 24)), neighbors=5, down=(1, 1, 1, 1)), 1e-3, 300) > LOWRANK_BAR
+    )

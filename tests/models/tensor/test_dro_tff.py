@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import complete_lowrank, masked_observation, sine_mlp
 
 from inr_recover.measure.domain import Domain
 from inr_recover.measure.grid import grid_coords
 from inr_recover.models.tensor.dro_tff import DROTFF
-
-from conftest import complete_lowrank, masked_observation, sine_mlp
 
 
 def leaky(x, slope=0.01):
@@ -26,7 +25,10 @@ def test_dro_tff_rank_rule_and_factor_shapes(fraction, H):
     for f in m.factors:  # A_net, B_net: SineLayer(1, 300) + Linear(300, r)
         assert [type(x).__name__ for x in f.net] == ["SineLayer", "Linear"]
         assert tuple(f.net[0].linear.weight.shape) == (300, 1) and tuple(f.net[1].weight.shape) == (R, 300)
-    assert tuple(m.spectral.net[0].linear.weight.shape) == (100, 1) and tuple(m.spectral.net[1].weight.shape) == (R, 100)
+    assert tuple(m.spectral.net[0].linear.weight.shape) == (100, 1) and tuple(m.spectral.net[1].weight.shape) == (
+        R,
+        100,
+    )
     assert len(m.transforms) == 3 and all(t.bias is None and tuple(t.weight.shape) == (R, R) for t in m.transforms)
 
 
@@ -35,7 +37,9 @@ def test_dro_tff_forward_is_the_official_formula():
     bias), LeakyReLU()), A, B, H one-sine-layer INRs of the 1-based index."""
     torch.manual_seed(0)
     m = DROTFF(2, 4, Domain.on_grid((6, 5)), rank_fraction=0.5, width=16, channel_width=8)
-    A, B, Hk = (sine_mlp(f.net, np.arange(1, n + 1)) for f, n in ((m.factors[0], 6), (m.factors[1], 5), (m.spectral, 4)))
+    A, B, Hk = (
+        sine_mlp(f.net, np.arange(1, n + 1)) for f, n in ((m.factors[0], 6), (m.factors[1], 5), (m.spectral, 4))
+    )
     z = A[:, None, :] * B[None, :, :]
     for t in m.transforms:
         z = leaky(z @ t.weight.detach().double().numpy().T)
@@ -63,14 +67,20 @@ def test_dro_tff_regulariser_is_the_official_inpainting_penalty():
     """Demo_Image_inpainting.py: X_Out[mask == 1] = X[mask == 1], then gamma TV (H, W) + 10 gamma SSTV, summed."""
     torch.manual_seed(0)
     g = 4e-5
-    m = DROTFF(2, 5, Domain.on_grid((8, 7)), tv_weight=g, sstv_weight=10 * g, reg_reduction="sum", reg_keeps_observed=True)
+    m = DROTFF(
+        2, 5, Domain.on_grid((8, 7)), tv_weight=g, sstv_weight=10 * g, reg_reduction="sum", reg_keeps_observed=True
+    )
     rng = np.random.default_rng(0)
     y, known = rng.random((8, 7, 5)), rng.random((8, 7, 5)) < 0.3
     m.setup(masked_observation(y, known), grid_coords((8, 7)))
     X = np.where(known, np.where(known, y, 0).astype(np.float32), m.render().detach().numpy()).astype(np.float64)
     dz = X[:, :, 1:] - X[:, :, :-1]
-    official = (g * np.abs(X[1:] - X[:-1]).sum() + g * np.abs(X[:, 1:] - X[:, :-1]).sum()
-                + 10 * g * np.abs(dz[1:, :, 1:] - dz[:-1, :, 1:]).sum() + 10 * g * np.abs(dz[:, 1:, 1:] - dz[:, :-1, 1:]).sum())
+    official = (
+        g * np.abs(X[1:] - X[:-1]).sum()
+        + g * np.abs(X[:, 1:] - X[:, :-1]).sum()
+        + 10 * g * np.abs(dz[1:, :, 1:] - dz[:-1, :, 1:]).sum()
+        + 10 * g * np.abs(dz[:, 1:, 1:] - dz[:, :-1, 1:]).sum()
+    )
     assert float(m.regularization()) == pytest.approx(official, rel=1e-5)
 
 

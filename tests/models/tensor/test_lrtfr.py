@@ -7,19 +7,18 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import LOWRANK_BAR, complete_lowrank, make_optim, model_options, psnr, sine_mlp
 
 from inr_recover.data.builtin import synthetic
+from inr_recover.engine.fit import fit
+from inr_recover.engine.select import Final
 from inr_recover.measure.degrade import degrade
 from inr_recover.measure.domain import Domain
-from inr_recover.engine.fit import fit
 from inr_recover.measure.grid import grid_coords
 from inr_recover.models.base import build_model
 from inr_recover.models.tensor.common import index_coords, mode_index
 from inr_recover.models.tensor.lrtfr import LRTFR
-from inr_recover.engine.select import Final
 from inr_recover.tasks.entries import Recovery
-
-from conftest import LOWRANK_BAR, complete_lowrank, make_optim, model_options, psnr, sine_mlp
 
 
 def test_lrtfr_is_the_tucker_product_and_continuous():
@@ -71,7 +70,9 @@ def test_sparse_term_removes_impulse_noise():
 
     s = synthetic("s", shape=[24, 24, 8], kind="lowrank", rank=3)
     obs = degrade(s.values, [SaltPepper(rate=0.1, known=False)], seed=0)
-    optim = make_optim("optim.lr=1e-3", "optim.iterations=300", "optim.weight_decay=0", "optim.grad_clip=null", "scheduler.eta_min=0")
+    optim = make_optim(
+        "optim.lr=1e-3", "optim.iterations=300", "optim.weight_decay=0", "optim.grad_clip=null", "scheduler.eta_min=0"
+    )
     task = Recovery("restore", loss="l2", data_consistency=False)
     out = {}
     for sp in (None, 0.05):
