@@ -347,7 +347,7 @@ def test_a_group_rendering_rays_gives_each_member_its_own_loss_and_gradient():
     table = np.concatenate([rays, near_far(rays, 0.2)], -1).astype(np.float32)
     values = np.random.default_rng(0).random((1, 6, 6, 3)).astype(np.float32)
     obs = degrade(values, [], seed=0)
-    obs = type(obs)(values=obs.values, known=obs.known, rays=Rays(table, samples=5))
+    obs = type(obs)(values=obs.values, known=obs.known, geometry=Rays(table, samples=5))
     task = ViewSynthesis("view_synthesis", range=[0, 1])
     optim = make_optim("optim.iterations=1", "optim.grad_clip=null")
 

@@ -19,7 +19,7 @@ from inr_recover.measure.degrade import Downsample, degrade, operators
 from inr_recover.measure.domain import Domain
 from inr_recover.measure.observation import Observation
 from inr_recover.models.base import INR, Solver, build_model, model_class
-from inr_recover.tasks.base import LOSSES
+from inr_recover.tasks.losses import LOSSES
 
 GROUPS = ["model", "data", "degrade", "task", "protocol", "optim", "scheduler", "select", "metrics", "logger"]
 PRESETS = ["smoke", "table2", "table2_shared", "table3", "table3_shared", "table4", "fig1"]

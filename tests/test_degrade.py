@@ -95,12 +95,13 @@ def test_stripes_rows_and_columns_in_every_band(clean):
 # ---------------------------------------------------------------- Scenes 2 and 3 as configured (conf/degrade/)
 
 GREY = np.full((100, 60, 31), 0.5, np.float32)  # mid-grey: noise of sigma 0.2 never reaches 0 or 1 unclipped
+GREY_SIGNAL = prepare(GREY, name="grey", axes="HWC", normalize="none")  # what build_ops binds file readers to
 
 
 def scene(name: str, *overrides: str):
     """The observation ``degrade=name`` makes of GREY, with the config's own operators, order and seed."""
     cfg = compose_config(f"degrade={name}", *overrides).degrade
-    return degrade(GREY, build_ops(cfg, None), seed=int(cfg.seed))
+    return degrade(GREY, build_ops(cfg, GREY_SIGNAL), seed=int(cfg.seed))
 
 
 def test_scene2_noise_then_exact_impulses():
@@ -254,7 +255,7 @@ def test_downsampling_makes_the_observation_and_its_operator():
     op = Downsample(2)
     op.on(x.shape[:2])
     obs = degrade(x, [op], seed=0)
-    assert obs.values.shape == (4, 4, 3) and obs.known.all() and obs.grid == (8, 8) and obs.operator is op
+    assert obs.values.shape == (4, 4, 3) and obs.known.all() and obs.grid == (8, 8) and obs.geometry.operator is op
     assert np.allclose(obs.observe(x), obs.values)
 
 
@@ -294,7 +295,7 @@ def test_poisson_mean_variance_and_exact_seeding():
 
 def test_poisson_config_records_itself():
     cfg = compose_config("degrade=poisson_10")
-    ops = build_ops(cfg.degrade, None)
+    ops = build_ops(cfg.degrade, GREY_SIGNAL)
     assert isinstance(ops[0], Poisson) and ops[0].peak == 10
     assert record("poisson_10", 0, ops)["ops"][0]["peak"] == 10
 
@@ -303,7 +304,7 @@ def test_operators_are_named_and_applied_in_the_order_written():
     """A degrade config's operators are its `_target_` nodes, by name, in the order of the file (scene3: noise, then
     impulses, then stripes); a degradation without operators (none) has none."""
     assert list(operators(compose_config("degrade=scene3").degrade)) == ["noise", "impulses", "stripes"]
-    assert [type(op).__name__ for op in build_ops(compose_config("degrade=scene3").degrade, None)] == [
+    assert [type(op).__name__ for op in build_ops(compose_config("degrade=scene3").degrade, GREY_SIGNAL)] == [
         "Gaussian",
         "SaltPepper",
         "Stripes",

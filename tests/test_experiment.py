@@ -3,6 +3,7 @@ the files a run writes, real observations (task=recover), and quality on real da
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -471,7 +472,7 @@ def test_failure_after_training_keeps_the_fit_and_a_rerun_only_redoes_what_faile
     def broken(truth, recon, _):
         raise RuntimeError("the metric server is down")
 
-    monkeypatch.setitem(metrics.METRICS, "ssim", broken)
+    monkeypatch.setitem(metrics.GRID, "ssim", dataclasses.replace(metrics.GRID["ssim"], grid=broken))
     with pytest.raises(RuntimeError, match="server is down"):
         run_pipeline(out, *over)
     failed = json.loads((out / "results.json").read_text())

@@ -102,3 +102,28 @@ def test_point_scores_nrmse_and_r2_by_hand():
     scaled = M.point_scores(truth * 7 + 3, recon * 7 + 3)  # unchanged by an affine rescaling
     assert scaled["nrmse"] == pytest.approx((1 / 3) / 2) and scaled["r2"] == pytest.approx(0.6)
     assert M.r2(np.ones((3, 1)), np.ones((3, 1))) == 1.0 and M.r2(np.ones((3, 1)), np.zeros((3, 1))) == 0.0
+
+
+def test_every_metric_a_run_records_is_in_the_one_table():
+    """The summary reads its headers, formats and "better" from metrics.METRICS: every metric a task's evaluation
+    writes (a grid's, point data's, a shape's) is there, and the grid's are exactly those computed on a grid."""
+    import trimesh
+
+    from inr_recover.cli.summary import COLUMNS, RECORDED
+    from inr_recover.tasks.shapes import mesh as shapes
+    from inr_recover.tasks.shapes.labels import LABELS
+
+    truth = np.random.default_rng(0).random((1, 8, 8, 4))
+    grid = M.compute(truth, truth, names=tuple(M.GRID), lpips_net=None)
+    points = M.point_scores(truth.reshape(-1, 4), truth.reshape(-1, 4) + 0.01)
+    ico = trimesh.creation.icosphere(subdivisions=2, radius=0.5)
+    sphere = shapes.Mesh(np.asarray(ico.vertices, np.float64), np.asarray(ico.faces, np.int64))
+    pts, labels = shapes.sample(sphere, 50, LABELS["sdf"], seed=0)
+    shape = shapes.Shape(values=labels, coords=pts, mesh=sphere, name="s", label=LABELS["sdf"], resolution=16)
+    centres = shapes.cell_centres(16)
+    volume = (np.linalg.norm(centres, axis=1) - 0.5).reshape(16, 16, 16)
+    scored = shapes.score(volume, shape, surface_samples=500)
+    written = {*grid, *points, *(k for k in scored if k not in ("resolution", "surface_samples", "fscore_tau"))}
+    assert written <= set(M.METRICS) and set(M.GRID) == set(grid)
+    assert scored["iou"] > 0.9 and set(COLUMNS) <= set(RECORDED) <= set(M.METRICS)
+    assert [M.METRICS[m].better for m in ("psnr", "lpips", "chamfer", "iou")] == [max, min, min, max]

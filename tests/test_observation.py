@@ -11,8 +11,10 @@ import torch
 from inr_recover.data.builtin import synthetic
 from inr_recover.errors import UserError
 from inr_recover.measure.degrade import Downsample, RandomMissing, degrade
+from inr_recover.measure.geometry import Scattered
 from inr_recover.measure.grid import grid_coords
-from inr_recover.measure.observation import Downsampled, Entries, Observation, measurement
+from inr_recover.measure.measurements import Downsampled, Entries
+from inr_recover.measure.observation import Observation
 from inr_recover.tasks.entries import Recovery
 from inr_recover.tasks.shapes.labels import LABELS
 from inr_recover.tasks.super_resolve import SuperResolve
@@ -29,7 +31,7 @@ def _points_obs(n=40, c=2):
     return Observation(
         values=np.where(known, rng.random((n, c)), 0).astype(np.float32),
         known=known,
-        coords=xyz / np.linalg.norm(xyz, axis=1, keepdims=True),
+        geometry=Scattered(xyz / np.linalg.norm(xyz, axis=1, keepdims=True)),
     )
 
 
@@ -41,7 +43,7 @@ def _train_mask(obs, seed=1):
 def test_entries_on_a_grid_measure_each_entry_at_its_grid_point():
     obs = _grid_obs()
     train = _train_mask(obs)
-    m = measurement(obs, train, Recovery("complete").encode)
+    m = obs.measurement(train, Recovery("complete").encode)
     assert isinstance(m, Entries) and m.per_row
     torch.testing.assert_close(m.inputs, grid_coords((8, 6)))
     np.testing.assert_array_equal(m.values.numpy(), obs.values.reshape(48, 3))
@@ -54,9 +56,9 @@ def test_entries_on_a_grid_measure_each_entry_at_its_grid_point():
 
 def test_entries_on_points_are_queried_at_the_points():
     obs = _points_obs()
-    m = measurement(obs, obs.known, Recovery("complete").encode)
+    m = obs.measurement(obs.known, Recovery("complete").encode)
     assert isinstance(m, Entries) and m.inputs.shape == (40, 3)
-    np.testing.assert_array_equal(m.inputs.numpy(), obs.coords)
+    np.testing.assert_array_equal(m.inputs.numpy(), obs.geometry.coords)
     assert m.weights.sum().item() == obs.known.sum()
 
 
@@ -64,7 +66,7 @@ def test_a_batch_is_all_rows_or_rows_drawn_by_the_generator():
     """The full batch is every row; a mini-batch is ``size`` rows drawn with replacement by ``torch.randint`` on the
     given generator (so a checkpointed generator state resumes the same draws), inputs, targets and weights alike."""
     obs = _grid_obs()
-    m = measurement(obs, obs.known, Recovery("complete").encode)
+    m = obs.measurement(obs.known, Recovery("complete").encode)
     full = m.sample(torch.Generator().manual_seed(0))
     assert full.inputs is m.inputs and full.targets is m.targets and full.weights is m.weights
     b = m.sample(torch.Generator().manual_seed(7), 10)
@@ -79,7 +81,7 @@ def test_a_batch_is_all_rows_or_rows_drawn_by_the_generator():
 
 def test_targets_are_on_the_task_range():
     obs = _grid_obs()
-    m = measurement(obs, obs.known, Recovery("complete", range=[-1, 1]).encode)
+    m = obs.measurement(obs.known, Recovery("complete", range=[-1, 1]).encode)
     torch.testing.assert_close(m.targets, 2 * m.values - 1)
 
 
@@ -88,7 +90,7 @@ def test_downsampled_measures_block_means_of_the_whole_grid():
     whole grid (no mini-batch, no prefix probe)."""
     sig = synthetic("s", shape=[8, 8, 3], kind="smooth")
     obs = degrade(sig.values, [Downsample(2).on((8, 8))], seed=0)
-    m = measurement(obs, obs.known, SuperResolve("super_resolve").encode)
+    m = obs.measurement(obs.known, SuperResolve("super_resolve").encode)
     assert isinstance(m, Downsampled) and not m.per_row
     assert m.inputs.shape == (64, 2) and m.values.shape == (16, 3)
     f = torch.randn(64, 3)
@@ -120,11 +122,12 @@ def test_resampled_points_are_new_at_every_step_and_labelled_exactly():
     the whole measurement stays the fixed pool."""
     from dataclasses import replace
 
-    from inr_recover.tasks.shapes.task import Resampled, Source
+    from inr_recover.tasks.shapes.task import FreshPoints, Resampled
 
     shape = _sphere_shape()
-    obs = replace(degrade(shape.values, [], seed=0, coords=shape.coords), source=Source(shape.draw))
-    m = measurement(obs, obs.known, Recovery("sdf", range=[0, 1]).encode)
+    pool = degrade(shape.values, [], seed=0, coords=shape.coords)
+    obs = replace(pool, geometry=FreshPoints(shape.coords, shape.draw))
+    m = obs.measurement(obs.known, Recovery("sdf", range=[0, 1]).encode)
     assert isinstance(m, Resampled) and m.inputs.shape == (300, 3)
     gen = torch.Generator().manual_seed(5)
     state = gen.get_state()
@@ -138,4 +141,41 @@ def test_resampled_points_are_new_at_every_step_and_labelled_exactly():
     with pytest.raises(
         UserError, match="data.fresh=true draws new training points at every step, so none can be held out"
     ):
-        measurement(obs, _train_mask(obs), Recovery("sdf").encode)
+        obs.measurement(_train_mask(obs), Recovery("sdf").encode)
+
+
+def test_each_geometry_gives_sizes_coordinates_domain_and_which_models_take_it():
+    """One geometry object per observation: the grid's entries, a forward operator, scattered points and camera rays
+    each give the model's grid, input and output sizes, coordinates, domain and refusals (needs_grid: bicubic;
+    needs_entries: knn; both: lrtfr; neither: siren)."""
+    from inr_recover.measure.domain import Domain
+    from inr_recover.measure.geometry import Operated
+    from inr_recover.models.classical import Bicubic
+    from inr_recover.models.regression import Regressor
+    from inr_recover.models.siren import SIREN
+    from inr_recover.models.tensor.lrtfr import LRTFR
+    from inr_recover.tasks.views.rays import Rays, Rendered
+
+    values = np.zeros((4, 5, 3), np.float32)
+    grid = degrade(values, [], seed=0)
+    assert (grid.grid, grid.in_features, grid.out_features) == ((4, 5), 2, 3) and grid.geometry.measurement is Entries
+    assert Domain.of(grid) == Domain.on_grid((4, 5)) and tuple(grid.coordinates().shape) == (20, 2)
+    sr = degrade(np.zeros((8, 10, 3), np.float32), [Downsample(2).on((8, 10))], seed=0)
+    assert isinstance(sr.geometry, Operated) and sr.values.shape == (4, 5, 3) and sr.grid == (8, 10)
+    assert tuple(sr.coordinates().shape) == (80, 2) and sr.geometry.measurement is Downsampled
+    points = _points_obs()
+    assert points.in_features == 3 and Domain.of(points) == Domain(dim=3, samples=40)
+    table = np.zeros((2 * 3 * 4, 8), np.float32)
+    rays = Observation(np.zeros((2, 3, 4, 3), np.float32), np.ones((2, 3, 4, 3), bool), Rays(table, samples=4))
+    assert (rays.in_features, rays.out_features, tuple(rays.coordinates().shape)) == (3, 4, (24, 8))
+    assert Domain.of(rays) == Domain(dim=3, samples=24, extent=3) and rays.geometry.measurement is Rendered
+    refused = {
+        kind: [m.__name__ for m in (SIREN, Bicubic, Regressor, LRTFR) if obs.geometry.refusal(m, "x") is not None]
+        for kind, obs in (("grid", grid), ("downsampled", sr), ("points", points), ("rays", rays))
+    }
+    assert refused == {
+        "grid": [],
+        "downsampled": ["Regressor", "LRTFR"],
+        "points": ["Bicubic", "LRTFR"],
+        "rays": ["Bicubic", "Regressor", "LRTFR"],
+    }

@@ -61,7 +61,8 @@ def test_zero_shot_trains_through_the_finer_downsampling_and_queries_the_signal_
     sig = synthetic("s", shape=[16, 16, 3], kind="smooth")
     obs = degrade(sig.values, [Downsample(4).on((16, 16))], seed=0)
     trained, query = SuperResolve("super_resolve", train_factor=2).query(obs, sig, True, "cpu")
-    assert trained.operator.factor == 2 and trained.operator.out_grid == (4, 4) and trained.grid == (8, 8)
+    op = trained.geometry.operator
+    assert op.factor == 2 and op.out_grid == (4, 4) and trained.grid == (8, 8)
     assert query.grid == (16, 16) and query.coords.shape == (256, 2) and query.key == "zero_shot"
     assert query.record["train_factor"] == 2 and query.record["factor"] == 4
     g, h = np.linspace(-1, 1, 8), 2 / 7  # the training grid's pixel centres; each splits into 2 sub-pixel centres

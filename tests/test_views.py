@@ -11,7 +11,7 @@ import torch
 from conftest import SHARED
 
 from inr_recover.errors import UserError
-from inr_recover.measure.observation import Observation, measurement
+from inr_recover.measure.observation import Observation
 from inr_recover.tasks.views import rays as R
 from inr_recover.tasks.views import scene as S
 from inr_recover.tasks.views.rays import Rendered
@@ -134,9 +134,11 @@ def test_on_background_composites_then_averages_areas():
 def test_the_rendered_measurement_composites_each_rays_samples():
     table = np.array([[0, 0, 3, 0, 0, -1, 2.0, 4.0]] * 6, np.float32)
     obs = Observation(
-        values=np.full((1, 2, 3, 3), 0.5, np.float32), known=np.ones((1, 2, 3, 3), bool), rays=R.Rays(table, samples=5)
+        values=np.full((1, 2, 3, 3), 0.5, np.float32),
+        known=np.ones((1, 2, 3, 3), bool),
+        geometry=R.Rays(table, samples=5),
     )
-    m = measurement(obs, obs.known, lambda y: y)
+    m = obs.measurement(obs.known, lambda y: y)
     assert isinstance(m, Rendered) and obs.in_features == 3 and obs.out_features == 4
     batch = m.sample(torch.Generator().manual_seed(0), 4)
     assert batch.inputs.shape == (20, 3) and batch.targets.shape == (4, 3)

@@ -36,16 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
+from inr_recover.measure.metrics import METRICS
 from inr_recover.run.files import atomic_path
 
 log = logging.getLogger("inr_recover")
 
-# name: (header, number format, better); point data: nrmse, r2; shapes (task=sdf|occupancy): iou, chamfer, fscore,
-# normal_consistency
-METRICS = {"psnr": ("PSNR", ".2f", max), "ssim": ("SSIM", ".4f", max), "lpips": ("LPIPS", ".4f", min),
-           "nrmse": ("NRMSE", ".4f", min), "r2": ("R²", ".4f", max),
-           "iou": ("IoU", ".4f", max), "chamfer": ("Chamfer", ".3e", min), "fscore": ("F-score", ".4f", max),
-           "normal_consistency": ("normal consistency", ".4f", max)}
+COLUMNS = [name for name, m in METRICS.items() if m.column]  # the metrics of the tables (one table: METRICS)
+RECORDED = [name for name, m in METRICS.items() if m.recorded]  # and of records.csv
 TIMES = ("seconds_to_selected", "train_seconds", "selected_iteration")  # time to quality, averaged like the metrics
 NOT_METHOD = ("data", "degrade", "seed", "hydra", "progress", "device", "checkpoint")
 HEATMAP_PAIRS = [("model.depth", "optim.lr")]  # preferred (rows, columns) when swept
@@ -60,7 +57,7 @@ def paper_figures(path: Path = PAPER) -> dict:
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             for data in row["data"].split():
-                out[(data, row["degrade"], row["method"])] = {m: float(row[m]) for m in METRICS if row.get(m)}
+                out[(data, row["degrade"], row["method"])] = {m: float(row[m]) for m in COLUMNS if row.get(m)}
     return out
 
 
@@ -105,7 +102,7 @@ def collect(root: str | Path) -> tuple[list[dict], list[str]]:
                 "seconds_to_selected": r.get("seconds_to_selected"),
                 "selected_iteration": (r.get("selection") or {}).get("iteration"),
                 "stopped_early_at": (r.get("selection") or {}).get("stopped_early_at"),
-                **{m: (r.get("metrics") or {}).get(m) for m in (*METRICS, "sam")},
+                **{m: (r.get("metrics") or {}).get(m) for m in RECORDED},
                 "process": r.get("process") or {},
                 "overrides": _overrides(res.parent),
             }
@@ -130,7 +127,7 @@ def aggregate(records: list[dict]) -> dict:
     for r in records:
         if r["status"] != "complete":
             continue
-        for m in (*METRICS, *TIMES):
+        for m in (*COLUMNS, *TIMES):
             if r[m] is not None:
                 groups[(r["method"], r["data"], r["degrade"])][m].append(r[m])
     return {k: {m: (float(np.mean(v)), float(np.std(v)), len(v)) for m, v in g.items()} for k, g in groups.items()}
@@ -142,7 +139,7 @@ def markdown(agg: dict, n_incomplete: int = 0, paper: dict | None = None) -> str
     paper = paper or {}
     methods = list(dict.fromkeys(k[0] for k in agg))
     columns = sorted({(k[1], k[2]) for k in agg})
-    metrics = [m for m in METRICS if any(m in v for v in agg.values())]
+    metrics = [m for m in COLUMNS if any(m in v for v in agg.values())]
     cited = {
         (col, m) for col in columns for m in PAPER_METRICS if any(m in paper.get((*col, me), {}) for me in methods)
     }
@@ -151,13 +148,13 @@ def markdown(agg: dict, n_incomplete: int = 0, paper: dict | None = None) -> str
         for m in metrics:
             vals = [agg[(me, *col)][m][0] for me in methods if m in agg.get((me, *col), {})]
             if vals:
-                best[(col, m)] = METRICS[m][2](vals)
+                best[(col, m)] = METRICS[m].better(vals)
     head = ["method"] + [
         h
         for d, g in columns
         for m in metrics
-        for h in [f"{d} · {g} · {METRICS[m][0]} {'↑' if METRICS[m][2] is max else '↓'}"]
-        + ([f"{d} · {g} · paper {METRICS[m][0]}"] if ((d, g), m) in cited else [])
+        for h in [f"{d} · {g} · {METRICS[m].header} {'↑' if METRICS[m].better is max else '↓'}"]
+        + ([f"{d} · {g} · paper {METRICS[m].header}"] if ((d, g), m) in cited else [])
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":--"] + ["--:"] * (len(head) - 1)) + "|"]
     for me in methods:
@@ -168,12 +165,12 @@ def markdown(agg: dict, n_incomplete: int = 0, paper: dict | None = None) -> str
                     cells.append("–")
                 else:
                     mean, std, n = agg[(me, *col)][m]
-                    p = METRICS[m][1]
+                    p = METRICS[m].format
                     s = f"{mean:{p}}" + (f" ± {std:{p}}" if n > 1 else "")
                     cells.append(f"**{s}**" if math.isclose(mean, best[(col, m)]) else s)
                 if (col, m) in cited:
                     fig = paper.get((*col, me), {}).get(m)
-                    cells.append("–" if fig is None else f"{fig:{METRICS[m][1]}}")
+                    cells.append("–" if fig is None else f"{fig:{METRICS[m].format}}")
         lines.append("| " + " | ".join(cells) + " |")
     n = max((v[m][2] for v in agg.values() for m in v), default=0)
     note = f"\nmean ± std over seeds (up to {n} per cell); best per column in bold."
@@ -305,8 +302,7 @@ def summarize(root: str | Path, out: str | Path | None = None) -> dict:
         "data",
         "degrade",
         "seed",
-        *METRICS,
-        "sam",
+        *RECORDED,
         "iterations",
         "train_seconds",
         "seconds_to_selected",

@@ -5,7 +5,7 @@
 - Every node with a ``_target_`` (``model``, ``data``, ``task``, ``select``, ``optim``, ``scheduler``, ``logger``,
   ``degrade.<operator>``, and any new group): each key must be a parameter of the target and fit its annotation
   (:mod:`inr_recover.config.schema`: a new option is validated by declaring its type where its class is defined).
-- Names against their registries: ``metrics.names`` (:data:`inr_recover.measure.metrics.METRICS`), losses, selection
+- Names against their registries: ``metrics.names`` (:data:`inr_recover.measure.metrics.GRID`), losses, selection
 rules and
   errors, layouts, devices; an unknown option of a group (``scheduler=foo``) is Hydra's error (see ``cli.py``).
 - Objects built from the config on the spot: the task, the logger, and the optimiser with its schedule, which take
@@ -67,7 +67,7 @@ class Saving:
 
 @dataclass
 class Metrics:
-    names: list[Literal[tuple(metrics.METRICS)]]
+    names: list[Literal[tuple(metrics.GRID)]]
 
 
 @dataclass

@@ -1,16 +1,18 @@
-"""Data loading: files (io.py), preparation (prepare.py), built-in images and synthetic tensors (builtin.py).
+"""Data loading: files (io.py), preparation (prepare.py), built-in images and synthetic tensors (builtin.py), point
+data (points.py).
 
-Every loader is a ``_target_`` of a ``conf/data/*.yaml`` and returns a :class:`Signal`.
+Every loader is a ``_target_`` of a ``conf/data/*.yaml`` and returns a :class:`~inr_recover.data.signal.Signal`.
 """
 from __future__ import annotations
 
 from inr_recover.config.paths import resolve_path
 from inr_recover.config.schema import forwards
 from inr_recover.data.io import read_array
-from inr_recover.data.prepare import Signal, prepare
+from inr_recover.data.prepare import GridSignal, prepare
+from inr_recover.data.signal import Signal
 from inr_recover.errors import UserError
 
-__all__ = ["Signal", "load_file", "prepare"]
+__all__ = ["GridSignal", "Signal", "load_file", "prepare"]
 
 
 @forwards(prepare)
@@ -22,7 +24,7 @@ def load_file(
     key: str | None = None,
     source: str | None = None,
     **prep,
-) -> Signal:
+) -> GridSignal:
     """Read ``root/file`` (or ``path``), pick ``key`` (automatic when the file holds one array), then
     :func:`prepare`."""
     p = resolve_path(root, file, path)

@@ -6,7 +6,7 @@ from typing import Literal
 import numpy as np
 
 from inr_recover.config.schema import NonNegativeInt, PositiveInt, forwards
-from inr_recover.data.prepare import Signal, prepare
+from inr_recover.data.prepare import GridSignal, prepare
 from inr_recover.errors import UserError
 
 SKIMAGE_NAMES = (
@@ -26,7 +26,7 @@ SKIMAGE_NAMES = (
 
 
 @forwards(prepare)
-def skimage_image(name: str, image: Literal[SKIMAGE_NAMES], gray: bool = False, **prep) -> Signal:
+def skimage_image(name: str, image: Literal[SKIMAGE_NAMES], gray: bool = False, **prep) -> GridSignal:
     """A real photograph bundled with scikit-image (loads offline), e.g. ``astronaut`` (512x512x3)."""
     from skimage import data as skdata
 
@@ -52,7 +52,7 @@ def synthetic(
     rank: PositiveInt = 3,
     seed: NonNegativeInt = 0,
     **prep,
-) -> Signal:
+) -> GridSignal:
     """Seeded test tensors. ``smooth``: sum of a few low-frequency separable sinusoids per band;
     ``lowrank``: exact CP tensor of the given rank built from smooth factors (values in [0, 1])."""
     shape = tuple(int(s) for s in shape)

@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from inr_recover.data.io import read_array
+from inr_recover.data.signal import Signal
 from inr_recover.errors import UserError
-from inr_recover.measure.grid import OnGrid
 
 TIME = ("channels", "coordinate")
 
 
-@dataclass
-class Points(OnGrid):
+@dataclass(kw_only=True)  # its lo, hi (per channel) have no default, the base's have
+class Points(Signal):
     values: np.ndarray  # float32 (N, C) in [0, 1]
     coords: np.ndarray  # float32 (N, d): unit-sphere embedding (+ time)
     lat: np.ndarray  # (N,) degrees north
@@ -47,10 +47,6 @@ class Points(OnGrid):
     time_index: np.ndarray | None = None  # (N,) time step of each point with time: coordinate
     path: str | None = None
     scattered = True
-    has_truth = True
-    missing = None
-    rgb_bands = None
-    key = None
 
     def record(self) -> dict:
         """The data as the run used it (``results.json`` ``data``)."""
@@ -64,16 +60,9 @@ class Points(OnGrid):
             "path": self.path,
         }
 
-    def frames_view(self, values: np.ndarray) -> np.ndarray:
-        """The points as a one-pixel-wide image ``(1, N, 1, C)`` (the shared PSNR code paths: the oracle curve)."""
-        return values.reshape(1, -1, 1, values.shape[-1])
-
     def to_raw(self, values: np.ndarray) -> np.ndarray:
         """Back to the file's units, ``(N, C)`` float32."""
         return (values.astype(np.float64) * (self.hi - self.lo) + self.lo).astype(np.float32)
-
-    def to_own_axes(self, values: np.ndarray) -> np.ndarray:
-        return values
 
     def from_own_axes(self, arr: np.ndarray, what: str) -> np.ndarray:
         """An array over the points (a mask): ``(N, C)``, or ``(N,)`` for every channel."""

@@ -1,7 +1,8 @@
 """Turn a raw array into a normalised signal on a grid: axis order, crop, resize, layout, min-max.
 
-A :class:`Signal` holds values of shape ``(*grid, C)`` in [0, 1] plus everything needed to map a
-reconstruction back to the input's own axis order, shape, units and dtype (:meth:`Signal.to_raw`).
+A :class:`GridSignal` (a :class:`~inr_recover.data.signal.Signal`) holds values of shape ``(*grid, C)`` in [0, 1]
+plus everything needed to map a reconstruction back to the input's own axis order, shape, units and dtype
+(:meth:`GridSignal.to_raw`).
 Layouts: ``flatten`` (the papers' convention: 2-D coordinates in, all bands x frames out) and ``nd``
 (video keeps a time coordinate: grid (H, W, T), channels C).
 """
@@ -13,8 +14,8 @@ from typing import Literal
 import numpy as np
 
 from inr_recover.config.schema import NonNegativeInt, PositiveInt
+from inr_recover.data.signal import Signal
 from inr_recover.errors import UserError
-from inr_recover.measure.grid import OnGrid
 
 CANONICAL = "HWCT"
 LAYOUTS = ("flatten", "nd")
@@ -22,7 +23,7 @@ NORMALIZE = ("minmax", "none")
 
 
 @dataclass
-class Signal(OnGrid):
+class GridSignal(Signal):
     values: np.ndarray  # float32 (*grid, C), in [0, 1] after normalisation
     name: str
     axes: str  # axis letters of the array as read (e.g. "HWC", "CHW", "HWCT")
@@ -40,7 +41,6 @@ class Signal(OnGrid):
     normalize: str = "minmax"
     source_shape: tuple | None = None  # shape of the array as read, before crop/bands/frames/resize
     selection: dict = field(default_factory=dict)  # crop/bands/frames/resize as applied by prepare()
-    scattered = False  # a grid; scattered points (inr_recover/data/points.py) have explicit coordinates instead
 
     def record(self) -> dict:
         """The data as the run used it (``results.json`` ``data``)."""
@@ -289,7 +289,7 @@ def prepare(
     path: str | None = None,
     missing_value: float | None = None,
     has_truth: bool = True,
-) -> Signal:
+) -> GridSignal:
     """Validate, reorder, crop ([top, left, height, width]), select bands/frames ([start, stop]),
     resize spatially with anti-aliasing ([H, W]) and min-max normalise to [0, 1]."""
     arr = np.asarray(arr)
@@ -300,7 +300,7 @@ def prepare(
     canon, missing = _resize(canon, missing, name, resize)
     norm, lo, hi = _normalized(canon, missing, name, normalize)
     values, missing = _to_grid(norm, layout), _to_grid(missing, layout)
-    return Signal(
+    return GridSignal(
         values=np.ascontiguousarray(values),
         name=name,
         axes=axes,

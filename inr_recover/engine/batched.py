@@ -3,7 +3,7 @@
 Each member is an ordinary :class:`~inr_recover.engine.fit.Trainer`: its own model, selection rule (its own holdout from
 its own seed), optimiser, schedule, gradient clipping, checkpoint, history and oracle diagnostic. Only the update is
 shared (:meth:`Group.step`): the members' parameters are stacked and evaluated with ``vmap(functional_call)``, so
-one forward and one backward serve all K; member k's loss is its own data term (:meth:`Trainer.data_term`, the
+one forward and one backward serve all K; member k's loss is its own (:meth:`Trainer.objective`, the
 single-model loss) on its slice of the output; the group minimises the sum, so each member's gradient is that of its
 own loss; then each member's :class:`~inr_recover.engine.optim.Updater` clips and applies its own update. Results equal
 K separate fits up to floating-point summation order (batched matmuls).
@@ -84,11 +84,8 @@ class Group:
             inputs = inputs.detach().requires_grad_(True)
         forward = vmap(lambda p, b, x: functional_call(self.base, (p, b), (x,)), in_dims=(0, 0, None if shared else 0))
         out = forward(_stacked(members, "named_parameters"), _stacked(members, "named_buffers"), inputs)
-        losses = [t.data_term(o, batch) for t, o, batch in zip(members, out, batches)]
-        if grads:
-            losses = [
-                loss + t.task.gradient_term(g) for loss, t, g in zip(losses, members, input_gradients(out, inputs))
-            ]
+        gradients = input_gradients(out, inputs) if grads else [None] * len(members)
+        losses = [t.objective(o, batch, g) for t, o, batch, g in zip(members, out, batches, gradients)]
         for t in members:
             t.updater.optimizer.zero_grad(set_to_none=True)
         torch.stack(losses).sum().backward()

@@ -35,7 +35,8 @@ from inr_recover.engine import memory
 from inr_recover.engine.optim import Optim
 from inr_recover.engine.select import Selector
 from inr_recover.errors import UserError
-from inr_recover.measure.observation import Batch, Observation, measurement
+from inr_recover.measure.measurements import Batch
+from inr_recover.measure.observation import Observation
 from inr_recover.run import checkpoint as ckpt
 from inr_recover.tasks.base import Task
 
@@ -88,7 +89,7 @@ class Trainer:
         self.device = torch.device(device)
         task.trains()
         # what the loss sees (targets on the task's range, held-out entries weighing 0) and selection scores against
-        self.measure = measurement(obs, selector.train_mask, task.encode, self.device)
+        self.measure = obs.measurement(selector.train_mask, task.encode, self.device)
         if task.range != (0.0, 1.0) and model.sigmoid_output():
             raise UserError(
                 f"{type(model).__name__} ends in a sigmoid (outputs in (0, 1)); it cannot train on "
@@ -164,24 +165,27 @@ class Trainer:
         """One step's batch of the measurement: all of it, or a random mini-batch of ``batch_size`` rows."""
         return self.measure.sample(self.gen, self.batch_size)
 
-    def data_term(self, output: torch.Tensor, batch: Batch, groups=None) -> torch.Tensor:
-        """The task's data term on the model's output on ``batch`` seen through the measurement's operator ``A``,
-        ``sum(w * rho(A(f(x)) - y)) / numel`` (:meth:`Measurement.apply`; ``groups``: the model's loss groups for
-        ``group_fro``); a batched group computes each member's loss with it."""
-        return self.task.loss_fn(self.measure.apply(output, batch), batch.targets, batch.weights, groups)
-
-    def loss(self, batch: Batch) -> torch.Tensor:
-        """``L = sum(w * rho(A(f(x)) - y)) / numel + R``: :meth:`data_term` on the model's output, plus the task's term
-        in the model's input gradients (if any) and the model's regulariser."""
-        inputs = batch.inputs.detach().requires_grad_(True) if self.task.input_gradients else batch.inputs
-        output = self.model.training_forward(inputs, batch.targets)
-        loss = self.data_term(output, batch, self.model.loss_groups(batch.inputs))
-        if self.task.input_gradients:  # a term in d f / d x (task=sdf task.eikonal)
-            loss = loss + self.task.gradient_term(input_gradients(output, inputs))
+    def objective(self, output: torch.Tensor, batch: Batch, gradients: torch.Tensor | None = None) -> torch.Tensor:
+        """``L = sum(w * rho(A(f(x)) - y)) / numel + G + R`` of the model's output on ``batch``: the task's data term
+        (:mod:`inr_recover.tasks.losses`) seen through the measurement's operator ``A`` (:meth:`Measurement.apply`;
+        the model's loss groups for ``group_fro``), the task's term ``G`` in the output's ``gradients`` with respect to
+        the inputs (task=sdf ``task.eikonal``; None: none) and the model's regulariser ``R``. The one loss of a single
+        fit (:meth:`loss`) and of each member of a batched group (:meth:`inr_recover.engine.batched.Group.step`)."""
+        loss = self.task.loss_fn(
+            self.measure.apply(output, batch), batch.targets, batch.weights, self.model.loss_groups(batch.inputs)
+        )
+        if gradients is not None:
+            loss = loss + self.task.gradient_term(gradients)
         reg = self.model.regularization()
         if not isinstance(reg, float) or reg != 0.0:
             loss = loss + reg
         return loss
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """:meth:`objective` of the model's training forward on ``batch``."""
+        inputs = batch.inputs.detach().requires_grad_(True) if self.task.input_gradients else batch.inputs
+        output = self.model.training_forward(inputs, batch.targets)
+        return self.objective(output, batch, input_gradients(output, inputs) if self.task.input_gradients else None)
 
     def step(self) -> torch.Tensor:
         """One update on one batch; returns its loss."""

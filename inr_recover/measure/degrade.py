@@ -5,8 +5,8 @@ An operator that depends on the data (:class:`FromFile` reads files laid out lik
 needs its grid; :class:`RandomMissing` samples whole points of point data) also has ``bind(signal)``, called by
 :func:`build_ops` before use.
 A *forward* operator (:class:`Downsample`, with ``forward``) maps the grid to another space: the observation is
-``y = A(f)`` and the operator travels with it (:attr:`Observation.operator`), so the loss compares ``A(model output)``
-with ``y``. It comes first in the composition (masks and noise then act on ``y``).
+``y = A(f)`` and the operator travels with it (its geometry, :class:`~inr_recover.measure.geometry.Operated`), so the
+loss compares ``A(model output)`` with ``y``. It comes first in the composition (masks and noise then act on ``y``).
 ``known`` marks the entries the fitting code is told are observed; an operator with ``known=False`` corrupts
 values without telling the model where (blind). Counts are exact: a rate ``r`` of ``N`` items selects
 ``round(r * N)`` of them. Every operator describes itself for ``results.json`` (:meth:`Operator.record`).
@@ -17,7 +17,7 @@ the order they are written and addressed by name: ``degrade.impulses.known=true`
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import ClassVar, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -27,7 +27,8 @@ from inr_recover.config.paths import resolve_path
 from inr_recover.config.schema import NonNegative, Rate
 from inr_recover.data.io import read_array
 from inr_recover.errors import UserError
-from inr_recover.measure.observation import Downsampled, Observation
+from inr_recover.measure.geometry import GRID, Operated, Scattered
+from inr_recover.measure.observation import Observation
 
 
 def _count(rate: float, n: int, what: str) -> int:
@@ -46,7 +47,7 @@ def _keep(shape: tuple, lead: int, rate: float, rng, what: str) -> np.ndarray:
 
 
 def _needs_grid(signal, what: str) -> None:
-    if getattr(signal, "scattered", False):
+    if signal.scattered:
         raise UserError(f"{what} needs an H x W grid; data={signal.name} is scattered points (use degrade=random_R)")
 
 
@@ -70,7 +71,7 @@ class RandomMissing(Operator):
     per_point: bool = field(default=False, init=False)
 
     def bind(self, signal) -> None:
-        self.per_point = bool(getattr(signal, "scattered", False))
+        self.per_point = signal.scattered
 
     def __call__(self, values, known, rng):
         keep = _keep(values.shape, 1 if self.per_point else values.ndim, self.rate, rng, "random missing")
@@ -194,7 +195,6 @@ class Downsample(Operator):
     factor: int
     kernel: str = "area"
     grid: tuple | None = field(default=None, init=False, repr=False)  # the grid it downsamples (bind / on)
-    measurement: ClassVar[type] = Downsampled  # an observation through it is measured on the whole grid
 
     def bind(self, signal) -> None:
         _needs_grid(signal, f"downsampling by {self.factor}")
@@ -333,8 +333,9 @@ def degrade(
     values: np.ndarray, ops, seed: int, missing: np.ndarray | None = None, coords: np.ndarray | None = None
 ) -> Observation:
     """Apply ``ops`` in order with one seeded generator. ``missing`` marks entries the input itself lacks; ``coords``
-    are the coordinates of point data (the observation's). A forward operator among ``ops`` becomes the
-    observation's ``operator``."""
+    are the coordinates of point data (the observation's: :class:`~inr_recover.measure.geometry.Scattered`). A
+    forward operator among ``ops`` maps the model's grid onto the observation's
+    (:class:`~inr_recover.measure.geometry.Operated`)."""
     rng = np.random.default_rng(seed)
     known = np.ones(values.shape, dtype=bool) if missing is None else ~missing
     out = np.where(known, values, 0.0).astype(np.float32)
@@ -350,8 +351,7 @@ def degrade(
     return Observation(
         values=np.ascontiguousarray(out, dtype=np.float32),
         known=np.ascontiguousarray(known),
-        operator=forward[0] if forward else None,
-        coords=coords,
+        geometry=Operated(forward[0]) if forward else GRID if coords is None else Scattered(coords),
     )
 
 

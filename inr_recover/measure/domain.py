@@ -28,11 +28,7 @@ class Domain:
     @classmethod
     def of(cls, obs) -> "Domain":
         """The domain of an :class:`~inr_recover.measure.observation.Observation`: its grid, or its scattered points."""
-        if obs.rays is not None:
-            return cls(dim=obs.in_features, samples=math.prod(obs.grid), extent=int(min(obs.grid[1:3])))
-        if obs.coords is None:
-            return cls.on_grid(obs.grid)
-        return cls(dim=obs.in_features, samples=int(obs.coords.shape[0]))
+        return obs.geometry.domain(obs)
 
     @property
     def side(self) -> float:

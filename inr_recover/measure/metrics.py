@@ -22,6 +22,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -147,21 +149,44 @@ def _lpips(truth: np.ndarray, recon: np.ndarray, lpips_net) -> float | None:
     return lpips_distance(truth, recon, lpips_model() if lpips_net == "auto" else lpips_net)
 
 
-# The registry of ``metrics.names``: name -> f(truth, recon, lpips_net) on (T, H, W, C) arrays clipped to [0, 1].
+@dataclass(frozen=True)
+class Metric:
+    """A metric a run records: how the summary prints it and, for the metrics of a grid (``metrics.names``), how it
+    is computed."""
+
+    header: str
+    format: str  # the number's format in tables
+    better: Callable  # max or min: which value is best
+    grid: Callable | None = None  # f(truth, recon, lpips_net) on (T, H, W, C) arrays clipped to [0, 1]; None: the
+    # task's evaluation computes it (point data: :func:`point_scores`; shapes: inr_recover.tasks.shapes.mesh.score)
+    column: bool = True  # a column of the summary's table (False: records.csv only, or not at all: ``recorded``)
+    recorded: bool = True  # a column of the summary's records.csv
+
+
+# Every metric a run records, in the summary's column order; :data:`GRID` (``metrics.names``) those of a grid.
 METRICS = {
-    "psnr": lambda truth, recon, _: psnr(truth, recon),
-    "psnr_band": lambda truth, recon, _: psnr_band(truth, recon),
-    "ssim": lambda truth, recon, _: ssim(truth, recon),
-    "lpips": _lpips,
-    "sam": lambda truth, recon, _: sam(truth, recon) if truth.shape[-1] > 3 else None,
+    "psnr": Metric("PSNR", ".2f", max, lambda truth, recon, _: psnr(truth, recon)),
+    "psnr_band": Metric("PSNR per band", ".2f", max, lambda truth, recon, _: psnr_band(truth, recon), False, False),
+    "ssim": Metric("SSIM", ".4f", max, lambda truth, recon, _: ssim(truth, recon)),
+    "lpips": Metric("LPIPS", ".4f", min, _lpips),
+    "nrmse": Metric("NRMSE", ".4f", min),
+    "r2": Metric("R²", ".4f", max),
+    "iou": Metric("IoU", ".4f", max),
+    "chamfer": Metric("Chamfer", ".3e", min),
+    "fscore": Metric("F-score", ".4f", max),
+    "normal_consistency": Metric("normal consistency", ".4f", max),
+    "sam": Metric(
+        "SAM", ".2f", min, lambda truth, recon, _: sam(truth, recon) if truth.shape[-1] > 3 else None, column=False
+    ),
 }
+GRID = {name: m for name, m in METRICS.items() if m.grid is not None}
 
 
-def compute(truth: np.ndarray, recon: np.ndarray, names=tuple(METRICS), lpips_net="auto") -> dict:
-    """The metrics ``names`` (of :data:`METRICS`) between (T, H, W, C) arrays; ``lpips_net='auto'`` loads the real
+def compute(truth: np.ndarray, recon: np.ndarray, names=tuple(GRID), lpips_net="auto") -> dict:
+    """The metrics ``names`` (of :data:`GRID`) between (T, H, W, C) arrays; ``lpips_net='auto'`` loads the real
     model if possible."""
-    unknown = [n for n in names if n not in METRICS]
+    unknown = [n for n in names if n not in GRID]
     if unknown:
-        raise ValueError(f"unknown metric '{unknown[0]}' (known: {', '.join(METRICS)})")
+        raise ValueError(f"unknown metric '{unknown[0]}' (known: {', '.join(GRID)})")
     recon = np.clip(recon, 0.0, 1.0)
-    return {name: METRICS[name](truth, recon, lpips_net) for name in names}
+    return {name: GRID[name].grid(truth, recon, lpips_net) for name in names}

@@ -109,23 +109,10 @@ def model_class(cfg: DictConfig | dict) -> type:
 
 def check_support(cfg: DictConfig | dict, obs) -> None:
     """Refuse, in one line and before any work, an observation the configured method cannot take (``needs_grid``,
-    ``needs_entries``: :class:`INR`)."""
-    cls, name = model_class(cfg), cfg.get("name", cfg["_target_"])
-    if obs.coords is not None and cls.needs_grid:
-        raise UserError(
-            f"model={name} needs samples on a regular grid and this data is scattered points; "
-            "use knn, tree, forest or a coordinate network (siren, choir, sinr, wire, ...)"
-        )
-    if getattr(obs, "rays", None) is not None and (cls.needs_grid or cls.needs_entries):
-        raise UserError(
-            f"model={name} works on a grid of entries and view synthesis queries points along camera rays; "
-            "use a coordinate network (siren, choir, finer, pemlp, gauss, wire, ...)"
-        )
-    if obs.operator is not None and cls.needs_entries:
-        raise UserError(
-            f"model={name} reads the observation entry by entry on its grid and this one is downsampled; "
-            "use model=bicubic or a coordinate network (siren, choir, wire, ...)"
-        )
+    ``needs_entries``: :class:`INR`; its geometry's :meth:`~inr_recover.measure.geometry.Geometry.refusal`)."""
+    reason = obs.geometry.refusal(model_class(cfg), cfg.get("name", cfg["_target_"]))
+    if reason is not None:
+        raise UserError(reason)
 
 
 # Keys of a model config that are not the constructor's: its name, the method's learning rate under

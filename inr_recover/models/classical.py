@@ -21,6 +21,7 @@ import torch
 
 from inr_recover.errors import UserError
 from inr_recover.measure.domain import Domain
+from inr_recover.measure.geometry import Operated
 from inr_recover.models.base import Solver
 
 METHODS = ("linear", "cubic", "nearest")
@@ -210,9 +211,8 @@ class Bicubic(Solver):
     needs_grid = True
 
     def solve(self, observation) -> np.ndarray:
-        op = observation.operator
-        if op is None or not hasattr(op, "factor"):
+        if not isinstance(observation.geometry, Operated):
             raise UserError(
                 "model=bicubic upsamples a downsampled observation: use task=super_resolve degrade=downsample_N"
             )
-        return bicubic_upsample(observation.values, op.factor)
+        return bicubic_upsample(observation.values, observation.geometry.operator.factor)

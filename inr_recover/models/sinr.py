@@ -44,6 +44,7 @@ from torch import nn
 
 from inr_recover.errors import UserError
 from inr_recover.measure.domain import Domain
+from inr_recover.measure.geometry import Scattered
 from inr_recover.measure.grid import grid_coords, grid_index
 from inr_recover.models.base import INR
 from inr_recover.models.layers import output_activation
@@ -135,7 +136,7 @@ class SINR(INR):
         self.n_superpixels = k
 
     def setup(self, observation, coords: torch.Tensor) -> None:
-        scattered = observation.coords is not None
+        scattered = isinstance(observation.geometry, Scattered)
         positions = ((coords.detach().cpu().numpy().astype(np.float64) + 1.0) * 0.5) if scattered else None
         labels = superpixels(observation.values, observation.known, **self.seg, positions=positions)
         device = coords.device

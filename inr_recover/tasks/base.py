@@ -15,26 +15,11 @@ a folder beside this one: :mod:`~inr_recover.tasks.entries` (complete, restore, 
   (zero-shot) trains the model as a ``train_factor`` problem on a coarser grid and queries it on the full one
   (:func:`inr_recover.measure.grid.refine_coords`; docs/tasks/super-resolve.md).
 
-Losses (``task.loss``, each method's from its recipe under ``protocol=official``, docs/protocols.md "Protocols"):
-
-- ``l1``, ``l2``, ``huber``: ``sum(w * rho(f - y)) / numel``, the masked mean over all entries (CHOIR's
-  ``L1Loss(f M, y M)``; SIREN's ``mean(M (f - y)^2)``, which FINER/FINER++/SCONE/FreSh's MSE equals with a mask).
-- ``fro``: ``||w (f - y)||_2``, the Frobenius norm, neither squared nor averaged (LRTFR, DRO-TFF, CRNL:
-  ``torch.norm(X_Out * mask - X * mask, 2)``).
-- ``group_fro``: ``sum_j ||w_j (f_j - y_j)||_2`` over the model's loss groups (:meth:`INR.loss_groups`; S-INR: its
-  superpixels, ``sinr_completion.py``); one group (``fro``) for a model without groups.
-- ``bce``: binary cross-entropy of the output as a logit against 0/1 labels, ``sum(w * BCE(f, y)) / numel``
-  (``task=occupancy``).
+The loss (``task.loss``) is one of :data:`inr_recover.tasks.losses.LOSSES`.
 
 ``sdf`` and ``occupancy`` (:class:`~inr_recover.tasks.shapes.task.ShapeField`) train a field of a 3-D shape on sampled
 points (:mod:`inr_recover.tasks.shapes.mesh`): the signed distance with ``l2`` (SCONE's MSE), the inside/outside label
 with ``bce``; the output is scored on a dense grid (IoU, Chamfer distance), not entry by entry.
-
-The scale sets what gradient clipping (``optim.grad_clip``, a bound on the parameters' gradient norm) and weight
-decay see: a mean loss's gradient is ``1 / numel`` of the summed one, while ``fro``'s gradient with respect to the
-output is the unit vector ``w (f - y) / ||w (f - y)||`` whatever the size; Adam's step itself is invariant to a
-constant factor on the loss (up to its eps), not to clipping or weight decay, which is why each recipe keeps its
-own loss, clipping and decay together.
 
 ``task.range`` is the interval the fit trains on: the data, on [0, 1], enter the loss as ``lo + (hi - lo) y``
 (``[-1, 1]``: ``2 y - 1``, SIREN/FINER/FreSh/SCONE) and the model's output comes back as ``(f - lo) / (hi - lo)``
@@ -57,10 +42,10 @@ from inr_recover.engine.select import RULES
 from inr_recover.errors import UserError
 from inr_recover.measure import metrics as M
 from inr_recover.measure.degrade import operators
+from inr_recover.measure.geometry import Operated
 from inr_recover.measure.grid import predict
 from inr_recover.measure.observation import Observation
-
-LOSSES = ("l1", "l2", "huber", "fro", "group_fro", "bce")
+from inr_recover.tasks.losses import LOSSES, Loss
 
 
 def loader_of(data: dict) -> Callable | None:
@@ -74,7 +59,7 @@ def loader_of(data: dict) -> Callable | None:
 @dataclass
 class Task:
     name: str
-    loss: Literal[LOSSES] | None = "l1"  # None: no training loop (a Solver under protocol=official)
+    loss: Literal[tuple(LOSSES)] | None = "l1"  # None: no training loop (a Solver under protocol=official)
     data_consistency: bool = True
     huber_delta: Positive = 0.1
     allows_degradation: bool = True
@@ -114,33 +99,20 @@ class Task:
         lo, hi = self.range
         return f if (lo, hi) == (0.0, 1.0) else (f - lo) / (hi - lo)
 
+    @property
+    def data_loss(self) -> Loss:
+        """The data term of ``task.loss`` (:mod:`inr_recover.tasks.losses`)."""
+        return LOSSES[self.loss](self.huber_delta)
+
     def penalty(self, residual: torch.Tensor) -> torch.Tensor:
-        """The loss per entry: ``|r|``, ``r^2`` (also for ``fro`` and ``group_fro``, monotone in their sums of
-        squares: what ``select.error=penalty`` averages) or Huber."""
-        if self.loss == "l1":
-            return residual.abs()
-        if self.loss in ("l2", "fro", "group_fro"):
-            return residual.square()
-        return torch.nn.functional.huber_loss(
-            residual, torch.zeros_like(residual), reduction="none", delta=self.huber_delta
-        )
+        """The loss per entry of a residual (what ``select.error=penalty`` averages)."""
+        return self.data_loss.penalty(residual)
 
     def loss_fn(
         self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, groups: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """The data term on the model output (module doc); ``groups`` (one id per row) for ``group_fro``."""
-        if self.loss == "fro":
-            return torch.linalg.vector_norm(weight * (pred - target))
-        if self.loss == "bce":  # pred: logits, target: 0/1 (task=occupancy)
-            bce = torch.nn.functional.binary_cross_entropy_with_logits(pred, target, reduction="none")
-            return (weight * bce).sum() / pred.numel()
-        if self.loss == "group_fro":
-            if groups is None:
-                return torch.linalg.vector_norm(weight * (pred - target))
-            sq = torch.zeros(int(groups.max()) + 1, dtype=pred.dtype, device=pred.device)
-            sq = sq.index_add(0, groups, (weight * (pred - target)).square().sum(-1))
-            return sq[sq > 0].sqrt().sum()  # groups with a zero residual have a zero (sub)gradient
-        return (weight * self.penalty(pred - target)).sum() / pred.numel()
+        """The data term on the model output; ``groups`` (one id per row) for ``group_fro``."""
+        return self.data_loss(pred, target, weight, groups)
 
     def output(self, prediction, observed, known):
         """Form the reconstruction from the model's prediction (numpy or torch arrays)."""
@@ -180,7 +152,7 @@ class Task:
 
     def check_observation(self, obs: Observation, degrade: str) -> None:
         """Refuse an observation this task cannot take (``degrade``: its name): here, a downsampled one."""
-        if obs.operator is not None:
+        if isinstance(obs.geometry, Operated):
             raise UserError(f"degrade={degrade} observes a downsampled image: use task=super_resolve")
 
     def check_model(self, model) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from inr_recover.data import Signal
 from inr_recover.measure import metrics as M
+from inr_recover.measure.geometry import Operated
 from inr_recover.measure.observation import Observation
 from inr_recover.run.outputs import save_figure, save_map, save_mask
 from inr_recover.tasks.base import Evaluation, Task, fmt
@@ -41,7 +42,7 @@ class GridEvaluation(Evaluation):
     def save_observation(self, out_dir: Path) -> None:
         """``mask.npz`` (+ ``observed.npz`` if noisy), a ``degrade=from_file`` input, when the observation is entries
         of the grid."""
-        if self.obs.operator is None and self.forward is None:
+        if not isinstance(self.obs.geometry, Operated) and self.forward is None:
             save_mask(out_dir, self.signal, self.obs)
 
     def figure(self, path: Path, recon: np.ndarray, m: dict) -> None:

@@ -4,6 +4,7 @@ import pytest
 
 from inr_recover.errors import UserError
 from inr_recover.measure.domain import Domain
+from inr_recover.measure.geometry import Scattered
 from inr_recover.measure.observation import Observation
 from inr_recover.models.regression import Regressor
 
@@ -14,7 +15,7 @@ def _points(n=40, channels=2, rate=0.5, seed=0):
     coords /= np.linalg.norm(coords, axis=1, keepdims=True)
     values = rng.random((n, channels)).astype(np.float32)
     known = np.broadcast_to((rng.random(n) < rate)[:, None], values.shape).copy()
-    return Observation(np.where(known, values, 0).astype(np.float32), known, coords=coords), values
+    return Observation(np.where(known, values, 0).astype(np.float32), known, Scattered(coords)), values
 
 
 def test_knn_is_the_mean_of_the_nearest_observed_points():
@@ -22,7 +23,7 @@ def test_knn_is_the_mean_of_the_nearest_observed_points():
     out = Regressor(3, 2, Domain(3, 40), kind="knn", options={"n_neighbors": 3}).solve(obs)
     seen = np.flatnonzero(obs.known[:, 0])
     for i in range(40):
-        d = np.linalg.norm(obs.coords[seen] - obs.coords[i], axis=1)
+        d = np.linalg.norm(obs.geometry.coords[seen] - obs.geometry.coords[i], axis=1)
         near = seen[np.argsort(d, kind="stable")[:3]]
         assert np.allclose(out[i], obs.values[near].mean(0), atol=1e-6)
 

@@ -38,8 +38,8 @@ from functools import cached_property
 import numpy as np
 
 from inr_recover.config.paths import resolve_path
+from inr_recover.data.signal import Signal
 from inr_recover.errors import UserError
-from inr_recover.measure.grid import OnGrid
 from inr_recover.tasks.shapes.labels import Label, label_named
 
 EXTENT = 0.9
@@ -186,7 +186,7 @@ def sample(
 
 
 @dataclass
-class Shape(OnGrid):
+class Shape(Signal):
     """A mesh as a scattered signal: the training pool's labels ``values (N, 1)`` at ``coords (N, 3)``; scored on a
     dense grid by :func:`score` (``results.json`` ``data``: the mesh, the pool, the normalisation)."""
 
@@ -202,13 +202,7 @@ class Shape(OnGrid):
     cloud: Cloud | None = None  # data.kind=points_with_normals: the oriented cloud the labels come from
     bacon: tuple = (0.2, 0.002, 0.01)  # with a cloud: the coarse and fine Laplace scales, the coarse points' weight
     record_extra: dict = field(default_factory=dict)
-    scattered = True
-    has_truth = True
-    missing = None
-    rgb_bands = None
-    key = None
-    time_index = None
-    lo, hi = 0.0, 1.0  # labels are not normalised
+    scattered = True  # labels are not normalised: lo, hi = 0, 1
 
     def record(self) -> dict:
         return {
@@ -234,14 +228,6 @@ class Shape(OnGrid):
         coords, values = sample(self.mesh, count, self.label, seed, self.near_sigma)
         return coords, values, np.ones_like(values)
 
-    def frames_view(self, values: np.ndarray) -> np.ndarray:
-        return values.reshape(1, -1, 1, values.shape[-1])
-
-    def to_raw(self, values: np.ndarray) -> np.ndarray:
-        return values
-
-    def to_own_axes(self, values: np.ndarray) -> np.ndarray:
-        return values
 
 
 KINDS = ("mesh", "points_with_normals")

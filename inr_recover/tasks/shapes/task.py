@@ -1,5 +1,5 @@
 """``task=sdf|occupancy``: the field of a 3-D shape trained on points sampled around its mesh (:class:`ShapeField`),
-from a fixed pool or from points drawn afresh at every step (:class:`Source`, measured by :class:`Resampled`)."""
+from a fixed pool or from points drawn afresh at every step (:class:`FreshPoints`, measured by :class:`Resampled`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -10,8 +10,11 @@ import torch
 
 from inr_recover.config.schema import NonNegative
 from inr_recover.errors import UserError
-from inr_recover.measure.observation import Batch, Measurement, Observation
-from inr_recover.tasks.base import LOSSES, Field, Query
+from inr_recover.measure.geometry import Scattered
+from inr_recover.measure.measurements import Batch, Measurement
+from inr_recover.measure.observation import Observation
+from inr_recover.tasks.base import Field, Query
+from inr_recover.tasks.losses import LOSSES
 from inr_recover.tasks.shapes.evaluation import ShapeEvaluation
 from inr_recover.tasks.shapes.labels import LABELS, Label
 from inr_recover.tasks.shapes.mesh import cell_centres, load_mesh
@@ -20,10 +23,10 @@ HOLDS_OUT = ("inr_recover.engine.select.Holdout",)  # rules that keep observed p
 
 
 class Resampled(Measurement):
-    """Points drawn afresh at every step from the observation's ``source`` (the FINER++ SDF protocol: "10k points are
-    randomly sampled in each iteration"), each batch's seed drawn from the fit's generator, so a resumed fit draws the
-    same points; the whole measurement (selection's scores, the memory probe) is the fixed pool ``obs.values`` at
-    ``obs.coords``. Nothing can be held out of points that are new at every step."""
+    """Points drawn afresh at every step from the observation's geometry (:class:`FreshPoints`; the FINER++ SDF
+    protocol: "10k points are randomly sampled in each iteration"), each batch's seed drawn from the fit's generator,
+    so a resumed fit draws the same points; the whole measurement (selection's scores, the memory probe) is the fixed
+    pool ``obs.values`` at its coordinates. Nothing can be held out of points that are new at every step."""
 
     def __init__(self, obs: "Observation", train: np.ndarray, encode, device=None):
         if not train.all():
@@ -33,25 +36,24 @@ class Resampled(Measurement):
         self.encode = encode
 
     def sample(self, generator: torch.Generator, size: int | None = None) -> Batch:
-        """``size`` fresh points, their labels and loss weights from ``obs.source`` (all the pool when ``size`` is
-        None)."""
+        """``size`` fresh points, their labels and loss weights (:meth:`FreshPoints.draw`; all the pool when ``size``
+        is None)."""
         if size is None:
             return super().sample(generator, size)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        coords, values, weights = (torch.from_numpy(a).to(self.inputs.device) for a in self.obs.source(size, seed))
+        drawn = self.obs.geometry.draw(size, seed)
+        coords, values, weights = (torch.from_numpy(a).to(self.inputs.device) for a in drawn)
         return Batch(coords, self.encode(values), weights)
 
 
 @dataclass(frozen=True)
-class Source:
-    """Where fresh training points come from: ``draw(count, seed) -> (coords, values, weights)`` (a shape's
-    :meth:`~inr_recover.tasks.shapes.mesh.Shape.draw`); an observation with one is measured by :class:`Resampled`."""
+class FreshPoints(Scattered):
+    """The pool's points ``coords``, and where fresh training points come from: ``draw(count, seed) -> (coords,
+    values, weights)`` (a shape's :meth:`~inr_recover.tasks.shapes.mesh.Shape.draw`); measured by
+    :class:`Resampled`."""
 
     draw: Callable
     measurement: ClassVar[type] = Resampled
-
-    def __call__(self, count: int, seed: int) -> tuple:
-        return self.draw(count, seed)
 
 
 @dataclass
@@ -61,7 +63,7 @@ class ShapeField(Field):
     mesh extracted from it (:class:`~inr_recover.tasks.shapes.evaluation.ShapeEvaluation`)."""
 
     shape: Literal[tuple(LABELS)] = "sdf"  # what the network outputs: the signed distance, or the logit of "inside"
-    loss: Literal[LOSSES] | None = "l2"  # task=sdf's; task=occupancy: bce
+    loss: Literal[tuple(LOSSES)] | None = "l2"  # task=sdf's; task=occupancy: bce
     loader: ClassVar[Callable] = load_mesh
     takes: ClassVar[str] = "a 3-D shape (data=bunny, dragon, mesh)"
     raw: ClassVar[str] = "a signed output (a distance, a logit)"
@@ -103,7 +105,7 @@ class ShapeField(Field):
         :class:`Resampled`), queried on the cell centres of the cube."""
         r = signal.resolution
         if signal.fresh:
-            obs = replace(obs, source=Source(signal.draw))
+            obs = replace(obs, geometry=FreshPoints(obs.geometry.coords, signal.draw))
         return obs, Query(torch.from_numpy(cell_centres(r).astype(np.float32)).to(device), (r, r, r))
 
     def evaluation(self, signal, obs: Observation, forward=None) -> ShapeEvaluation:

@@ -17,13 +17,16 @@ before a sigmoid, as in FINER's ``network_finer.py``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import torch
 
-from inr_recover.measure.observation import Batch, Measurement
+from inr_recover.measure.domain import Domain
+from inr_recover.measure.geometry import Geometry
+from inr_recover.measure.measurements import Batch, Measurement
 
 
 class Rendered(Measurement):
@@ -39,18 +42,18 @@ class Rendered(Measurement):
             if size is None
             else torch.randint(0, self.inputs.shape[0], (size,), generator=generator).to(self.inputs.device)
         )
-        points, bins = self.obs.rays.bins(self.inputs[idx], generator)
+        points, bins = self.obs.geometry.bins(self.inputs[idx], generator)
         return Batch(points, self.targets[idx], self.weights[idx], bins)
 
     def first(self, n: int) -> Batch:
-        points, bins = self.obs.rays.bins(self.inputs[:n], None)
+        points, bins = self.obs.geometry.bins(self.inputs[:n], None)
         return Batch(points, self.targets[:n], self.weights[:n], bins)
 
     def apply(self, outputs: torch.Tensor, batch: Batch | None = None) -> torch.Tensor:
-        return self.obs.rays.composite(outputs, batch.bins)
+        return self.obs.geometry.composite(outputs, batch.bins)
 
     def predict(self, model, chunk: int | None) -> torch.Tensor:
-        return self.obs.rays.render(model, self.inputs, chunk)
+        return self.obs.geometry.render(model, self.inputs, chunk)
 
     def measured(self, prediction: torch.Tensor) -> torch.Tensor:
         return prediction
@@ -106,19 +109,39 @@ def near_far(rays: np.ndarray, min_near: float, bound: float = 1.0) -> np.ndarra
 
 
 @dataclass(frozen=True)
-class Rays:
-    """The rays a measurement renders, ``table (N, 8)``: origin, unit direction, near, far (one row per pixel); how
-    many ``samples`` each ray takes and the ``background`` colour."""
+class Rays(Geometry):
+    """The geometry of posed views: the rays rendered, ``table (N, 8)``: origin, unit direction, near, far (one row
+    per pixel of the views ``(V, H, W, C)``); how many ``samples`` each ray takes and the ``background`` colour."""
 
     table: np.ndarray
     samples: int
     background: float = 1.0
-    in_features = 3  # the network sees a sample's position
     measurement: ClassVar[type] = Rendered  # an observation with rays is measured by rendering them
 
-    def outputs(self, channels: int) -> int:
-        """The network's outputs for ``channels`` colour channels: the density, then the colour."""
-        return channels + 1
+    def in_features(self, obs) -> int:
+        """The network sees a sample's position."""
+        return 3
+
+    def out_features(self, obs) -> int:
+        """The density, then the colour channels."""
+        return obs.channels + 1
+
+    def coordinates(self, obs, device=None) -> torch.Tensor:
+        """The ray table, row ``i`` the ray of pixel ``i``."""
+        return torch.from_numpy(self.table).to(device)
+
+    def domain(self, obs) -> Domain:
+        """Scattered samples along the rays, at the sampling rate of the views' shorter side."""
+        grid = self.grid(obs)
+        return Domain(dim=3, samples=math.prod(grid), extent=int(min(grid[1:3])))
+
+    def refusal(self, model: type, name: str) -> str | None:
+        if model.needs_grid or model.needs_entries:
+            return (
+                f"model={name} works on a grid of entries and view synthesis queries points along camera rays; "
+                "use a coordinate network (siren, choir, finer, pemlp, gauss, wire, ...)"
+            )
+        return None
 
     def bins(self, rays: torch.Tensor, generator: torch.Generator | None) -> tuple:
         """The sample points ``(n S, 3)`` of ``n`` rays ``(n, 8)`` and their bins ``(t_starts, t_ends)``, each

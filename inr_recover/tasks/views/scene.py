@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from inr_recover.config.paths import resolve_path
+from inr_recover.data.signal import Signal
 from inr_recover.errors import UserError
-from inr_recover.measure.grid import OnGrid
 from inr_recover.tasks.views.rays import camera_rays, near_far
 
 SPLITS = ("train", "test")
@@ -62,7 +62,7 @@ def pick(count: int, views: int | None, order: str, seed: int) -> np.ndarray:
 
 
 @dataclass
-class Scene(OnGrid):
+class Scene(Signal):
     """Posed views of a scene: the training images ``values (V, H, W, 3)`` (the observation) with their rays, and the
     test images ``test (T, H, W, 3)`` with theirs (the truth, never seen in training)."""
 
@@ -73,14 +73,6 @@ class Scene(OnGrid):
     name: str
     background: float = 1.0  # the colour the images were composited on, and the renderer's
     record_extra: dict = field(default_factory=dict)
-    scattered = False
-    has_truth = True
-    missing = None
-    coords = None
-    rgb_bands = None
-    key = None
-    time_index = None
-    lo, hi = 0.0, 1.0
 
     @property
     def side(self) -> int:
@@ -91,12 +83,7 @@ class Scene(OnGrid):
         return {"name": self.name, **self.record_extra}
 
     def frames_view(self, values: np.ndarray) -> np.ndarray:
-        return values
-
-    def to_raw(self, values: np.ndarray) -> np.ndarray:
-        return values
-
-    def to_own_axes(self, values: np.ndarray) -> np.ndarray:
+        """The views are the frames, ``(V, H, W, 3)``."""
         return values
 
 

@@ -9,7 +9,8 @@ import torch
 
 from inr_recover.config.schema import Positive
 from inr_recover.measure.observation import Observation
-from inr_recover.tasks.base import LOSSES, Field, Query
+from inr_recover.tasks.base import Field, Query
+from inr_recover.tasks.losses import LOSSES
 from inr_recover.tasks.views.evaluation import ViewEvaluation
 from inr_recover.tasks.views.rays import Rays
 from inr_recover.tasks.views.scene import load_blender
@@ -22,7 +23,7 @@ class ViewSynthesis(Field):
     the network maps a sample's position to density and colour, composited along each ray), rendered at the test
     views and scored there only (:class:`~inr_recover.tasks.views.evaluation.ViewEvaluation`)."""
 
-    loss: Literal[LOSSES] | None = "l2"  # torch-ngp's MSELoss (FINER's NeRF script)
+    loss: Literal[tuple(LOSSES)] | None = "l2"  # torch-ngp's MSELoss (FINER's NeRF script)
     batch_size: int | None = 4096  # rays per step (torch-ngp --num_rays 4096)
     samples: Positive = 128  # stratified samples per ray
     eval_every: Positive = 1000  # the default eval_every: an evaluation renders every training ray
@@ -38,7 +39,7 @@ class ViewSynthesis(Field):
         """The training views as pixels rendered along their rays (:class:`~inr_recover.tasks.views.rays.Rendered`); the
         test views' rays rendered for the reconstruction."""
         test = Rays(signal.test_rays, int(self.samples), signal.background)
-        obs = replace(obs, rays=Rays(signal.rays, int(self.samples), signal.background))
+        obs = replace(obs, geometry=Rays(signal.rays, int(self.samples), signal.background))
         return obs, Query(torch.from_numpy(signal.test_rays).to(device), signal.test.shape[:3], render=test.render)
 
     def evaluation(self, signal, obs: Observation, forward=None) -> ViewEvaluation:
