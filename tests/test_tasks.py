@@ -31,8 +31,12 @@ def test_frobenius_losses_are_unsquared_unaveraged_norms():
     pred, y = torch.tensor([[3.0, 0], [0, 4], [1, 1]]), torch.zeros(3, 2)
     w = torch.tensor([[1.0, 1], [1, 1], [0, 1]])
     assert Recovery("x", loss="fro").loss_fn(pred, y, w).item() == pytest.approx(26**0.5)
-    groups = torch.tensor([0, 1, 1])
-    assert Recovery("x", loss="group_fro").loss_fn(pred, y, w, groups).item() == pytest.approx(3 + 17**0.5)
+    groups = torch.tensor([0, 2, 2]), 4  # groups 1 and 3 are empty: no term, and a finite gradient
+    pred.requires_grad_(True)
+    loss = Recovery("x", loss="group_fro").loss_fn(pred, y, w, groups)
+    assert loss.item() == pytest.approx(3 + 17**0.5)
+    loss.backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad[0, 0].item() == pytest.approx(1.0)
 
 
 def test_data_consistency_keeps_observed_entries():

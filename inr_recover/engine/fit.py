@@ -145,7 +145,7 @@ class Trainer:
         ckpt.set_rng_state(saved["rng"], self.gen)
         self.done, self.elapsed, self.history = saved["iteration"], saved["train_seconds"], saved["history"]
         self.selector.load_state_dict(saved["selected"])
-        self.pending = [torch.tensor(v) for v in saved["pending"]]
+        self.pending = [torch.tensor(v, device=self.device) for v in saved["pending"]]  # stacked with new losses
 
     def save_checkpoint(self) -> None:
         self.checkpoint.save(

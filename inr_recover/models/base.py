@@ -57,8 +57,9 @@ class INR(nn.Module):
     def regularization(self) -> torch.Tensor | float:
         return 0.0
 
-    def loss_groups(self, coords: torch.Tensor) -> torch.Tensor | None:
-        """One group id per coordinate for ``task.loss=group_fro``; None: a single group."""
+    def loss_groups(self, coords: torch.Tensor) -> tuple[torch.Tensor, int] | None:
+        """One group id per coordinate for ``task.loss=group_fro``, and the number of groups (ids below it); None: a
+        single group."""
         return None
 
     def predict(self, coords: torch.Tensor) -> torch.Tensor:

@@ -36,6 +36,7 @@ superpixel into a zero-padded ``(K', n_max, .)`` tensor (K' = superpixels presen
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -56,6 +57,36 @@ def dictionary_size(channels: int, atoms: int | None = None, per_channel: int | 
     if atoms is not None:
         return int(atoms)
     return int(per_channel if per_channel is not None else (5 if channels <= 3 else 4)) * channels
+
+
+@dataclass
+class Layout:
+    """The (coordinate, covering superpixel) pairs of a batch grouped by superpixel, on the device: pair ``i`` is row
+    ``sorted_rows[i]`` of the batch in slot ``slot[i]`` (superpixel ``ids[slot[i]]``) at position ``pos[i]`` of its
+    zero-padded ``(K', longest, .)`` block; ``counts`` pairs per slot, ``cover`` superpixels per row."""
+
+    sorted_rows: torch.Tensor
+    ids: torch.Tensor
+    counts: torch.Tensor
+    slot: torch.Tensor
+    pos: torch.Tensor
+    cover: torch.Tensor
+    longest: int
+
+    @classmethod
+    def of(cls, nearest: np.ndarray, ptr: np.ndarray, members: np.ndarray, device) -> "Layout":
+        """From each row's nearest sample and the CSR lists of the superpixels covering each sample."""
+        start, count = ptr[nearest], ptr[nearest + 1] - ptr[nearest]
+        rows = np.repeat(np.arange(nearest.shape[0]), count)
+        offset = np.arange(rows.size) - (np.cumsum(count) - count)[rows]
+        ids, inv = np.unique(members[start[rows] + offset], return_inverse=True)
+        order = np.argsort(inv, kind="stable")
+        counts = np.bincount(inv, minlength=ids.size)
+        slot = inv[order]
+        pos = np.arange(rows.size) - (np.cumsum(counts) - counts)[slot]
+        dev = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long, device=device)  # noqa: E731
+        return cls(dev(rows[order]), dev(ids), dev(counts), dev(slot), dev(pos),
+                   dev(np.bincount(rows, minlength=nearest.shape[0])), int(counts.max(initial=0)))
 
 
 def _uniform(shape, bound) -> nn.Parameter:
@@ -117,6 +148,8 @@ class SINR(INR):
         self.register_buffer("member_ptr", torch.arange(n + 1))  # CSR: superpixels covering each grid point
         self.register_buffer("members", torch.zeros(n, dtype=torch.long))
         self._build(1, torch.device("cpu"))
+        self._host = None  # (member_ptr, members) on the host: host_members()
+        self._train_coords, self._train_layout = None, None  # setup's coordinates and their layout()
 
     def _build(self, k: int, device) -> None:
         """K independent networks, initialised as K official ``Inr_block_se`` modules, stacked along dim 0."""
@@ -137,7 +170,8 @@ class SINR(INR):
 
     def setup(self, observation, coords: torch.Tensor) -> None:
         scattered = isinstance(observation.geometry, Scattered)
-        positions = ((coords.detach().cpu().numpy().astype(np.float64) + 1.0) * 0.5) if scattered else None
+        host = observation.coordinates()  # the coordinates of ``coords`` on the host (row i is row i)
+        positions = ((host.numpy().astype(np.float64) + 1.0) * 0.5) if scattered else None
         labels = superpixels(observation.values, observation.known, **self.seg, positions=positions)
         device = coords.device
         if scattered:
@@ -146,6 +180,10 @@ class SINR(INR):
         ptr, members = overlap_members(labels, 0 if scattered else self.overlap)
         self.member_ptr = torch.as_tensor(ptr, dtype=torch.long, device=device)
         self.members = torch.as_tensor(members, dtype=torch.long, device=device)
+        self._host = (np.asarray(ptr, np.int64), np.asarray(members, np.int64))
+        nearest = self._tree.query(positions)[1] if scattered else grid_index(host, self.grid).numpy()
+        self._train_layout = Layout.of(nearest, *self._host, device)
+        self._train_coords = coords
         self._build(int(labels.max()) + 1, device)
 
     def sample_index(self, coords: torch.Tensor) -> torch.Tensor:
@@ -159,14 +197,22 @@ class SINR(INR):
         """Superpixel id of each coordinate (its nearest sample's label)."""
         return self.labels[self.sample_index(coords)]
 
-    def memberships(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(rows, superpixels)``: every (coordinate, covering superpixel) pair, the own superpixel and the
-        neighbours whose overlap ring contains the coordinate's nearest grid point."""
-        g = self.sample_index(coords)
-        start, count = self.member_ptr[g], self.member_ptr[g + 1] - self.member_ptr[g]
-        rows = torch.repeat_interleave(torch.arange(coords.shape[0], device=coords.device), count)
-        offset = torch.arange(rows.numel(), device=coords.device) - (torch.cumsum(count, 0) - count)[rows]
-        return rows, self.members[start[rows] + offset]
+    def layout(self, coords: torch.Tensor) -> "Layout":
+        """The (coordinate, covering superpixel) pairs of ``coords``, grouped by superpixel (:class:`Layout`): the own
+        superpixel of each coordinate's nearest sample and the neighbours whose overlap ring contains it. Computed on
+        the host from the nearest samples (one device-to-host copy of ``coords``' indices; their sizes decide the
+        shapes of the batched pass), and kept for the training coordinates of :meth:`setup`: a full-batch step reads
+        nothing back from the device."""
+        if coords is self._train_coords:
+            return self._train_layout
+        return Layout.of(self.sample_index(coords).cpu().numpy(), *self.host_members(), coords.device)
+
+    def host_members(self) -> tuple[np.ndarray, np.ndarray]:
+        """``member_ptr`` and ``members`` on the host (set by :meth:`setup`; read once from the buffers after a
+        ``load_state_dict`` without one)."""
+        if self._host is None or self._host[0].shape[0] != self.member_ptr.shape[0]:
+            self._host = (self.member_ptr.cpu().numpy(), self.members.cpu().numpy())
+        return self._host
 
     def _gate(self, mean: torch.Tensor, i: int, ids: torch.Tensor) -> torch.Tensor:
         """SE gate ``sigmoid(B relu(A mean))`` of superpixels ``ids`` from their means ``(K', 1, ch)``."""
@@ -178,15 +224,10 @@ class SINR(INR):
         SE gates come from the means over ``coords`` (``gates=None``) or from ``gates[i]`` (``(K, 1, ch)``, one per
         superpixel). With ``stop=i`` returns ``(sums, ids, counts)`` of the activations entering SE gate ``i``.
         """
-        rows, sp = self.memberships(coords)
-        ids, inv = torch.unique(sp, return_inverse=True)  # superpixels present, and each pair's slot
-        order = torch.argsort(inv, stable=True)
-        counts = torch.bincount(inv, minlength=ids.numel())
-        starts = torch.cumsum(counts, 0) - counts
-        slot = inv[order]
-        pos = torch.arange(rows.numel(), device=coords.device) - starts[slot]
-        u = torch.zeros(ids.numel(), int(counts.max()), self.d, device=coords.device, dtype=coords.dtype)
-        u[slot, pos] = (coords[rows[order]] + 1.0) * 0.5
+        at = self.layout(coords)
+        ids, counts, slot, pos = at.ids, at.counts, at.slot, at.pos
+        u = torch.zeros(ids.numel(), at.longest, self.d, device=coords.device, dtype=coords.dtype)
+        u[slot, pos] = (coords[at.sorted_rows] + 1.0) * 0.5
         valid = torch.zeros(u.shape[:2] + (1,), device=coords.device, dtype=coords.dtype)
         valid[slot, pos] = 1.0
         cnt = counts.to(coords.dtype).view(-1, 1, 1)
@@ -205,16 +246,15 @@ class SINR(INR):
             h = h * (self._gate((h * valid).sum(1, keepdim=True) / cnt, i, ids) if gates is None else gates[i][ids])
         y = self.dictionary(h)
         out = torch.zeros(coords.shape[0], y.shape[-1], device=coords.device, dtype=y.dtype)
-        out.index_add_(0, rows[order], y[slot, pos])  # average over the superpixels covering each coordinate
-        cover = torch.bincount(rows, minlength=coords.shape[0]).to(y.dtype)
-        return self.out(out / cover[:, None])
+        out.index_add_(0, at.sorted_rows, y[slot, pos])  # average over the superpixels covering each coordinate
+        return self.out(out / at.cover.to(y.dtype)[:, None])
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         return self._run(coords)
 
-    def loss_groups(self, coords: torch.Tensor) -> torch.Tensor:
+    def loss_groups(self, coords: torch.Tensor) -> tuple[torch.Tensor, int]:
         """The superpixels: ``task.loss=group_fro`` is the official ``sum_j ||M_j (f_j - y_j)||_2``."""
-        return self.superpixel_of(coords)
+        return self.superpixel_of(coords), self.n_superpixels
 
     @torch.no_grad()
     def superpixel_gates(self, chunk: int = 65536) -> list:

@@ -68,15 +68,17 @@ class Fro(L2):
 
 
 class GroupFro(L2):
-    """``sum_j ||w_j (f_j - y_j)||_2`` over ``groups`` (one id per row; None: one group, :class:`Fro`); penalty
-    ``r^2``."""
+    """``sum_j ||w_j (f_j - y_j)||_2`` over ``groups`` (``(ids, count)``: one id per row, ids below ``count``; None:
+    one group, :class:`Fro`); penalty ``r^2``. Nothing is read back from the device: the group count is the model's."""
 
     def __call__(self, pred, target, weight, groups=None):
         if groups is None:
             return torch.linalg.vector_norm(weight * (pred - target))
-        sq = torch.zeros(int(groups.max()) + 1, dtype=pred.dtype, device=pred.device)
-        sq = sq.index_add(0, groups, (weight * (pred - target)).square().sum(-1))
-        return sq[sq > 0].sqrt().sum()  # groups with a zero residual have a zero (sub)gradient
+        ids, count = groups
+        sq = torch.zeros(count, dtype=pred.dtype, device=pred.device)
+        sq = sq.index_add(0, ids, (weight * (pred - target)).square().sum(-1))
+        hit = sq > 0  # groups with a zero residual have a zero (sub)gradient: sqrt is kept away from 0
+        return torch.where(hit, torch.where(hit, sq, 1.0).sqrt(), 0.0).sum()
 
 
 class BCE(Huber):

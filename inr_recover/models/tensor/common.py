@@ -155,6 +155,7 @@ class GridTensorModel(INR):
         self.register_buffer("observed", torch.zeros(0), persistent=False)
         self.register_buffer("known", torch.zeros(0, dtype=torch.bool), persistent=False)
         self._rendered = None
+        self._train = (None, None, False)  # setup's coordinates, their flat index and whether it is the whole grid
 
     # --- subclasses -------------------------------------------------------------------------------------
     def render(self) -> torch.Tensor:
@@ -178,19 +179,29 @@ class GridTensorModel(INR):
             flat = flat * n + r[:, a].long()
         return flat
 
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+    def lookup(self, coords: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
+        """(:meth:`flat_index` of ``coords``, whether it is the whole grid in order): decided on the device for any
+        coordinates (reading the answer back), and once on the host for the training coordinates of :meth:`setup`,
+        so that a training step reads nothing back."""
+        if coords is self._train[0]:
+            return self._train[1:]
         flat = self.flat_index(coords)
+        whole = flat is not None and flat.numel() == math.prod(self.grid)
+        return flat, whole and torch.equal(flat, torch.arange(flat.numel(), device=flat.device))
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        flat, whole = self.lookup(coords)
         if flat is None:
             return self.points(index_coords(coords, self.grid))
         full = self.render()
         if self.training:
             self._rendered = full  # reused by regularization() in the same iteration
         full = full.reshape(-1, self.channels)
-        if flat.numel() == full.shape[0] and torch.equal(flat, torch.arange(flat.numel(), device=flat.device)):
-            return full
-        return full[flat]
+        return full if whole else full[flat]
 
     def setup(self, observation, coords: torch.Tensor) -> None:
+        flat, whole = self.lookup(observation.coordinates())  # the same rows as ``coords``, on the host
+        self._train = (coords, None if flat is None else flat.to(coords.device), whole)
         if self.sparse is not None:
             self.S = torch.zeros(math.prod(self.grid), self.channels, device=coords.device)
         if self.reg_keeps_observed:
@@ -203,7 +214,7 @@ class GridTensorModel(INR):
             return pred
         if self.S.numel() == 0:
             raise RuntimeError("call setup() before training with a sparse term")
-        flat = self.flat_index(coords)
+        flat = self.lookup(coords)[0]
         with torch.no_grad():
             s = soft_threshold(target - pred, float(self.sparse))
             self.S[flat] = s
