@@ -46,6 +46,16 @@ def test_a_fit_that_does_not_fit_is_refused_naming_a_batch_size_that_fits(tmp_pa
     assert r["status"] == "complete" and r["memory"]["estimate_mb"] <= 0.02 * 1024
 
 
+def test_super_resolution_is_estimated_and_refused_naming_what_fits(tmp_path):
+    """Its loss needs the whole grid: estimated from the network's forward on prefixes of the high-resolution rows,
+    and refused with advice that is not a batch_size (it must be null)."""
+    sr = [*TINY_RUN, "task=super_resolve", "degrade=downsample_2"]
+    with pytest.raises(UserError, match=r"a smaller model or grid \(data.resize or data.crop: this observation trains"):
+        run_pipeline(tmp_path / "refused", *sr, "memory_limit=0.001")
+    r = run_pipeline(tmp_path / "fits", *sr, "memory_limit=auto")
+    assert r["status"] == "complete" and r["memory"]["estimate_mb"] > 0.5  # the 32x32 rows' activations at width 256
+
+
 CASES = [  # model x data x batch size (3 iterations): the estimate is within about a factor of 2 of the measured growth
     ["model.width=256", "data.shape=[128,128,8]"],
     ["model.width=256", "data.shape=[128,128,8]", "batch_size=2048", "eval_chunk=8192"],

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -119,21 +121,24 @@ class Trainer:
         is available; None: no check), naming a ``batch_size`` / ``eval_chunk`` that fits
         (:mod:`inr_recover.engine.memory`);
         ``members``: this fit is one of that many trained as one vmapped model (:meth:`memory.Estimate.group`).
-        Only for a per-row measurement (not super-resolution: its loss needs the whole grid, the probe takes a
-        prefix)."""
+        The probe is the training loss on a prefix of the rows; for a measurement of the whole grid (super-resolution)
+        it is the network's training forward on a prefix: the operator's own tensors (images of the grid's size) are
+        small beside the network's activations."""
         m = self.measure
-        if self.memory_limit is None or not m.per_row:
+        if self.memory_limit is None:
             return {}
+        probe = (lambda n: self.loss(m.first(n))) if m.per_row else (lambda n: self.model(m.inputs[:n]).square().sum())
         est = memory.estimate(
             self.model,
-            lambda n: self.loss(m.first(n)),
+            probe,
             self.optim.optimizer,
             [m.inputs, m.values, m.weights],
             m.inputs.shape[0],
-            m.values.numel(),
+            m.inputs.shape[0] * self.obs.channels,
             self.device,
         )
-        return memory.check(est.group(members), self.batch_size, self.eval_chunk, self.memory_limit, self.device)
+        limit, batchable = self.memory_limit, m.per_row
+        return memory.check(est.group(members), self.batch_size, self.eval_chunk, limit, self.device, batchable)
 
     def restore(self) -> None:
         """Continue from the checkpoint, if there is one: everything that decides the next iteration."""
@@ -317,13 +322,16 @@ def train(members: list[Trainer], step, progress: bool | None = None) -> list[Fi
         t.bar = bar if len(members) == 1 else tqdm(disable=True)  # a group's bar shows the progress
     saving = [t for t in members if t.checkpoint]
     stop = ckpt.StopOnSigterm().install() if saving else None
-    failed = {}
+    failed, stage = {}, "training step"
     try:
         for it in range(start + 1, iterations + 1):
             active = [t for t in members if t not in failed and takes_part(t, it)]
             if not active:
                 break
-            for t, loss in zip(active, step(active)):
+            stage = "training step"
+            losses = step(active)
+            stage = "evaluation"
+            for t, loss in zip(active, losses):
                 try:
                     t.record(it, loss)
                 except UserError as e:
@@ -342,11 +350,40 @@ def train(members: list[Trainer], step, progress: bool | None = None) -> list[Fi
             t.interrupted = True
             if t.checkpoint and t not in failed:
                 t.save_checkpoint()
+    except torch.OutOfMemoryError as e:
+        if stage == "training step":  # the update did not happen: each model is as its last iteration left it
+            for t in saving:
+                t.save_checkpoint()
+        raise out_of_memory(members, stage, e) from None
     finally:
         bar.close()
         if stop is not None:
             stop.restore()
-    return [failed[t] if t in failed else t.finish() for t in members]
+    try:
+        return [failed[t] if t in failed else t.finish() for t in members]
+    except torch.OutOfMemoryError as e:  # the fit is done: kept for a rerun with a smaller eval_chunk to finish
+        for t in saving:
+            t.save_checkpoint()
+        raise out_of_memory(members, "final prediction", e) from None
+
+
+def out_of_memory(members: list[Trainer], stage: str, error: Exception) -> UserError:
+    """The one-line error of a fit that ran out of device memory in ``stage`` (the training step, an evaluation, the
+    final prediction): the setting that lowers it, and the checkpoint kept."""
+    t = members[0]
+    asked = re.search(r"Tried to allocate [\d.]+ [KMGT]?i?B", str(error))
+    if stage == "training step":
+        lower = [f"batch_size (now {'null: every row' if t.batch_size is None else t.batch_size})"]
+        if len(members) > 1:
+            lower.append(f"the group size ({len(members)} members: fewer values per setting, or batch=none)")
+    else:
+        lower = [f"eval_chunk (now {t.eval_chunk})"]
+    kept = [str(m.checkpoint.path) for m in members if m.checkpoint and Path(m.checkpoint.path).is_file()]
+    return UserError(
+        f"out of memory on {t.device} in the {stage} at iteration {max(m.done for m in members)}"
+        f"{f' ({asked[0].lower()})' if asked else ''}: lower {' or '.join(lower)}"
+        f"{f'; the checkpoint is kept: {kept[0]}' if kept else ''}"
+    )
 
 
 def solve(solver, obs: Observation) -> FitResult:

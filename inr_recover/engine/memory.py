@@ -168,10 +168,12 @@ def _cgroup_available() -> int | None:
 
 
 def available(device) -> int | None:
-    """Bytes this process can still allocate on ``device``: free device memory on CUDA; on the host the smaller of
-    MemAvailable and the room under a cgroup limit. None when unknown (no check)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+    """Bytes this process can still allocate on ``device``: on CUDA the free device memory plus the allocator's
+    reserved-but-unused blocks (``memory_reserved - memory_allocated``: a tensor can reuse them); on the host the
+    smaller of MemAvailable and the room under a cgroup limit. None when unknown (no check)."""
+    if device.type == "cuda":  # free, and what the caching allocator holds without using it
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return torch.cuda.mem_get_info(device)[0] + cached
     known = [v for v in (_meminfo_available(), _cgroup_available()) if v is not None]
     return min(known) if known else None
 
@@ -184,9 +186,10 @@ def resident() -> int | None:
         return None
 
 
-def check(est: Estimate, batch: int | None, chunk: int | None, limit, device) -> dict:
+def check(est: Estimate, batch: int | None, chunk: int | None, limit, device, batchable: bool = True) -> dict:
     """Stop with a one-line error when the estimated peak exceeds the budget: ``limit`` GiB, or with ``limit='auto'``
-    what :func:`available` reports. Returns the record for ``results.json``."""
+    what :func:`available` reports; ``batchable``: the fit may train on mini-batches (not when its measurement needs
+    the whole grid). Returns the record for ``results.json``."""
     batch, chunk = batch or est.coords, min(chunk or est.coords, est.coords)
     peak = est.peak(batch, chunk)
     budget = available(device) if limit == "auto" else float(limit) * GiB
@@ -198,11 +201,12 @@ def check(est: Estimate, batch: int | None, chunk: int | None, limit, device) ->
     if budget is None or peak <= budget:
         return record
     fit_batch, fit_chunk = est.largest_batch(budget, est.coords), est.largest_chunk(budget, est.coords)
-    advice = [
-        f"batch_size={fit_batch}"
-        if fit_batch
-        else "no batch_size fits (the model or data is too large: use data.resize or data.crop)"
-    ]
+    if not batchable:
+        advice = ["a smaller model or grid (data.resize or data.crop: this observation trains on the whole grid)"]
+    elif fit_batch:
+        advice = [f"batch_size={fit_batch}"]
+    else:
+        advice = ["no batch_size fits (the model or data is too large: use data.resize or data.crop)"]
     if est.state + est.evaluation(chunk) > budget:
         advice.append(f"eval_chunk={fit_chunk}" if fit_chunk else "no eval_chunk fits")
     where = f"free on {device}" if device.type == "cuda" else "available"

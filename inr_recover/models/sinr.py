@@ -149,7 +149,7 @@ class SINR(INR):
         self.register_buffer("members", torch.zeros(n, dtype=torch.long))
         self._build(1, torch.device("cpu"))
         self._host = None  # (member_ptr, members) on the host: host_members()
-        self._train_coords, self._train_layout = None, None  # setup's coordinates and their layout()
+        self._train = (None, None, None)  # setup's coordinates, their sample_index() and layout()
 
     def _build(self, k: int, device) -> None:
         """K independent networks, initialised as K official ``Inr_block_se`` modules, stacked along dim 0."""
@@ -182,12 +182,14 @@ class SINR(INR):
         self.members = torch.as_tensor(members, dtype=torch.long, device=device)
         self._host = (np.asarray(ptr, np.int64), np.asarray(members, np.int64))
         nearest = self._tree.query(positions)[1] if scattered else grid_index(host, self.grid).numpy()
-        self._train_layout = Layout.of(nearest, *self._host, device)
-        self._train_coords = coords
+        self._train = (coords, torch.as_tensor(nearest, device=device), Layout.of(nearest, *self._host, device))
         self._build(int(labels.max()) + 1, device)
 
     def sample_index(self, coords: torch.Tensor) -> torch.Tensor:
-        """Index of each coordinate's nearest sample: a grid point, or one of the points (point data)."""
+        """Index of each coordinate's nearest sample: a grid point, or one of the points (point data: a k-d tree
+        query on the host, made once for the training coordinates of :meth:`setup`)."""
+        if coords is self._train[0]:
+            return self._train[1]
         if self._tree is None:
             return grid_index(coords, self.grid)
         _, idx = self._tree.query((coords.detach().cpu().numpy().astype(np.float64) + 1.0) * 0.5)
@@ -203,8 +205,8 @@ class SINR(INR):
         the host from the nearest samples (one device-to-host copy of ``coords``' indices; their sizes decide the
         shapes of the batched pass), and kept for the training coordinates of :meth:`setup`: a full-batch step reads
         nothing back from the device."""
-        if coords is self._train_coords:
-            return self._train_layout
+        if coords is self._train[0]:
+            return self._train[2]
         return Layout.of(self.sample_index(coords).cpu().numpy(), *self.host_members(), coords.device)
 
     def host_members(self) -> tuple[np.ndarray, np.ndarray]:

@@ -38,6 +38,7 @@ from inr_recover.run.files import write_json
 from inr_recover.run.locks import hold
 from inr_recover.run.outputs import save_curves, write_native
 from inr_recover.run.provenance import (
+    RESUMES_ACROSS,
     command_line,
     fingerprint,
     finished,
@@ -144,7 +145,8 @@ class Experiment:
             return None
         if path.is_file():
             log.info("resuming from %s", path.resolve())
-        return Checkpoint(path, int(self.cfg.checkpoint.every), self.config_sha, self.oracle.curve)
+        meta = fingerprint(self.cfg, ignore=RESUMES_ACROSS)
+        return Checkpoint(path, int(self.cfg.checkpoint.every), meta, self.oracle.curve)
 
     def trainer(self) -> Trainer | None:
         """For an INR, its fit ready to run with the configured optimiser, schedule, selection rule, checkpoint and the

@@ -50,6 +50,11 @@ def _container(cfg):
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
 
 
+# Settings a checkpoint resumes under any value of: they do not change training (eval_chunk: the rows of a no-grad
+# forward pass; lowered after running out of memory in an evaluation, the fit goes on from its checkpoint).
+RESUMES_ACROSS = ("eval_chunk",)
+
+
 def fingerprint(cfg, ignore: tuple = ()) -> str:
     """Hash of the resolved config minus what cannot change the numbers (progress bar, checkpointing, device, memory
     check, batching with other runs) and minus the keys in ``ignore``."""

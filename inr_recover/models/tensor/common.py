@@ -168,11 +168,13 @@ class GridTensorModel(INR):
         return grid_interpolate(self.render(), index)
 
     # --- INR interface ----------------------------------------------------------------------------------
-    def flat_index(self, coords: torch.Tensor) -> torch.Tensor | None:
-        """Row-major flat grid index of each coordinate, or None when some coordinate is off the grid."""
+    def flat_index(self, coords: torch.Tensor, checked: bool = True) -> torch.Tensor | None:
+        """Row-major flat grid index of each coordinate (the nearest grid point), or None when some coordinate is off
+        the grid (``checked``: a read of the answer back from the device)."""
         idx = index_coords(coords, self.grid) - 1.0
         r = idx.round()
-        if (idx - r).abs().max() > 1e-3 or (r < 0).any() or (r > torch.as_tensor(self.grid, device=r.device) - 1).any():
+        top = torch.as_tensor(self.grid, device=r.device) - 1
+        if checked and ((idx - r).abs().max() > 1e-3 or (r < 0).any() or (r > top).any()):
             return None
         flat = torch.zeros(coords.shape[0], dtype=torch.long, device=coords.device)
         for a, n in enumerate(self.grid):
@@ -182,9 +184,12 @@ class GridTensorModel(INR):
     def lookup(self, coords: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
         """(:meth:`flat_index` of ``coords``, whether it is the whole grid in order): decided on the device for any
         coordinates (reading the answer back), and once on the host for the training coordinates of :meth:`setup`,
-        so that a training step reads nothing back."""
+        so that a training step reads nothing back: a training batch is setup's coordinates or rows of them (a
+        mini-batch), on the grid when they are."""
         if coords is self._train[0]:
             return self._train[1:]
+        if self.training and self._train[1] is not None:
+            return self.flat_index(coords, checked=False), False
         flat = self.flat_index(coords)
         whole = flat is not None and flat.numel() == math.prod(self.grid)
         return flat, whole and torch.equal(flat, torch.arange(flat.numel(), device=flat.device))
