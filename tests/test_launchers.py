@@ -9,7 +9,7 @@ import re
 import stat
 
 import pytest
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 
 def _need(module: str, extra: str):
@@ -106,3 +106,18 @@ def test_slurm_job_script_requests_what_the_config_says(tmp_path):
     assert sb["time"] == "1440" and sb["gpus-per-node"] == "1" and sb["ntasks-per-node"] == "1" and sb["nodes"] == "1"
     assert sb["cpus-per-task"] == "8" and sb["mem"] == "32GB" and sb["job-name"] == "inr-recover"
     assert sb["signal"] == "USR2@120"  # submitit requeues on it; the requeued job resumes from checkpoint.pt
+
+
+def test_ray_gpu_reserves_the_configured_cpus_and_gpu_share_per_job():
+    """hydra.launcher.cpus_per_job is Ray's num_cpus per job (so its workers' OMP_NUM_THREADS); bad values refused."""
+    _need("hydra_plugins.hydra_ray_launcher", "ray")
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.inr_recover_batch.ray_gpu import RayGPULauncher
+
+    conf = OmegaConf.load(ROOT / "conf" / "hydra" / "launcher" / "ray_gpu.yaml")
+    launcher = RayGPULauncher(conf.ray, jobs_per_gpu=4, cpus_per_job=3)
+    assert launcher.ray_cfg.remote.num_cpus == 3 and launcher.ray_cfg.remote.num_gpus == 0.25
+    assert launcher.ray_cfg.remote.max_calls == 1
+    with pytest.raises(ValueError, match="cpus_per_job must be a positive integer, got 0"):
+        RayGPULauncher(conf.ray, cpus_per_job=0)

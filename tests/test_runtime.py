@@ -31,3 +31,66 @@ def test_peak_host_memory_is_this_process_own_not_its_parents():
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                  env=checkout_env()).stdout)
     assert len(held) and child < 100, child
+
+
+def test_deterministic_and_precision_hold_for_their_job_only(tmp_path):
+    """deterministic=true precision=high inside the job; the next job in the same process starts from torch's
+    defaults (they used to stay switched on for every later job)."""
+    from conftest import TINY_RUN, compose_config
+
+    from inr_recover.run import experiment
+
+    seen = {}
+    trainer = experiment.Trainer.run
+
+    def observed(self, progress=None):
+        seen.update(det=torch.are_deterministic_algorithms_enabled(), precision=torch.get_float32_matmul_precision())
+        return trainer(self, progress)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(experiment.Trainer, "run", observed)
+        r = experiment.run(compose_config(*TINY_RUN, "deterministic=true", "precision=high"), tmp_path / "a")
+    assert r["status"] == "complete" and seen == {"det": True, "precision": "high"}
+    assert not torch.are_deterministic_algorithms_enabled() and torch.get_float32_matmul_precision() == "highest"
+
+
+def test_an_operation_without_a_deterministic_kernel_is_refused_by_name():
+    """torch's own refusal (max_unpool has no deterministic kernel, even on the CPU) becomes one line naming it."""
+    from inr_recover.engine.runtime import job_settings
+
+    with pytest.raises(UserError) as e, job_settings(True, "highest", torch.device("cpu")):
+        torch.nn.functional.max_unpool1d(torch.rand(1, 1, 4), torch.tensor([[[0, 2, 4, 6]]]), 2)
+    assert str(e.value) == ("deterministic=true but max_unpooling2d_forward_out has no deterministic implementation "
+                            "on cpu (torch); set deterministic=false for this run")
+    assert not torch.are_deterministic_algorithms_enabled()
+    with job_settings(False, "highest", torch.device("cpu")):  # without it the same operation runs
+        torch.nn.functional.max_unpool1d(torch.rand(1, 1, 4), torch.tensor([[[0, 2, 4, 6]]]), 2)
+
+
+def test_precision_outside_the_choices_is_refused_before_work(tmp_path):
+    from conftest import TINY_RUN, run_cli
+
+    proc, _ = run_cli(tmp_path, *TINY_RUN, "precision=medium", check=False)
+    assert proc.returncode == 2 and "precision" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_auto_on_a_machine_with_an_nvidia_device_but_no_usable_cuda_warns_with_torch_reason(monkeypatch, caplog):
+    """This machine's torch cannot use CUDA; told an NVIDIA device is present, device=auto says why it trains on the
+    CPU, once per process."""
+    from inr_recover.engine import runtime
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is usable here: device=auto does not fall back")
+    monkeypatch.setattr(runtime, "nvidia_present", lambda: True)
+    runtime.warn_cpu_fallback.cache_clear()
+    with caplog.at_level("WARNING", logger="inr_recover"):
+        assert runtime.resolve_device("auto") == torch.device("cpu")
+        runtime.resolve_device("auto")
+    warned = [r.getMessage() for r in caplog.records if "device=auto" in r.getMessage()]
+    assert len(warned) == 1 and "an NVIDIA device is present but CUDA is unavailable to torch (" in warned[0]
+    assert ("built without CUDA" in warned[0]) == (not torch.backends.cuda.is_built())
+    monkeypatch.setattr(runtime, "nvidia_present", lambda: False)
+    runtime.warn_cpu_fallback.cache_clear()
+    caplog.clear()
+    runtime.resolve_device("auto")
+    assert not caplog.records

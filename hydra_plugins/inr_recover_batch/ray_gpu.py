@@ -11,8 +11,10 @@ except ImportError:  # the [ray] extra is absent: hydra/launcher=ray_gpu then sa
 if RayLauncher is not None:
 
     class RayGPULauncher(RayLauncher):
-        def __init__(self, ray, jobs_per_gpu: int = 1) -> None:
-            if not isinstance(jobs_per_gpu, int) or jobs_per_gpu < 1:
-                raise ValueError(f"hydra.launcher.jobs_per_gpu must be a positive integer, got {jobs_per_gpu}")
+        def __init__(self, ray, jobs_per_gpu: int = 1, cpus_per_job: int = 1) -> None:
+            for name, value in (("jobs_per_gpu", jobs_per_gpu), ("cpus_per_job", cpus_per_job)):
+                if not isinstance(value, int) or value < 1:
+                    raise ValueError(f"hydra.launcher.{name} must be a positive integer, got {value}")
             super().__init__(ray)
             self.ray_cfg.remote.num_gpus = 1.0 / jobs_per_gpu
+            self.ray_cfg.remote.num_cpus = cpus_per_job  # Ray sets each worker's OMP_NUM_THREADS to it

@@ -83,6 +83,7 @@ class Settings:
     seed: Seed
     device: Annotated[str, Satisfies(resolve_device)]
     deterministic: bool
+    precision: Literal["highest", "high"]
     eval_every: PositiveInt
     batch_size: PositiveInt | None
     eval_chunk: PositiveInt | None

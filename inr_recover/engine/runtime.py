@@ -1,12 +1,18 @@
-"""Process-level settings that make CPU training fast."""
+"""Process-level settings: fast CPU training, the device, torch's per-job settings (determinism, matmul precision)."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import functools
+import logging
+import os
 import re
 import sys
 from pathlib import Path
 
 from inr_recover.errors import UserError
+
+log = logging.getLogger("inr_recover")
 
 
 def tune_allocator(threshold: int = 1 << 30) -> bool:
@@ -50,6 +56,60 @@ def fast_cpu() -> None:
     flush_denormals()
 
 
+PRECISIONS = ("highest", "high")
+NONDETERMINISTIC = " does not have a deterministic implementation"  # how torch names the operation it refuses
+
+
+@contextlib.contextmanager
+def job_settings(deterministic: bool, precision: str, device):
+    """torch's process-wide settings for one job, restored after it (a later job in the same process, a sweep's
+    next job, starts from the defaults again):
+
+    - ``deterministic``: ``torch.use_deterministic_algorithms`` and no cuDNN autotuning, with
+      ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (unless set; cuBLAS reads it at its first matmul in the process);
+      an operation without a deterministic kernel on the device is refused with a one-line error naming it;
+    - ``precision``: ``highest`` (float32 matmuls and convolutions in full float32) or ``high`` (TF32 on NVIDIA
+      Ampere and later: about 10 mantissa bits, several times faster; no effect on the CPU);
+    - the device's peak-memory statistics reset, so ``peak_memory_mb`` is this job's.
+    """
+    import torch
+
+    if precision not in PRECISIONS:
+        raise UserError(f"precision='{precision}' is not one of {', '.join(PRECISIONS)}")
+    before = (torch.are_deterministic_algorithms_enabled(), torch.get_float32_matmul_precision(),
+              torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(bool(deterministic))
+    torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark and not deterministic
+    torch.set_float32_matmul_precision(precision)
+    torch.backends.cudnn.allow_tf32 = precision != "highest"
+    if getattr(device, "type", None) == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        yield
+    except RuntimeError as e:
+        if NONDETERMINISTIC not in str(e):
+            raise
+        op = str(e).split(NONDETERMINISTIC)[0].strip().split()[-1]
+        raise UserError(f"deterministic=true but {op} has no deterministic implementation on {device} (torch); "
+                        "set deterministic=false for this run") from None
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.set_float32_matmul_precision(before[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = before[2:]
+
+
+def upload(t, device):
+    """A host tensor (a batch's random indices, jitter or points) on ``device`` without making the host wait for the
+    device's queued work: on CUDA copied from pinned memory asynchronously (a copy from pageable memory synchronises
+    the stream every step); elsewhere as ``.to``. The draws stay on the fit's CPU generator, so every device trains
+    on the same batches and a checkpoint holds one random state."""
+    if getattr(device, "type", None) == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def peak_memory_mb(device) -> dict:
     """Peak resident memory of this process (``host``) and, on CUDA, peak allocated GPU memory (``cuda``), MiB.
     ``host`` is VmHWM (``/proc/self/status``): on Linux ``ru_maxrss`` keeps the high-water mark of the process that
@@ -76,6 +136,29 @@ def peak_memory_mb(device) -> dict:
 DEVICES = "auto, cpu, cuda, cuda:N"
 
 
+def nvidia_present() -> bool:
+    """Whether this machine has an NVIDIA device (its kernel driver loaded, or a device node)."""
+    return Path("/proc/driver/nvidia/version").is_file() or any(Path("/dev").glob("nvidia[0-9]*"))
+
+
+@functools.lru_cache(maxsize=1)
+def warn_cpu_fallback() -> None:
+    """One warning per process: device=auto trains on the CPU although an NVIDIA device is here, with torch's reason
+    (a CPU-only wheel, a driver older than the wheel's CUDA, no visible device)."""
+    import torch
+
+    if not torch.backends.cuda.is_built():
+        reason = f"this torch ({torch.__version__}) is built without CUDA"
+    else:
+        try:
+            torch.cuda.init()
+            reason = "torch sees no usable CUDA device (CUDA_VISIBLE_DEVICES?)"
+        except Exception as e:  # torch's own explanation: driver too old, no device visible, ...
+            reason = str(e).strip().splitlines()[0]
+    log.warning("device=auto: an NVIDIA device is present but CUDA is unavailable to torch (%s); training on the "
+                "CPU. Install a torch wheel matching the driver, or set device=cpu to silence this", reason)
+
+
 def resolve_device(name: str):
     """The torch device ``device=`` names: ``auto`` (cuda if available, else cpu), ``cpu``, ``cuda`` or ``cuda:N``
     with N below this machine's CUDA device count."""
@@ -83,7 +166,11 @@ def resolve_device(name: str):
 
     name = str(name)
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if nvidia_present():
+            warn_cpu_fallback()
+        return torch.device("cpu")
     match = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", name)
     if match is None or (match[1] == "cpu" and match[2] is not None):
         raise UserError(f"device='{name}' is not one of {DEVICES}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from inr_recover.engine.runtime import upload
 from inr_recover.errors import UserError
 from inr_recover.measure.grid import predict, rows
 
@@ -69,8 +70,13 @@ class Measurement:
         """All rows (``size`` None), or ``size`` rows drawn uniformly with replacement with ``generator`` (CPU)."""
         if size is None:
             return Batch(self.inputs, self.targets, self.weights)
-        idx = torch.randint(0, self.inputs.shape[0], (size,), generator=generator).to(self.inputs.device)
+        idx = self.draw_rows(generator, size)
         return Batch(self.inputs[idx], self.targets[idx], self.weights[idx])
+
+    def draw_rows(self, generator: torch.Generator, size: int) -> torch.Tensor:
+        """``size`` row indices uniform with replacement, drawn with ``generator`` (CPU) and copied to the rows'
+        device without a synchronisation (:func:`inr_recover.engine.runtime.upload`)."""
+        return upload(torch.randint(0, self.inputs.shape[0], (size,), generator=generator), self.inputs.device)
 
     def first(self, n: int) -> Batch:
         """The first ``n`` rows (the memory probe's batches)."""

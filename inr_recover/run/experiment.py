@@ -27,7 +27,7 @@ from inr_recover.data.io import write_array
 from inr_recover.engine import batched
 from inr_recover.engine.fit import FitResult, Trainer, solve
 from inr_recover.engine.optim import Optim
-from inr_recover.engine.runtime import peak_memory_mb, resolve_device
+from inr_recover.engine.runtime import job_settings, peak_memory_mb, resolve_device
 from inr_recover.errors import UserError
 from inr_recover.measure import degrade as degradation
 from inr_recover.measure.domain import Domain
@@ -318,13 +318,19 @@ class Experiment:
             self.evaluation.figure(out_dir / "figure.png", recon, results["metrics"])
 
 
+def settings(cfg: DictConfig):
+    """torch's settings of this job (``deterministic``, ``precision``), restored after it
+    (:func:`inr_recover.engine.runtime.job_settings`)."""
+    return job_settings(bool(cfg.deterministic), str(cfg.precision), resolve_device(str(cfg.device)))
+
+
 def prepare(cfg: DictConfig, out_dir: str | os.PathLike) -> Experiment:
     """The stages before the fit of the run writing under ``out_dir`` (the config already checked for complete
     results there: :func:`inr_recover.run.provenance.finished`); with ``checkpoint.resume``, the fit of a run that
     failed after training is reused (:meth:`Experiment.reuse`: ``fitted`` set, no model built)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(int(cfg.seed), bool(cfg.deterministic))
+    seed_everything(int(cfg.seed))
     exp = Experiment(cfg, resolve_device(str(cfg.device)), out_dir, fingerprint(cfg))
     if exp.reuse() is None:
         exp.build()
@@ -372,7 +378,7 @@ def run(cfg: DictConfig, out_dir: str | os.PathLike) -> dict:
     (:meth:`Experiment.reuse`).
     A failure after training leaves ``results.json`` with ``status: failed`` beside the saved fit."""
     validate(cfg)
-    with hold(out_dir):
+    with hold(out_dir), settings(cfg):
         prev = previous(cfg, out_dir)
         if prev is not None:
             return prev
@@ -397,6 +403,7 @@ def run_group(cfgs: list[DictConfig], out_dirs: list, key: str) -> list[dict]:
     with contextlib.ExitStack() as held:
         for out_dir in out_dirs:
             held.enter_context(hold(out_dir))
+        held.enter_context(settings(cfgs[0]))
         return _run_group(cfgs, out_dirs, key)
 
 

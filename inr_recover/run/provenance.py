@@ -24,14 +24,11 @@ from inr_recover.run.files import atomic_path, save_arrays
 AFTER_FIT = ("metrics", "save", "logger")  # keys read only once training has ended
 
 
-def seed_everything(seed: int, deterministic: bool = False) -> None:
+def seed_everything(seed: int) -> None:
+    """Python's, numpy's and torch's random state (all devices) from ``seed``."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
 
 
 def versions() -> dict:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from inr_recover.config.schema import NonNegative
+from inr_recover.engine.runtime import upload
 from inr_recover.errors import UserError
 from inr_recover.measure.geometry import Scattered
 from inr_recover.measure.measurements import Batch, Measurement
@@ -42,7 +43,7 @@ class Resampled(Measurement):
             return super().sample(generator, size)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
         drawn = self.obs.geometry.draw(size, seed)
-        coords, values, weights = (torch.from_numpy(a).to(self.inputs.device) for a in drawn)
+        coords, values, weights = (upload(torch.from_numpy(a), self.inputs.device) for a in drawn)
         return Batch(coords, self.encode(values), weights)
 
 

@@ -24,6 +24,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from inr_recover.engine.runtime import upload
 from inr_recover.measure.domain import Domain
 from inr_recover.measure.geometry import Geometry
 from inr_recover.measure.measurements import Batch, Measurement
@@ -37,11 +38,7 @@ class Rendered(Measurement):
     pass."""
 
     def sample(self, generator: torch.Generator, size: int | None = None) -> Batch:
-        idx = (
-            slice(None)
-            if size is None
-            else torch.randint(0, self.inputs.shape[0], (size,), generator=generator).to(self.inputs.device)
-        )
+        idx = slice(None) if size is None else self.draw_rows(generator, size)
         points, bins = self.obs.geometry.bins(self.inputs[idx], generator)
         return Batch(points, self.targets[idx], self.weights[idx], bins)
 
@@ -151,7 +148,7 @@ class Rays(Geometry):
         near, far = rays[:, 6:7], rays[:, 7:8]
         edges = near + (far - near) * u
         t_starts, t_ends = edges[:, :-1], edges[:, 1:]
-        offset = 0.5 if generator is None else torch.rand(n, s, generator=generator).to(rays.device)
+        offset = 0.5 if generator is None else upload(torch.rand(n, s, generator=generator), rays.device)
         t = t_starts + offset * (t_ends - t_starts)
         points = rays[:, None, :3] + t[..., None] * rays[:, None, 3:6]
         return points.reshape(-1, 3), (t_starts, t_ends)
