@@ -5,6 +5,7 @@ fails here as it would on a GPU. A meta tensor has no values: each read of one t
 inside a training step (a host synchronisation every step on CUDA) fails the test with its site."""
 from __future__ import annotations
 
+import os
 import traceback
 import weakref
 from collections import Counter
@@ -19,7 +20,9 @@ from inr_recover.errors import UserError
 from inr_recover.run import experiment
 from inr_recover.run.provenance import fingerprint
 
-META = torch.device("meta")
+# meta: the CPU check; tools/gpu_smoke.sh runs the same tests on a real device (INR_RECOVER_TEST_DEVICE=cuda), where
+# host reads are not recorded (a real device answers them) and a mixed-device operation raises as here.
+META = torch.device(os.environ.get("INR_RECOVER_TEST_DEVICE", "meta"))
 HOST = {"item", "tolist", "numpy", "cpu", "__float__", "__int__", "__bool__", "__index__", "__array__", "__repr__"}
 MISMATCH = ("expected device", "same device", "different device")  # how torch refuses tensors of two devices
 STEP = {"step", "batch", "loss", "objective"}  # the engine's functions of one training step
