@@ -194,6 +194,8 @@ def inputs(tmp_path_factory):
         "sdf": ["task=sdf", *shape],
         "eikonal": ["task=sdf", "task.eikonal=0.1", *shape],
         "fresh sdf": ["task=sdf", "data.fresh=true", "select=final", *shape],
+        "fresh cloud sdf": ["task=sdf", "data.fresh=true", "data.kind=points_with_normals", "data.cloud_points=2000",
+                            "select=final", *shape],
         "occupancy": ["task=occupancy", *shape],
         "view synthesis": [*scene, "batch_size=32", "eval_chunk=64"],
         "points": ["data=sst", f"data.root={root / 'points'}", "degrade=random_0.3"],
@@ -207,8 +209,11 @@ def inputs(tmp_path_factory):
 EXPLAINED = {"sinr": "models/sinr.py"}
 
 
-@pytest.mark.parametrize("task", ["mini-batch", "super-resolve", "sdf", "eikonal", "fresh sdf", "occupancy",
-                                  "view synthesis", "points"])
+TASKS = ["mini-batch", "super-resolve", "sdf", "eikonal", "fresh sdf", "fresh cloud sdf", "occupancy", "view synthesis",
+         "points"]
+
+
+@pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("model", MODELS)
 def test_every_method_and_task_trains_on_another_device(tmp_path, inputs, task, model):
     """Two steps of each method on each task; the host reads a step may make are the explained ones (EXPLAINED)."""

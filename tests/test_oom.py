@@ -88,3 +88,19 @@ def test_a_finished_fit_out_of_memory_in_its_prediction_is_kept_and_finishes_wit
     result = again.run(progress=False)
     assert result.iterations == 6 and re.fullmatch(r"\d+", str(result.selected_iteration))
     assert again.history == trainer.history and result.prediction.shape == (32, 32, 8)
+
+
+def test_a_checkpoint_of_another_device_resumes_with_a_notice(tmp_path, caplog):
+    """The device is left out of the config fingerprint (provenance.fingerprint): a checkpoint written on a GPU goes
+    on on this CPU, and says so."""
+    trainer = prepared(tmp_path).trainer()
+    for it in (1, 2):
+        trainer.done = it
+        trainer.step()
+    trainer.save_checkpoint()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    torch.save({**state, "device": "cuda:0"}, tmp_path / "checkpoint.pt")
+    with caplog.at_level("INFO", logger="inr_recover"):
+        result = prepared(tmp_path).trainer().run(progress=False)
+    assert result.iterations == 6
+    assert any("the checkpoint was written on cuda:0 and goes on on cpu" in r.getMessage() for r in caplog.records)

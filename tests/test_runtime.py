@@ -94,3 +94,15 @@ def test_auto_on_a_machine_with_an_nvidia_device_but_no_usable_cuda_warns_with_t
     caplog.clear()
     runtime.resolve_device("auto")
     assert not caplog.records
+
+
+@pytest.mark.slow
+def test_compile_trains_the_same_fit(tmp_path):
+    """compile=true (torch.compile of the model, in place): the run completes with the eager run's numbers up to
+    rounding, and its checkpoint keys are the model's own (resumable by either)."""
+    from conftest import TINY, run_pipeline
+
+    eager = run_pipeline(tmp_path / "eager", *TINY)
+    compiled = run_pipeline(tmp_path / "compiled", *TINY, "compile=true")
+    assert compiled["status"] == "complete"
+    assert compiled["metrics"]["psnr"] == pytest.approx(eager["metrics"]["psnr"], abs=0.01)

@@ -179,6 +179,27 @@ def test_bacon_labels_from_an_oriented_cloud_of_a_sphere():
     assert cloud.inside(np.array([[0.3, 0, 0], [0, -0.2, 0.1], [0.9, 0, 0]])).tolist() == [True, True, False]
 
 
+def test_cloud_labels_on_the_device_are_the_k_d_tree_labels():
+    """Cloud.sdf_on_device (brute-force 3 nearest, chunked: 1000 pairs per chunk here) against the host's k-d tree, on
+    BACON's points of a sphere's cloud; a fresh draw on a device that is not the CPU labels there (meta: shapes only),
+    the CPU's draw is the host's bit for bit."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(3000, 3))
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    cloud = shapes.Cloud(0.5 * p, p)
+    x, y, _ = shapes.bacon_sample(cloud, 500, seed=1, coarse=0.2, fine=0.002, coarse_weight=0.01)
+    on = cloud.sdf_on_device(torch.from_numpy(x), pairs=1000).numpy()
+    np.testing.assert_allclose(on, y[:, 0], atol=1e-5)
+    shape = shapes.Shape(y, x, cloud, "sphere", LABELS["sdf"], 8, fresh=True, cloud=cloud)
+    coords, values, weights = shape.draw(100, 3, torch.device("meta"))
+    assert coords.is_meta and values.is_meta and values.shape == (100, 1) and weights.shape == (100, 1)
+    host = shapes.bacon_sample(cloud, 100, 3, *shape.bacon)
+    for a, b in zip(shape.draw(100, 3, torch.device("cpu")), host):
+        np.testing.assert_array_equal(a.numpy(), b)
+
+
 def test_an_oriented_cloud_file_is_read_normalised_with_unit_normals(tmp_path):
     rng = np.random.default_rng(0)
     pts, nrm = rng.uniform(2, 4, (50, 3)), rng.normal(size=(50, 3)) * 5

@@ -11,7 +11,8 @@
 # (the data folder; the stages that need the lego scene or a mesh skip without it), BIN (the venv's bin; default
 # .venv/bin when present, else PATH).
 #
-# Stages: 1 environment; 2 CHOIR 256x256x31 step time in FP32 and TF32 (CUDA); 3 every method x task, two iterations on
+# Stages (their limits add up to 10 minutes on CUDA): 1 environment; 2 CHOIR 256x256x31 step time in FP32, TF32 and
+# TF32 with compile=true (CUDA); 3 every method x task, two iterations on
 # the device, a batched group and a resume (tests/test_device.py on DEVICE); 4 resume across SIGTERM and SIGKILL
 # against an uninterrupted run; 5 a batched group of 2 seeds against the 2 single runs; 6 FINER's NeRF settings and
 # FINER++'s SDF settings, 200 steps each, it/s and peak memory against the estimate (CUDA, data).
@@ -30,8 +31,8 @@ ON_CUDA=$([[ $DEVICE == cuda* ]] && echo 1 || echo 0)
 SMALL=(data=synthetic metrics=fast save.figures=false progress=false logger=none "device=$DEVICE")
 if [[ $ON_CUDA == 1 ]]; then  # the fits of stages 4 and 5, the time limits' scale and the test workers
     FIT=(model=choir data.shape=[64,64,8]) SCALE=1 WORKERS=0
-else  # the CPU rehearsal: the same stages on smaller fits, with longer limits
-    FIT=(model=choir model.width=64 data.shape=[32,32,8]) SCALE=3 WORKERS=2
+else  # the CPU rehearsal: the same stages on smaller fits, with limits x5
+    FIT=(model=choir model.width=64 data.shape=[32,32,8]) SCALE=5 WORKERS=2
 fi
 
 note() { echo "$*" | tee -a "$SUMMARY"; }
@@ -72,10 +73,10 @@ EOF
 step_time() {
     [[ $ON_CUDA == 1 ]] || { echo "SKIP: a CUDA stage (FP32 against TF32 step time); DEVICE=$DEVICE"; exit 0; }
     local line=""
-    for p in highest high; do
+    for p in highest high "high compile=true"; do
         "$RUN" $SMALL_ARGS data.shape=[256,256,31] model.width=256 degrade=random_0.1 select=final optim.iterations=200 \
-            eval_every=200 memory_limit=null "precision=$p" "hydra.run.dir=$OUT/step_$p" || exit 1
-        line+="$p: $(result "$OUT/step_$p/results.json" '"%.1f it/s, %.1f dB, peak %s MB" % (r["it_per_s"], r["metrics"]["psnr"], r["peak_memory_mb"].get("cuda"))') | "
+            eval_every=200 memory_limit=null precision=$p "hydra.run.dir=$OUT/step_${p// /_}" || exit 1
+        line+="$p: $(result "$OUT/step_${p// /_}/results.json" '"%.1f it/s, %.1f dB, peak %s MB" % (r["it_per_s"], r["metrics"]["psnr"], r["peak_memory_mb"].get("cuda"))') | "
     done
     echo "CHOIR 256x256x31, 200 full-batch steps: $line"
 }
@@ -145,11 +146,11 @@ paper_settings() {
     echo "$line"
 }
 
-stage environment 60 environment
-stage step_time 150 step_time
-stage every_method 240 every_method
-stage resume 120 resume
-stage group 90 group
-stage paper_settings 150 paper_settings
+stage environment 30 environment
+stage step_time 120 step_time
+stage every_method 180 every_method
+stage resume 90 resume
+stage group 60 group
+stage paper_settings 120 paper_settings
 note "result: $([[ $FAILED == 0 ]] && echo PASS || echo FAIL)"
 exit $FAILED

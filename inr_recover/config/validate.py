@@ -84,6 +84,7 @@ class Settings:
     device: Annotated[str, Satisfies(resolve_device)]
     deterministic: bool
     precision: Literal["highest", "high"]
+    compile: bool
     eval_every: PositiveInt
     batch_size: PositiveInt | None
     eval_chunk: PositiveInt | None

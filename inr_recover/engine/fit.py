@@ -84,6 +84,7 @@ class Trainer:
         on_eval=None,
         checkpoint: ckpt.Checkpoint | None = None,
         memory_limit=None,
+        compile: bool = False,
     ):
         if not isinstance(obs, Observation):
             raise TypeError("fit() takes an Observation")
@@ -100,6 +101,8 @@ class Trainer:
         task.check_model(model)
         model.to(self.device).train()
         model.setup(obs.restricted(selector.train_mask), self.measure.inputs)  # held-out entries stay unseen
+        if compile:  # torch.compile of the model's forward, in place: its state_dict (and checkpoints) keep their keys
+            model.compile()
         self.updater = optim.build(model.parameters())
         self.batch_size = self.measure.batch_size(batch_size)
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -145,6 +148,9 @@ class Trainer:
         saved = self.checkpoint.load() if self.checkpoint else None
         if saved is None:
             return
+        if saved.get("device", str(self.device)) != str(self.device):  # the device is not part of the config's identity
+            log.info("the checkpoint was written on %s and goes on on %s (the config fingerprint leaves the device "
+                     "out: a requeued job may land on another node)", saved["device"], self.device)
         self.model.load_state_dict(saved["model"])
         self.updater.load_state_dict(saved)
         ckpt.set_rng_state(saved["rng"], self.gen)
@@ -163,6 +169,7 @@ class Trainer:
                 "history": self.history,
                 "selected": self.selector.state_dict(),
                 "pending": [float(v) for v in self.pending],
+                "device": str(self.device),
             }
         )
 

@@ -169,6 +169,7 @@ class Experiment:
             on_eval=self.oracle if self.oracle.evaluation is not None else None,
             checkpoint=self.checkpoint(),
             memory_limit=cfg.memory_limit,
+            compile=bool(cfg.compile),
         )
 
     def fit(self) -> Fitted:
@@ -411,6 +412,8 @@ def _run_group(cfgs: list[DictConfig], out_dirs: list, key: str) -> list[dict]:
     runs = [previous(cfg, out_dir) or prepare(cfg, out_dir) for cfg, out_dir in zip(cfgs, out_dirs)]
     todo = [exp for exp in runs if isinstance(exp, Experiment) and exp.fitted is None]
     reason = "fewer than two members left to train" if len(todo) < 2 else batched.refusal([exp.model for exp in todo])
+    if reason is None and todo[0].cfg.compile:
+        reason = "compile=true compiles each member's model on its own (not through the group's vmap)"
     if reason is not None:
         if len(todo) > 1:
             log.warning("batch: %s; the %d members run one after another", reason, len(todo))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import random
@@ -20,6 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from inr_recover import __version__
 from inr_recover.errors import UserError
 from inr_recover.run.files import atomic_path, save_arrays
+
+log = logging.getLogger("inr_recover")
 
 AFTER_FIT = ("metrics", "save", "logger")  # keys read only once training has ended
 
@@ -54,7 +57,10 @@ RESUMES_ACROSS = ("eval_chunk",)
 
 def fingerprint(cfg, ignore: tuple = ()) -> str:
     """Hash of the resolved config minus what cannot change the numbers (progress bar, checkpointing, device, memory
-    check, batching with other runs) and minus the keys in ``ignore``."""
+    check, batching with other runs) and minus the keys in ``ignore``. The device is left out deliberately: a
+    checkpoint resumes on another device (a SLURM requeue onto another node, a CPU debug run continued on a GPU) and a
+    relaunched sweep keeps the complete results of either; the numbers of two devices differ only by floating-point
+    rounding, results.json records the device, and a reuse across devices is logged."""
     c = {k: v for k, v in _container(cfg).items()
          if k not in ("progress", "checkpoint", "device", "memory_limit", "batch", *ignore)}
     return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -72,6 +78,9 @@ def finished(cfg, out_dir: Path) -> dict | None:
     if prev.get("config_sha") != fingerprint(cfg):
         raise UserError(f"{out_dir} holds complete results of a different configuration; use a new hydra.run.dir / "
                         "hydra.sweep.dir, or checkpoint.resume=false to overwrite them")
+    if str(prev.get("device", cfg.device)).split(":")[0] != str(cfg.device).split(":")[0] and cfg.device != "auto":
+        log.info("the complete results in %s were trained on %s and are kept for device=%s (checkpoint.resume=false "
+                 "retrains)", out_dir, prev["device"], cfg.device)
     return prev
 
 

@@ -36,9 +36,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import torch
 
 from inr_recover.config.paths import resolve_path
 from inr_recover.data.signal import Signal
+from inr_recover.engine.runtime import upload
 from inr_recover.errors import UserError
 from inr_recover.tasks.shapes.labels import Label, label_named
 
@@ -93,6 +95,7 @@ class Cloud:
 
     points: np.ndarray  # (P, 3) float64
     normals: np.ndarray  # (P, 3) float64, unit
+    _on: tuple | None = field(default=None, repr=False, compare=False)  # (points, normals) on a device: sdf_on_device
 
     @cached_property
     def tree(self):
@@ -101,8 +104,26 @@ class Cloud:
         return cKDTree(self.points)
 
     def sdf(self, x: np.ndarray) -> np.ndarray:
-        _, idx = self.tree.query(x, k=3)
+        """The labels of host points: a k-d tree query on every core (10k points in a 1M-point cloud take seconds:
+        a k-d tree is slow far from the surface, where the coarse half of BACON's points lies)."""
+        _, idx = self.tree.query(x, k=3, workers=-1)
         return np.sum((x - self.points[idx[:, 0]]) * self.normals[idx].mean(1), axis=-1)
+
+    def sdf_on_device(self, x: torch.Tensor, pairs: int = 2**27) -> torch.Tensor:
+        """The same labels of points ``x (N, 3)`` computed on their device: the 3 nearest cloud points by brute
+        force, ``pairs`` point-to-cloud distances per chunk (float32, exact differences, no matmul: a GPU computes the
+        10k x 1M distances of a FINER++ step in tens of ms; ties of nearly equal distances may pick another
+        neighbour than the k-d tree)."""
+        if self._on is None or self._on[0].device != x.device:
+            self._on = tuple(torch.as_tensor(a, dtype=x.dtype, device=x.device) for a in (self.points, self.normals))
+        points, normals = self._on
+        chunk = max(1, pairs // points.shape[0])
+        out = []
+        for q in x.split(chunk):
+            d = torch.cdist(q, points, compute_mode="donot_use_mm_for_euclid_dist")
+            idx = d.topk(3, dim=1, largest=False).indices
+            out.append(((q - points[idx[:, 0]]) * normals[idx].mean(1)).sum(-1))
+        return torch.cat(out)
 
     def inside(self, x: np.ndarray) -> np.ndarray:
         return self.sdf(np.asarray(x, dtype=np.float64)) < 0
@@ -115,10 +136,17 @@ class Cloud:
 
 def bacon_sample(cloud: Cloud, count: int, seed: int, coarse: float, fine: float,
                  coarse_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """BACON's training points (``sample_surface``; SCONE follows it): ``count`` cloud points, the even-indexed moved by
-    Laplace noise of scale ``coarse``, the odd by ``fine``, wrapped back into the cube; their :meth:`Cloud.sdf` labels;
-    loss weights ``coarse_weight`` on the coarse points and 1 on the fine (BACON ``overfit_sdf``'s
-    ``coarse_loss_weight``: its coarse-to-fine loss)."""
+    """BACON's training points (``sample_surface``; SCONE follows it; :func:`bacon_points`), their :meth:`Cloud.sdf`
+    labels and loss weights."""
+    points, weights = bacon_points(cloud, count, seed, coarse, fine, coarse_weight)
+    return points.astype(np.float32), cloud.sdf(points)[:, None].astype(np.float32), weights
+
+
+def bacon_points(cloud: Cloud, count: int, seed: int, coarse: float, fine: float,
+                 coarse_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` cloud points, the even-indexed moved by Laplace noise of scale ``coarse``, the odd by ``fine``, wrapped
+    back into the cube (float64), and their loss weights: ``coarse_weight`` on the coarse points and 1 on the fine
+    (BACON ``overfit_sdf``'s ``coarse_loss_weight``: its coarse-to-fine loss)."""
     rng = np.random.default_rng(seed)
     points = cloud.points[rng.integers(0, len(cloud.points), count)].copy()
     points[0::2] += rng.laplace(scale=coarse, size=points[0::2].shape)
@@ -126,7 +154,7 @@ def bacon_sample(cloud: Cloud, count: int, seed: int, coarse: float, fine: float
     points = np.where(points > 1, points - 2, np.where(points < -1, points + 2, points))
     weights = np.ones((count, 1), np.float32)
     weights[0::2] = coarse_weight
-    return points.astype(np.float32), cloud.sdf(points)[:, None].astype(np.float32), weights
+    return points, weights
 
 
 def normalised(vertices: np.ndarray, faces: np.ndarray, extent: float = EXTENT) -> Mesh:
@@ -220,13 +248,19 @@ class Shape(Signal):
             **self.record_extra,
         }
 
-    def draw(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``count`` new training points, their labels and loss weights, drawn as the pool is with ``seed``:
-        :func:`sample` from the mesh (weights 1), or :func:`bacon_sample` from the cloud."""
-        if self.cloud is not None:
-            return bacon_sample(self.cloud, count, seed, *self.bacon)
-        coords, values = sample(self.mesh, count, self.label, seed, self.near_sigma)
-        return coords, values, np.ones_like(values)
+    def draw(self, count: int, seed: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``count`` new training points, their labels and loss weights on ``device``, drawn as the pool is with
+        ``seed``: :func:`sample` from the mesh (weights 1: exact labels by libigl on the host, then copied), or BACON's
+        points from the cloud (:func:`bacon_points`), labelled on ``device`` when it is not the CPU
+        (:meth:`Cloud.sdf_on_device`: the host's k-d tree is the slow part of a step) and on the host otherwise."""
+        if self.cloud is None:
+            coords, values = sample(self.mesh, count, self.label, seed, self.near_sigma)
+            return tuple(upload(torch.from_numpy(a), device) for a in (coords, values, np.ones_like(values)))
+        if torch.device(device).type == "cpu":
+            return tuple(torch.from_numpy(a) for a in bacon_sample(self.cloud, count, seed, *self.bacon))
+        points, weights = bacon_points(self.cloud, count, seed, *self.bacon)
+        coords = upload(torch.from_numpy(points.astype(np.float32)), device)
+        return coords, self.cloud.sdf_on_device(coords)[:, None], upload(torch.from_numpy(weights), device)
 
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from inr_recover.config.schema import NonNegative
-from inr_recover.engine.runtime import upload
 from inr_recover.errors import UserError
 from inr_recover.measure.geometry import Scattered
 from inr_recover.measure.measurements import Batch, Measurement
@@ -42,15 +41,14 @@ class Resampled(Measurement):
         if size is None:
             return super().sample(generator, size)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        drawn = self.obs.geometry.draw(size, seed)
-        coords, values, weights = (upload(torch.from_numpy(a), self.inputs.device) for a in drawn)
+        coords, values, weights = self.obs.geometry.draw(size, seed, self.inputs.device)
         return Batch(coords, self.encode(values), weights)
 
 
 @dataclass(frozen=True)
 class FreshPoints(Scattered):
-    """The pool's points ``coords``, and where fresh training points come from: ``draw(count, seed) -> (coords,
-    values, weights)`` (a shape's :meth:`~inr_recover.tasks.shapes.mesh.Shape.draw`); measured by
+    """The pool's points ``coords``, and where fresh training points come from: ``draw(count, seed, device) ->
+    (coords, values, weights)`` on the device (a shape's :meth:`~inr_recover.tasks.shapes.mesh.Shape.draw`); measured by
     :class:`Resampled`."""
 
     draw: Callable
