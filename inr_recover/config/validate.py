@@ -38,7 +38,7 @@ from inr_recover.config.schema import (
     locate,
 )
 from inr_recover.engine.optim import LIMITS, LOOP_KEYS, Optim
-from inr_recover.engine.runtime import resolve_device
+from inr_recover.engine.runtime import PRECISIONS, resolve_device
 from inr_recover.engine.select import Final, auto
 from inr_recover.errors import UserError
 from inr_recover.measure import metrics
@@ -83,7 +83,7 @@ class Settings:
     seed: Seed
     device: Annotated[str, Satisfies(resolve_device)]
     deterministic: bool
-    precision: Literal["highest", "high"]
+    precision: Literal[PRECISIONS]
     compile: bool
     eval_every: PositiveInt
     batch_size: PositiveInt | None
