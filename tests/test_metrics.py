@@ -112,6 +112,7 @@ def test_every_metric_a_run_records_is_in_the_one_table():
     from inr_recover.cli.summary import COLUMNS, RECORDED
     from inr_recover.tasks.shapes import mesh as shapes
     from inr_recover.tasks.shapes.labels import LABELS
+    from inr_recover.tasks.shapes.metrics import CONVENTIONS
 
     truth = np.random.default_rng(0).random((1, 8, 8, 4))
     grid = M.compute(truth, truth, names=tuple(M.GRID), lpips_net=None)
@@ -122,8 +123,8 @@ def test_every_metric_a_run_records_is_in_the_one_table():
     shape = shapes.Shape(values=labels, coords=pts, mesh=sphere, name="s", label=LABELS["sdf"], resolution=16)
     centres = shapes.cell_centres(16)
     volume = (np.linalg.norm(centres, axis=1) - 0.5).reshape(16, 16, 16)
-    scored = shapes.score(volume, shape, surface_samples=500)
-    written = {*grid, *points, *(k for k in scored if k not in ("resolution", "surface_samples", "fscore_tau"))}
+    scored = CONVENTIONS["ours"].score({"mesh": volume}, shape, seed=0)
+    written = {*grid, *points, *(k for k, v in scored.items() if isinstance(v, float | None))}
     assert written <= set(M.METRICS) and set(M.GRID) == set(grid)
     assert scored["iou"] > 0.9 and set(COLUMNS) <= set(RECORDED) <= set(M.METRICS)
     assert [M.METRICS[m].better for m in ("psnr", "lpips", "chamfer", "iou")] == [max, min, min, max]

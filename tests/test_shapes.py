@@ -1,6 +1,6 @@
-"""3-D shapes (inr_recover/tasks/shapes/mesh.py, task=sdf|occupancy): labels against closed forms on a sphere, the
-metrics on shapes with known answers, the refusals, and a field trained on the Stanford bunny above a trivial
-baseline."""
+"""3-D shapes (inr_recover/tasks/shapes/, task=sdf|occupancy): labels against closed forms on a sphere, the frames,
+the checks of a bad mesh, the metrics of each convention on shapes with known answers, the refusals, and a field
+trained on the Stanford bunny above a trivial baseline."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from conftest import TINY_RUN, run_cli, shared_file
 from scipy.spatial import cKDTree
 
 from inr_recover.tasks.shapes import mesh as shapes
+from inr_recover.tasks.shapes import metrics as M
 from inr_recover.tasks.shapes.labels import LABELS
 
 
@@ -36,12 +37,22 @@ def test_sdf_and_inside_of_a_sphere_match_the_closed_form():
     np.testing.assert_array_equal(mesh.inside(pts)[far], exact[far] < 0)
 
 
-def test_normalisation_centres_the_box_and_spans_the_extent():
+def test_frames_bbox_centres_the_box_and_bacon_is_bacons_normalize():
+    """bbox: the box centred, its longest side spanning 2 * 0.9; bacon: BACON's MeshSDF.normalize written out
+    (mean-centred, scalar min and max, * 0.9 - 0.45); both invert to the input's units."""
     v = np.random.default_rng(0).uniform([2, -5, 10], [4, -1, 11], (100, 3))
-    mesh = shapes.normalised(v, np.zeros((1, 3), np.int64))
-    lo, hi = mesh.vertices.min(0), mesh.vertices.max(0)
+    box = shapes.bbox_frame(v)
+    lo, hi = box(v).min(0), box(v).max(0)
     np.testing.assert_allclose(lo + hi, 0, atol=1e-12)
-    assert (hi - lo).max() == pytest.approx(2 * shapes.EXTENT)
+    assert (hi - lo).max() == pytest.approx(2 * shapes.EXTENT) and box.half == 1.0
+    c = v - v.mean(0)
+    bacon = (c - c.min()) / (c.max() - c.min()) * 0.9 - 0.45
+    frame = shapes.bacon_frame(v)
+    np.testing.assert_allclose(frame(v), bacon, atol=1e-12)
+    assert frame.half == 0.5 and frame(v).min() == pytest.approx(-0.45) and frame(v).max() == pytest.approx(0.45)
+    for f in (box, frame):
+        np.testing.assert_allclose(f.inverse(f(v)), v, atol=1e-12)
+        assert f.record()["scale"] == f.scale and len(f.record()["centre"]) == 3
 
 
 def test_training_pool_thirds_and_labels():
@@ -63,41 +74,70 @@ def test_iou_of_two_balls_is_the_lens_formula():
     r, R, d = 96, 0.5, 0.4
     a, b = _ball(r, (-d / 2, 0, 0), R) <= 0, _ball(r, (d / 2, 0, 0), R) <= 0
     lens = np.pi * (4 * R + d) * (2 * R - d) ** 2 / 12
-    assert shapes.iou(a, b) == pytest.approx(lens / (2 * 4 / 3 * np.pi * R**3 - lens), abs=5e-3)
-    assert shapes.iou(a, a) == 1.0 and shapes.iou(a, ~a) == 0.0
+    assert M.iou(a, b) == pytest.approx(lens / (2 * 4 / 3 * np.pi * R**3 - lens), abs=5e-3)
+    assert M.iou(a, a) == 1.0 and M.iou(a, ~a) == 0.0
 
 
 def test_surface_distances_closed_forms():
-    """A point set against itself: Chamfer 0, F-score 1, normal consistency 1; against the same points pushed out
-    radially by t (a concentric sphere of radius 0.5 + t): Chamfer t^2 (up to the faceting), no match within 0.02."""
+    """A point set against itself: Chamfer 0, F-scores 1, normal consistency 1; against the same points pushed out
+    radially by t (a concentric sphere of radius 0.5 + t): our Chamfer t^2 (up to the faceting), FINER's (summed) 2 t^2,
+    SCONE's (unsquared, summed) 2 t; no match within 1% of a side of 1."""
     mesh = _sphere(subdivisions=6)
     p, n = mesh.surface(20000, 0)
-    same = shapes.surface_distances(p, n, p, n, 0.02)
-    assert same == {"chamfer": 0.0, "fscore": 1.0, "normal_consistency": pytest.approx(1.0)}
+    same = M.surface_distances(p, n, p, n, 1.0)
+    assert same == {"chamfer": 0.0, "fscore": 1.0, "fscore_fine": 1.0, "normal_consistency": pytest.approx(1.0)}
     t = 0.05
     q = p / np.linalg.norm(p, axis=1, keepdims=True) * (0.5 + t)
-    out = shapes.surface_distances(p, n, q, n, 0.02)
+    out = M.surface_distances(p, n, q, n, 1.0)
     assert out["chamfer"] == pytest.approx(t**2, rel=0.05) and out["fscore"] == 0.0
+    assert M.surface_distances(p, n, q, n, 1.0, halve=False)["chamfer"] == pytest.approx(2 * t**2, rel=0.05)
+    scone = M.surface_distances(p, None, q, None, 1.0, squared=False, halve=False)
+    assert scone["chamfer"] == pytest.approx(2 * t, rel=0.05) and scone["normal_consistency"] is None
 
 
-def test_score_of_the_exact_field_of_a_cube():
-    """The cube's exact SDF on the grid: IoU 1 against its own mesh, and an extracted surface within a cell of it."""
-    box = trimesh.creation.box(extents=(1, 1, 1))
-    shape = shapes.Shape(
+def _cube_shape(resolution: int, half: float = 1.0, **kw) -> shapes.Shape:
+    box = trimesh.creation.box(extents=(half, half, half))
+    return shapes.Shape(
         values=np.zeros((1, 1), np.float32),
         coords=np.zeros((1, 3), np.float32),
         mesh=shapes.Mesh(np.asarray(box.vertices, np.float64), np.asarray(box.faces, np.int64)),
         name="cube",
         label=LABELS["sdf"],
-        resolution=64,
+        resolution=resolution,
+        frame=shapes.Frame("bacon" if half == 0.5 else "bbox", half=half),
+        **kw,
     )
-    x = shapes.cell_centres(64)
-    q = np.abs(x) - 0.5
-    sdf = (np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(1), 0)).reshape(64, 64, 64)
-    m = shapes.score(
-        sdf, shape, surface_samples=20000, fscore_tau=2 * 2 / 64
-    )  # marching cubes bevels edges within a cell
-    assert m["iou"] == 1.0 and m["chamfer"] < (2 / 64) ** 2 and m["fscore"] > 0.99 and m["normal_consistency"] > 0.95
+
+
+def _box_sdf(x: np.ndarray, side: float) -> np.ndarray:
+    q = np.abs(x) - side / 2
+    return np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(1), 0)
+
+
+@pytest.mark.parametrize("name", ["ours", "finer", "scone"])
+def test_each_convention_scores_the_exact_field_of_a_cube_near_its_floor(name):
+    """The cube's exact SDF on each convention's own grids (half side 0.5, BACON's cube): IoU near 1 against its own
+    mesh, the Chamfer within a few of its sampling floor (marching cubes bevels the edges within a cell); each record
+    names its convention, its Chamfer's definition and its floor."""
+    conv = M.CONVENTIONS[name]
+    shape = _cube_shape(48, 0.5 if name != "ours" else 1.0, mesh_resolution=64)
+    side = 0.5 if name != "ours" else 1.0
+    volumes = {k: _box_sdf(M.grid_points(a), side).reshape((len(a),) * 3) for k, a in conv.grids(shape).items()}
+    m = conv.score(volumes, shape, seed=0)
+    cell = 2 * shape.frame.half / 64
+    assert m["convention"] == name and m["floor"]["chamfer"] <= m["chamfer"] and "chamfer_definition" in m
+    assert m["iou"] > 0.97 and m["fscore"] > 0.95, m
+    assert m["chamfer"] < {"ours": cell**2, "finer": 2 * cell**2, "scone": 2 * cell}[name], m
+    assert set(conv.grids(shape)) == {"ours": {"mesh", "iou"}, "finer": {"mesh"}, "scone": {"mesh"}}[name]
+
+
+def test_finer_samples_linspace_and_scone_arange_as_their_code():
+    """FINER's field at torch.linspace(-0.5, 0.5, N) (eval.py:110), SCONE's at arange(-N/2, N/2) / N (dataset.py:122),
+    ours at the cell centres; FINER's IoU on 128 points per axis of [-1, 1] (metrics.py:15-40)."""
+    shape = _cube_shape(128, 0.5, mesh_resolution=8)
+    np.testing.assert_allclose(M.CONVENTIONS["finer"].grids(shape)["mesh"], np.linspace(-0.5, 0.5, 8))
+    np.testing.assert_allclose(M.CONVENTIONS["scone"].grids(shape)["mesh"], np.arange(-4, 4) / 8)
+    np.testing.assert_allclose(M.CONVENTIONS["ours"].grids(shape)["mesh"], (np.arange(8) + 0.5) / 8 - 0.5)
 
 
 @pytest.mark.parametrize(
@@ -107,10 +147,10 @@ def test_score_of_the_exact_field_of_a_cube():
         (["task=complete", "data=bunny"], "data=bunny is a 3-D shape: use task=sdf"),
         (["task=occupancy", "data=mesh", "model=knn"], "model=knn has no network to query"),
         (["task=sdf", "data=mesh", "data.path=null"], "set data.path"),
-        (
-            ["task=occupancy", "data=mesh", "model=choir", "data.samples=300"],
-            "set model.out_activation=none",
-        ),  # sigmoid
+        (["task=occupancy", "data=mesh", "model=wire", "model.out_activation=sigmoid"], "model.out_activation=none"),
+        (["task=sdf", "data=mesh", "metrics.shape=scone"], "set data.frame=bacon"),
+        (["task=sdf", "data=mesh", "data.cloud=c.xyz"], "it needs data.kind=points_with_normals"),
+        (["task=sdf", "data=mesh", "data.frame=box"], "data.frame='box' is not one of bbox, bacon"),
         (["task=sdf", "data=mesh", "data.fresh=true", "select=holdout"], "none can be held out: use select=final"),
         (["task=sdf", "data=mesh", "data.kind=points_with_normals"], "use task=sdf with data.fresh=true"),
     ],
@@ -129,10 +169,10 @@ def _nearest_label_iou(out) -> float:
     with np.load(out / "reconstruction.npz") as z:
         field = z["reconstruction"][..., 0]
     r = field.shape[0]
-    pts, sdf = shapes.sample(shapes.read_mesh(shared_file("mesh/bunny.obj")), 20000, LABELS["sdf"], seed=0)
+    bunny = shapes.normalised(*shapes.read_mesh(shared_file("mesh/bunny.obj")))
+    pts, sdf = shapes.sample(bunny, 20000, LABELS["sdf"], seed=0)
     nearest = sdf[cKDTree(pts).query(shapes.cell_centres(r))[1], 0].reshape(r, r, r)
-    truth = shapes.read_mesh(shared_file("mesh/bunny.obj")).inside(shapes.cell_centres(r)).reshape(r, r, r)
-    return shapes.iou(nearest <= 0, truth)
+    return M.iou(nearest <= 0, bunny.inside(shapes.cell_centres(r)).reshape(r, r, r))
 
 
 @pytest.mark.parametrize("task", ["sdf", pytest.param("occupancy", marks=pytest.mark.slow)])
@@ -159,6 +199,11 @@ def test_a_field_on_the_bunny_beats_the_nearest_label(tmp_path, task):
     assert r["metrics"]["chamfer"] < 1e-3 and (out / "figure.png").is_file()
     mesh = trimesh.load(out / "reconstruction.ply")
     assert len(mesh.faces) > 1000 and np.abs(mesh.vertices).max() <= 1
+    bunny, back = trimesh.load(shared_file("mesh/bunny.obj")), trimesh.load(out / "reconstruction_input_frame.ply")
+    frame = r["data"]["frame"]
+    np.testing.assert_allclose(shapes.Frame("bbox", tuple(frame["centre"]), frame["scale"]).inverse(mesh.vertices),
+                               back.vertices, atol=1e-6)
+    np.testing.assert_allclose(back.bounds, bunny.bounds, atol=0.02 * bunny.extents.max())  # the input's own units
 
 
 def test_bacon_labels_from_an_oriented_cloud_of_a_sphere():
@@ -200,14 +245,119 @@ def test_cloud_labels_on_the_device_are_the_k_d_tree_labels():
         np.testing.assert_array_equal(a.numpy(), b)
 
 
-def test_an_oriented_cloud_file_is_read_normalised_with_unit_normals(tmp_path):
+def test_an_oriented_cloud_file_is_read_with_unit_normals(tmp_path):
     rng = np.random.default_rng(0)
     pts, nrm = rng.uniform(2, 4, (50, 3)), rng.normal(size=(50, 3)) * 5
     np.savetxt(tmp_path / "c.xyz", np.c_[pts, nrm])
-    cloud = shapes.read_cloud(tmp_path / "c.xyz")
-    lo, hi = cloud.points.min(0), cloud.points.max(0)
-    assert np.isclose((hi - lo).max(), 2 * shapes.EXTENT) and np.allclose((hi + lo) / 2, 0)
-    np.testing.assert_allclose(np.linalg.norm(cloud.normals, axis=1), 1.0)
+    points, normals = shapes.read_cloud(tmp_path / "c.xyz")
+    np.testing.assert_allclose(points, pts)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0)
     np.savetxt(tmp_path / "bad.xyz", pts)
     with pytest.raises(shapes.UserError, match="6 columns"):
         shapes.read_cloud(tmp_path / "bad.xyz")
+
+
+def _write_sphere(path, flip=False, drop=0, nan=0):
+    ico = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+    v, f = np.asarray(ico.vertices), np.asarray(ico.faces)
+    f = f[:, ::-1] if flip else f[drop:]
+    v = v.copy()
+    v[:nan] = np.nan
+    trimesh.Trimesh(v, f, process=False).export(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("nan", "3 of the mesh's 642 vertices are not finite"),
+        ("xyz", "a point cloud, not a mesh; an oriented point cloud trains with data.kind=points_with_normals"),
+        ("points", "the file has no faces, so it is not a surface; an oriented point cloud trains with data.kind="),
+    ],
+)
+def test_a_bad_mesh_is_refused_before_any_work(tmp_path, kind, message):
+    """Non-finite vertices (libigl's winding number segfaults on them), a cloud file given as a mesh, a mesh file of
+    points only: exit 2 with the count and what to do, no traceback."""
+    if kind == "nan":
+        path = _write_sphere(tmp_path / "s.obj", nan=3)
+    elif kind == "xyz":
+        path = tmp_path / "s.xyz"
+        np.savetxt(path, np.random.default_rng(0).normal(size=(10, 6)))
+    else:
+        path = tmp_path / "s.ply"
+        trimesh.PointCloud(trimesh.creation.icosphere(subdivisions=3).vertices).export(path)
+    proc, _ = run_cli(tmp_path, "task=sdf", "data=mesh", f"data.path={path}", check=False)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_inward_faces_are_flipped_and_holes_reported(tmp_path, caplog):
+    """A sphere with its faces reversed (every winding number -1 inside: IoU 0 before) reads as the sphere with a
+    warning; one with 5 faces removed reads with a warning naming its boundary edges (as trimesh counts them); a closed
+    one is silent."""
+    with caplog.at_level("WARNING", logger="inr_recover"):
+        v, f = shapes.read_mesh(_write_sphere(tmp_path / "flip.obj", flip=True))
+    assert "oriented inwards" in caplog.text and "watertight" not in caplog.text
+    mesh = shapes.Mesh(v, f)
+    assert mesh.signed_volume() > 0 and mesh.inside(np.zeros((1, 3)))[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="inr_recover"):
+        shapes.read_mesh(_write_sphere(tmp_path / "open.obj", drop=5))
+    holes = trimesh.load(tmp_path / "open.obj", process=False)
+    edges = len(trimesh.grouping.group_rows(holes.edges_sorted, require_count=1))
+    assert edges > 3 and f"not watertight ({edges} boundary edges)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="inr_recover"):
+        shapes.read_mesh(_write_sphere(tmp_path / "ok.obj"))
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize("task", ["sdf", "occupancy"])
+def test_the_default_model_runs_the_shape_tasks(tmp_path, task):
+    """`inr-recover task=sdf|occupancy` with the default model (CHOIR): its recipe for shapes picks the linear head;
+    its sigmoid head, asked for, is refused before the mesh is read (a path that does not exist is never looked at)."""
+    sphere = _write_sphere(tmp_path / "s.obj")
+    small = ["optim.iterations=20", "eval_every=20", "data.samples=3000", "data.resolution=16", "batch_size=1000"]
+    _, out = run_cli(tmp_path, f"task={task}", "data=mesh", f"data.path={sphere}", *small)
+    r = json.loads((out / "results.json").read_text())
+    assert r["model"]["name"] == "choir" and r["protocol"]["ran"]["model"] == {"out_activation": "none"}
+    assert r["metrics"]["iou"] > 0 and r["protocol"]["differs"] == ["iterations"]
+    proc, _ = run_cli(tmp_path, f"task={task}", "data=mesh", "data.path=/nowhere.obj", "model.out_activation=sigmoid",
+                      check=False)
+    assert proc.returncode == 2 and "set model.out_activation=none" in proc.stderr and "nowhere" not in proc.stderr
+
+
+def test_finer_convention_in_bacons_frame_from_the_command_line(tmp_path):
+    """data.frame=bacon metrics.shape=finer: trained in BACON's cube, scored as FINER's code scores (its Chamfer is
+    the summed one: twice ours on the same surfaces), the frame's numbers recorded; finer in our frame is refused."""
+    sphere = _write_sphere(tmp_path / "s.obj")
+    small = ["optim.iterations=60", "eval_every=60", "data.samples=3000", "batch_size=1000", "model=siren"]
+    bacon = ["data.frame=bacon", "data.resolution=24", "data.mesh_resolution=32", "data.near_sigma=0.005"]
+    _, out = run_cli(tmp_path, "task=sdf", "data=mesh", f"data.path={sphere}", *small, *bacon, "metrics.shape=finer")
+    r = json.loads((out / "results.json").read_text())
+    m, frame = r["metrics"], r["data"]["frame"]
+    assert m["convention"] == "finer" and m["surface_samples"] == 300000 and m["grids"] == {"mesh": 32}
+    assert frame["name"] == "bacon" and frame["cube"] == [-0.5, 0.5] and frame["scale"] == pytest.approx(0.9, rel=0.01)
+    assert m["iou"] > 0.5 and m["floor"]["chamfer"] < m["chamfer"]
+    (tmp_path / "ours").mkdir()
+    proc, _ = run_cli(tmp_path / "ours", "task=sdf", "data=mesh", f"data.path={sphere}", "metrics.shape=finer",
+                      check=False)
+    assert proc.returncode == 2 and "set data.frame=bacon" in proc.stderr
+
+
+def test_a_shape_query_renders_its_grids_chunk_by_chunk():
+    """The Query's points made on the device from flat indices, any chunk: the model at every grid point in 'ij'
+    order, the convention's grids one after the other."""
+    import torch
+
+    from inr_recover.tasks.shapes.task import Grids
+
+    class Coord(torch.nn.Module):
+        def predict(self, x):
+            return x @ torch.tensor([[100.0], [10.0], [1.0]], dtype=x.dtype)
+
+    axes = [np.linspace(-1, 1, 5), np.linspace(-0.5, 0.5, 3)]
+    flat = torch.from_numpy(np.concatenate(axes))
+    expected = np.concatenate([M.grid_points(a) @ np.array([100.0, 10.0, 1.0]) for a in axes])
+    for chunk in (None, 7, 1000):
+        out = Grids((5, 3))(Coord(), flat, chunk)
+        np.testing.assert_allclose(out[:, 0].numpy(), expected)

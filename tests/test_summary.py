@@ -120,18 +120,23 @@ def test_paper_column_beside_ours(tmp_path):
 
 
 def test_paper_iou_and_chamfer_beside_ours_for_shapes(tmp_path):
-    """experiment=finerpp_sdf runs: FINER++ Table 2's IoU and Chamfer (Armadillo: SIREN 0.9895 / 3.505e-6, FINER++
-    Sine 0.9899 / 3.348e-6) beside ours; a method the table lacks (choir_linear) gets none."""
-    for i, model in enumerate(["siren", "finer", "choir_linear"]):
-        _job(
-            tmp_path,
-            str(i),
-            [f"model={model}", "data=armadillo", "degrade=none", "seed=0"],
-            iou=0.98 + i / 1000,
-            chamfer=4e-6,
-            fscore=0.99,
-        )
-    md = summarize(tmp_path)["md"].read_text().splitlines()
+    """experiment=finerpp_sdf runs (metrics.shape=finer): FINER++ Table 2's IoU and Chamfer (Armadillo: SIREN 0.9895 /
+    3.505e-6, FINER++ Sine 0.9899 / 3.348e-6) beside ours; a method the table lacks (choir_linear) gets none; the same
+    runs scored in our convention get no paper column (another quantity of the same name)."""
+    for convention in ("ours", "finer"):
+        for i, model in enumerate(["siren", "finer", "choir_linear"]):
+            _job(
+                tmp_path / convention,
+                str(i),
+                [f"model={model}", "data=armadillo", "degrade=none", "seed=0"],
+                iou=0.98 + i / 1000,
+                chamfer=4e-6,
+                fscore=0.99,
+                convention=convention,
+            )
+    md = summarize(tmp_path / "ours")["md"].read_text().splitlines()
+    assert "paper" not in md[0] and md[2] == "| siren | 0.9800 | **4.000e-06** | **0.9900** |"
+    md = summarize(tmp_path / "finer")["md"].read_text().splitlines()
     assert md[0] == (
         "| method | armadillo · none · IoU ↑ | armadillo · none · paper IoU | armadillo · none · Chamfer ↓ | "
         "armadillo · none · paper Chamfer | armadillo · none · F-score ↑ |"

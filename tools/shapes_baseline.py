@@ -15,6 +15,7 @@ from pathlib import Path
 from scipy.spatial import cKDTree
 
 from inr_recover.tasks.shapes import mesh as shapes
+from inr_recover.tasks.shapes.metrics import CONVENTIONS
 
 FILES = {"bunny": "mesh/bunny.obj", "dragon": "mesh/dragon_10k.obj"}
 
@@ -29,13 +30,10 @@ def main() -> None:
     root = os.environ.get("INR_RECOVER_SHARED_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     for name in a.shapes:
         shape = shapes.load_mesh(name, FILES[name], root, samples=a.samples, resolution=a.resolution, seed=a.seed)
-        r = a.resolution
+        r, ours = a.resolution, CONVENTIONS["ours"]
         nearest = shape.values[cKDTree(shape.coords).query(shapes.cell_centres(r))[1], 0].reshape(r, r, r)
-        print(
-            json.dumps(
-                {"shape": name, "baseline": "nearest training point's SDF", **shapes.score(nearest, shape, seed=a.seed)}
-            )
-        )
+        scored = ours.score({"mesh": nearest}, shape, seed=a.seed)
+        print(json.dumps({"shape": name, "baseline": "nearest training point's SDF", **scored}))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ The papers' own figures (``paper_figures.csv``: the CHOIR paper's Tables 2 and 3
 ``tools/paper/choir_tables.py`` and ``tools/paper/finerpp_table2.py``, each row citing paper, table, dataset and
 method) stand next to ours: a "paper PSNR" (or "paper IoU", "paper Chamfer") column beside each dataset x degradation
 column that has one, and a ``paper`` column in ``summary.csv``, matched by data config name, degradation config name
-and method (a method with sweep settings in its name matches nothing).
+and method (a method with sweep settings in its name matches nothing). A shape's figures stand beside ours only when
+our runs computed them the same way (``metrics.shape``, :func:`comparable`): FINER++'s beside ``metrics.shape=finer``.
 """
 from __future__ import annotations
 
@@ -50,15 +51,28 @@ PAPER = Path(__file__).resolve().parents[1] / "paper_figures.csv"
 PAPER_METRICS = ("psnr", "iou", "chamfer")  # the headline metrics shown with the paper's figure beside ours
 
 
-def paper_figures(path: Path = PAPER) -> dict:
+def paper_figures(path: Path = PAPER, conventions: bool = False) -> dict:
     """{(data, degrade, method): {metric: value}} from the paper's tables (module doc); a row's ``data`` lists every
-    data config name that loads that tensor."""
+    data config name that loads that tensor; with ``conventions``, the value is ``(figures, convention)``: the way a
+    shape's figures were computed (``metrics.shape``; empty for images)."""
     out = {}
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
+            figures = {m: float(row[m]) for m in COLUMNS if row.get(m)}
             for data in row["data"].split():
-                out[(data, row["degrade"], row["method"])] = {m: float(row[m]) for m in COLUMNS if row.get(m)}
+                out[(data, row["degrade"], row["method"])] = (figures, row["convention"]) if conventions else figures
     return out
+
+
+def comparable(records: list[dict], path: Path = PAPER) -> dict:
+    """The paper's figures that may stand beside ours: a figure computed in a convention (FINER++'s IoU and Chamfer,
+    by FINER's code) only where every run of that data, degradation and method was scored in the same one (its
+    ``metrics.convention``), never beside another quantity of the same name."""
+    ours = defaultdict(set)
+    for r in records:
+        ours[(r["data"], r["degrade"], r["method"])].add(r["convention"])
+    return {k: figures for k, (figures, convention) in paper_figures(path, conventions=True).items()
+            if not convention or ours.get(k, {convention}) == {convention}}
 
 
 def _value(text: str):
@@ -101,6 +115,7 @@ def collect(root: str | Path) -> tuple[list[dict], list[str]]:
                 "train_seconds": r.get("train_seconds"),
                 "seconds_to_selected": r.get("seconds_to_selected"),
                 "selected_iteration": (r.get("selection") or {}).get("iteration"),
+                "convention": (r.get("metrics") or {}).get("convention"),
                 "stopped_early_at": (r.get("selection") or {}).get("stopped_early_at"),
                 **{m: (r.get("metrics") or {}).get(m) for m in RECORDED},
                 "process": r.get("process") or {},
@@ -293,7 +308,7 @@ def summarize(root: str | Path, out: str | Path | None = None) -> dict:
     if not records:
         raise FileNotFoundError(f"no results.json under {root}")
     agg = aggregate(records)
-    paper = paper_figures()
+    paper = comparable(records)
     cols = [
         "job",
         "status",

@@ -43,6 +43,7 @@ from inr_recover.engine.select import Final, auto
 from inr_recover.errors import UserError
 from inr_recover.measure import metrics
 from inr_recover.models.base import CONFIG_ONLY, GIVEN, Solver, model_class
+from inr_recover.tasks.shapes.metrics import CONVENTIONS
 
 Seed = Annotated[int, Interval(0, 2**32 - 1)]  # numpy's seed range
 
@@ -68,6 +69,7 @@ class Saving:
 @dataclass
 class Metrics:
     names: list[Literal[tuple(metrics.GRID)]]
+    shape: Literal[tuple(CONVENTIONS)]
 
 
 @dataclass

@@ -158,7 +158,7 @@ class Metric:
     format: str  # the number's format in tables
     better: Callable  # max or min: which value is best
     grid: Callable | None = None  # f(truth, recon, lpips_net) on (T, H, W, C) arrays clipped to [0, 1]; None: the
-    # task's evaluation computes it (point data: :func:`point_scores`; shapes: inr_recover.tasks.shapes.mesh.score)
+    # task's evaluation computes it (point data: :func:`point_scores`; shapes: inr_recover.tasks.shapes.metrics)
     column: bool = True  # a column of the summary's table (False: records.csv only, or not at all: ``recorded``)
     recorded: bool = True  # a column of the summary's records.csv
 
@@ -173,7 +173,8 @@ METRICS = {
     "r2": Metric("R²", ".4f", max),
     "iou": Metric("IoU", ".4f", max),
     "chamfer": Metric("Chamfer", ".3e", min),
-    "fscore": Metric("F-score", ".4f", max),
+    "fscore": Metric("F-score", ".4f", max),  # at 1% of the shape's longest side
+    "fscore_fine": Metric("F-score 0.5%", ".4f", max, column=False),
     "normal_consistency": Metric("normal consistency", ".4f", max),
     "sam": Metric(
         "SAM", ".2f", min, lambda truth, recon, _: sam(truth, recon) if truth.shape[-1] > 3 else None, column=False

@@ -65,6 +65,16 @@ class INR(nn.Module):
     def predict(self, coords: torch.Tensor) -> torch.Tensor:
         return self(coords)
 
+    @classmethod
+    def ends_in_sigmoid(cls, cfg: dict) -> bool:
+        """From its resolved config, before it is built: whether the network will end in a sigmoid
+        (``out_activation``; a wrapper's: its backbone's)."""
+        backbone = getattr(cls, "backbone_node", None)
+        if backbone is not None:
+            node = backbone(cfg)[1]
+            return model_class(node).ends_in_sigmoid(node)
+        return cfg.get("out_activation") == "sigmoid"
+
     def sigmoid_output(self) -> bool:
         """True when the network's output (its own or a wrapped backbone's) ends in a sigmoid: values in (0, 1),
         which cannot fit data on ``task.range=[-1, 1]``."""

@@ -44,6 +44,12 @@ def psc_frequencies(width: int, domain: Domain, gamma: float) -> torch.Tensor:
 
 
 class CHOIR(INR):
+    @classmethod
+    def ends_in_sigmoid(cls, cfg: dict) -> bool:
+        """``out_activation=auto`` is the sigmoid unless ``chs`` and ``psc`` are both off (:meth:`__init__`)."""
+        out = cfg.get("out_activation", "auto")
+        return out == "sigmoid" or (out == "auto" and (cfg.get("chs", True) or cfg.get("psc", True)))
+
     def __init__(
         self,
         in_features: int,

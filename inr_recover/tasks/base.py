@@ -45,6 +45,7 @@ from inr_recover.measure.degrade import operators
 from inr_recover.measure.geometry import Operated
 from inr_recover.measure.grid import predict
 from inr_recover.measure.observation import Observation
+from inr_recover.models.base import model_class
 from inr_recover.tasks.losses import LOSSES, Loss
 
 
@@ -299,6 +300,11 @@ class Field(Task):
                 f"model={c['model'].get('name', c['model']['_target_'])} has no network to query away from "
                 f"its training inputs; task={self.name} takes a coordinate network (siren, choir, finer, wire, gauss, "
                 "...)"
+            )
+        if getattr(model_class(c["model"]), "ends_in_sigmoid", lambda _: False)(c["model"]):
+            raise UserError(
+                f"model={c['model'].get('name')} ends in a sigmoid (outputs in (0, 1)); task={self.name} needs "
+                f"{self.raw}: set model.out_activation=none"
             )
 
     def check_model(self, model) -> None:

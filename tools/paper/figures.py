@@ -4,7 +4,7 @@ view_synthesis.py): each replaces its own rows (those whose source names its pap
 import csv
 from pathlib import Path
 
-FIELDS = ["data", "degrade", "method", "psnr", "ssim", "lpips", "iou", "chamfer", "source"]
+FIELDS = ["data", "degrade", "method", "psnr", "ssim", "lpips", "iou", "chamfer", "convention", "source"]
 
 
 def merge(path: str, rows: list[dict], paper: str | tuple) -> None:

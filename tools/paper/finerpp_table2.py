@@ -1,7 +1,8 @@
 """Extract FINER++'s Table 2 (signed distance fields: Chamfer distance and IoU of PEMLP, SIREN, Gaussian, WIRE and
 their FINER++ versions on 4 Stanford shapes) into inr_recover/paper_figures.csv, matched by the summary to our
 ``experiment=finerpp_sdf`` runs by data config name (armadillo, dragon_full, lucy, thai_statue), degradation (none)
-and model name; the parenthesised improvements in the table are dropped.
+and model name; the parenthesised improvements in the table are dropped. Its IoU and Chamfer are those of FINER's
+code (``convention`` finer: inr_recover/tasks/shapes/metrics.py), printed beside runs scored the same way only.
 
     python tools/paper/finerpp_table2.py ../shared/papers/finerpp.txt inr_recover/paper_figures.csv
 """
@@ -34,7 +35,8 @@ def rows(text: str):
             figures.setdefault((DATA[shape], method, shape), {})[metric] = v
     for (data, method, shape), m in figures.items():
         name = dict(METHODS)[method]
-        yield {"data": data, "degrade": "none", "method": method, **m, "source": f"FINER++ Table 2, {shape}, {name}"}
+        yield {"data": data, "degrade": "none", "method": method, **m, "convention": "finer",  # FINER's metrics.py
+               "source": f"FINER++ Table 2, {shape}, {name}"}
 
 
 if __name__ == "__main__":

@@ -11,13 +11,15 @@ import torch
 from inr_recover.config.schema import NonNegative
 from inr_recover.errors import UserError
 from inr_recover.measure.geometry import Scattered
+from inr_recover.measure.grid import predict
 from inr_recover.measure.measurements import Batch, Measurement
 from inr_recover.measure.observation import Observation
 from inr_recover.tasks.base import Field, Query
 from inr_recover.tasks.losses import LOSSES
 from inr_recover.tasks.shapes.evaluation import ShapeEvaluation
 from inr_recover.tasks.shapes.labels import LABELS, Label
-from inr_recover.tasks.shapes.mesh import cell_centres, load_mesh
+from inr_recover.tasks.shapes.mesh import load_mesh
+from inr_recover.tasks.shapes.metrics import CONVENTIONS, grid_rows
 
 HOLDS_OUT = ("inr_recover.engine.select.Holdout",)  # rules that keep observed points out of the loss
 
@@ -53,6 +55,29 @@ class FreshPoints(Scattered):
 
     draw: Callable
     measurement: ClassVar[type] = Resampled
+
+
+@dataclass(frozen=True)
+class Grids:
+    """How a shape's Query is rendered: the model at every point of the grids whose axes ``(n,)`` are concatenated in
+    the Query's ``coords`` (``sizes``: each grid's points per axis; :meth:`~.metrics.Convention.grids`), ``chunk``
+    points per forward pass, each chunk's points made on the device from their flat indices ('ij' order): a 512^3
+    grid's 1.6 GB of float32 points never exist at once, only its 0.5 GB of outputs."""
+
+    sizes: tuple
+
+    def __call__(self, model, axes: torch.Tensor, chunk: int | None) -> torch.Tensor:
+        out, at, row = None, 0, 0
+        for n in self.sizes:
+            axis, total = axes[at : at + n], n**3
+            at += n
+            for i in range(0, total, chunk or total):
+                y = predict(model, grid_rows(axis, i, min(i + (chunk or total), total)), None)
+                if out is None:
+                    out = y.new_empty(sum(k**3 for k in self.sizes), y.shape[-1])
+                out[row : row + len(y)] = y
+                row += len(y)
+        return out
 
 
 @dataclass
@@ -101,11 +126,15 @@ class ShapeField(Field):
 
     def query(self, obs: Observation, signal, trains: bool, device) -> tuple[Observation, Query | None]:
         """The pool of points as the observation (with ``data.fresh``, a source of new points for every step:
-        :class:`Resampled`), queried on the cell centres of the cube."""
-        r = signal.resolution
+        :class:`Resampled`), queried on the grids of the shape's convention (``metrics.shape``; :class:`Grids`): its
+        one volume ``(N, N, N)``, or the points of its grids one after the other."""
         if signal.fresh:
             obs = replace(obs, geometry=FreshPoints(obs.geometry.coords, signal.draw))
-        return obs, Query(torch.from_numpy(cell_centres(r).astype(np.float32)).to(device), (r, r, r))
+        axes = list(CONVENTIONS[signal.convention].grids(signal).values())
+        coords = torch.from_numpy(np.concatenate(axes).astype(np.float32) * np.float32(signal.input_scale))
+        sizes = tuple(len(a) for a in axes)
+        grid = (sizes[0],) * 3 if len(sizes) == 1 else (sum(n**3 for n in sizes),)
+        return obs, Query(coords.to(device), grid, render=Grids(sizes))
 
     def evaluation(self, signal, obs: Observation, forward=None) -> ShapeEvaluation:
         return ShapeEvaluation(self, signal, obs, forward)
