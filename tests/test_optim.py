@@ -63,3 +63,29 @@ def test_auto_schedule_is_the_recipe_one():
     assert lrs == pytest.approx([1e-4, 1e-4])
     lrs = _lrs(Optim.from_config(compose_config("model=finer", "optim.iterations=2")), 2)[1]
     assert lrs == pytest.approx([5e-4 * 0.1**0.5, 5e-4 * 0.1])
+
+
+def test_bacon_schedule_is_its_lr_log_schedule():
+    """BACON's lr_log_schedule(nw=1, lr0=lr, lrn=1e-4) (training.py:370-372): the first step at 1% of lr, then
+    lr (1e-4 / lr)^(t / T), a log-linear decay that ends at 1e-4; constant 1e-4 when lr is 1e-4 (FINER++'s SDF runs)."""
+    import math
+
+    updater, lrs = _lrs(make_optim("optim.lr=5e-4", "optim.iterations=4", "scheduler=bacon"), 4)
+    assert updater.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4 * 0.2)  # t = 4: lr_end
+    assert lrs == pytest.approx([5e-4 * 0.2 ** (t / 4) for t in (1, 2, 3, 4)])
+    first = _lrs(make_optim("optim.lr=5e-4", "optim.iterations=4", "scheduler=bacon"), 0)[0]
+    assert first.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4 * 0.01)  # step 0: lambdaw
+    assert math.isclose(_lrs(make_optim("optim.lr=1e-4", "optim.iterations=9", "scheduler=bacon"), 5)[1][-1], 1e-4)
+
+
+def test_amsgrad_comes_from_the_recipe():
+    """FINER++'s SDF runs use Adam(amsgrad=True) but for WIRE (training.py:184-186); every other recipe PyTorch's
+    default."""
+    from conftest import compose_config
+
+    from inr_recover.engine.optim import Optim
+
+    for model, expected in (("siren", True), ("wire", False)):
+        optim = Optim.from_config(compose_config("experiment=finerpp_sdf", f"model={model}", "optim.iterations=2"))
+        assert _lrs(optim, 1)[0].optimizer.defaults["amsgrad"] is expected
+    assert _lrs(make_optim(), 1)[0].optimizer.defaults["amsgrad"] is False

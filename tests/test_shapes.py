@@ -196,14 +196,15 @@ def test_a_field_on_the_bunny_beats_the_nearest_label(tmp_path, task):
     r = json.loads((out / "results.json").read_text())
     baseline = _nearest_label_iou(out)
     assert r["status"] == "complete" and r["metrics"]["iou"] > baseline + 0.1, (r["metrics"], baseline)
-    assert r["metrics"]["chamfer"] < 1e-3 and (out / "figure.png").is_file()
+    assert r["metrics"]["chamfer"] < 1e-3 and (out / "figure.png").is_file() and (out / "render.png").is_file()
     mesh = trimesh.load(out / "reconstruction.ply")
     assert len(mesh.faces) > 1000 and np.abs(mesh.vertices).max() <= 1
     bunny, back = trimesh.load(shared_file("mesh/bunny.obj")), trimesh.load(out / "reconstruction_input_frame.ply")
     frame = r["data"]["frame"]
     np.testing.assert_allclose(shapes.Frame("bbox", tuple(frame["centre"]), frame["scale"]).inverse(mesh.vertices),
                                back.vertices, atol=1e-6)
-    np.testing.assert_allclose(back.bounds, bunny.bounds, atol=0.02 * bunny.extents.max())  # the input's own units
+    np.testing.assert_allclose(back.bounds, bunny.bounds, atol=0.15 * bunny.extents.max())  # the input's own units
+    # (the frame's scale is 11.6 here: a mesh left in the frame would miss these bounds by 10x its extent)
 
 
 def test_bacon_labels_from_an_oriented_cloud_of_a_sphere():
@@ -361,3 +362,40 @@ def test_a_shape_query_renders_its_grids_chunk_by_chunk():
     for chunk in (None, 7, 1000):
         out = Grids((5, 3))(Coord(), flat, chunk)
         np.testing.assert_allclose(out[:, 0].numpy(), expected)
+
+
+def test_finerpp_sdf_at_the_cpu_budget_prints_the_paper_only_in_its_convention(tmp_path):
+    """experiment=finerpp_sdf (SIREN, FINER's settings, its metrics) on a sphere written here under the Armadillo's
+    config name, 30 iterations: results.json names recipe.finerpp_sdf and FINER's convention, and the summary puts
+    FINER++ Table 2's Armadillo IoU and Chamfer beside it; the same run scored in our convention gets no paper column;
+    protocol=finerpp_sdf with an image task is refused."""
+    from inr_recover.cli.summary import summarize
+
+    sphere = _write_sphere(tmp_path / "s.obj")
+    small = ["model=siren", f"data.path={sphere}", "optim.iterations=30", "eval_every=30", "batch_size=2000",
+             "data.cloud_points=20000", "data.samples=2000", "data.resolution=24", "data.mesh_resolution=32"]
+    for shape in ("finer", "ours"):
+        (tmp_path / shape).mkdir()
+        _, out = run_cli(tmp_path / shape, "experiment=finerpp_sdf", *small, f"metrics.shape={shape}")
+        r = json.loads((out / "results.json").read_text())
+        assert r["protocol"]["source"] == "conf/model/siren.yaml recipe.finerpp_sdf"
+        assert r["metrics"]["convention"] == shape
+        assert r["protocol"]["differs"] == ["iterations"] and r["data"]["name"] == "armadillo"
+    head = summarize(tmp_path / "finer")["md"].read_text().splitlines()[0]
+    assert "armadillo · none · paper IoU" in head and "armadillo · none · paper Chamfer" in head
+    assert "paper" not in summarize(tmp_path / "ours")["md"].read_text().splitlines()[0]
+    proc, _ = run_cli(tmp_path, "protocol=finerpp_sdf", "optim.iterations=2", check=False)
+    assert proc.returncode == 2 and "protocol=finerpp_sdf is a paper's runs of task=sdf" in proc.stderr
+
+
+def test_a_render_shades_the_nearest_surface_facing_the_camera():
+    """A sphere seen from any view: a disc of the sphere's radius (in pixels of the framing box), brightest at its
+    centre (the normal faces the camera) and darkest at its rim, the background empty."""
+    from inr_recover.tasks.shapes.render import VIEWS, splat
+
+    points, normals = _sphere(radius=0.5, subdivisions=5).surface(200000, 0)
+    for view in VIEWS:
+        image = splat(points, normals, view, (np.full(2, -1.0), np.full(2, 1.0)), size=101)
+        covered = np.isfinite(image)
+        assert abs(covered.mean() - np.pi * 0.25**2) < 0.02  # radius 0.5 of a box of side 2: pi r^2 / 4
+        assert image[50, 50] > 0.95 and np.nanmin(image) < 0.5 and not covered[0, 0]

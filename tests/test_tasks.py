@@ -25,6 +25,16 @@ def test_loss_reduction_is_masked_sum_over_numel():
     assert Recovery("x", loss="l2").loss_fn(2 * pred, y, w).item() == pytest.approx(12 / 6)
 
 
+def test_sse_is_bacons_summed_overfit_sdf():
+    """sse: BACON's overfit_sdf (loss_functions.py:122-143), the fine (odd) points' squared errors summed plus the
+    coarse (even) points' times the coarse weight, written out here on 4 points."""
+    pred, y = torch.tensor([[1.0], [2.0], [3.0], [4.0]]), torch.zeros(4, 1)
+    w = torch.tensor([[0.01], [1.0], [0.01], [1.0]])  # Shape.draw's weights: coarse_weight on the even points
+    mse = (y - pred) ** 2
+    mse[::2] *= 0.01
+    assert Recovery("x", loss="sse").loss_fn(pred, y, w).item() == pytest.approx((mse[1::2].sum() + mse[::2].sum()))
+
+
 def test_frobenius_losses_are_unsquared_unaveraged_norms():
     """fro: ||w (f - y)||_2 (LRTFR/DRO-TFF torch.norm(X_Out * mask - X * mask, 2)); group_fro: the sum over groups
     of each group's norm (S-INR sum_j ||M_j (f_j - y_j)||_2)."""

@@ -4,6 +4,9 @@
   ``recipe.complete``): loss, data range, Adam's lr and weight decay, gradient clipping, schedule, the authors'
   iteration budget, and the model options that belong to the task.
 - ``common``: one shared recipe for every method (the official CHOIR code's) with a per-method lr (``model.lr``).
+- ``finerpp_sdf``, ``scone_sdf``: a paper's runs of one task (FINER++ Table 2's, SCONE's signed distance fields):
+  ``recipe.<protocol>`` of each method the paper ran (else its ``official`` recipe); their loss is the task's
+  (``task_loss``, which ``task=sdf`` takes).
 
 The protocol node resolves those values in the config; ``optim.lr``, ``optim.weight_decay``, ``optim.grad_clip``,
 ``scheduler=auto``, ``task.loss``, ``task.range`` and the model's task-dependent options interpolate them, so a value
@@ -49,6 +52,8 @@ class Protocol:
         model=None,
         recipe=None,
         schedules=None,
+        task_loss=None,
+        tasks=None,
     ):
         self.name = name
         self.from_recipe = recipe is not None  # official: the method's own recipe (schedules: the names it may use)
@@ -79,8 +84,9 @@ class Protocol:
         differ = [k for k in COMPARED if ran[k] != self.asks[k]]
         differ += [f"model.{k}" for k, v in self.asks["model"].items() if ran["model"][k] != v]
         if self.from_recipe:
-            task = cfg.task.name if cfg.task.name in (cfg.model.get("recipe") or {}) else "complete"
-            source = f"conf/model/{cfg.model.name}.yaml recipe.{task}"
+            recipes = cfg.model.get("recipe") or {}
+            key = next(k for k in (self.name, cfg.task.name, "complete") if k in recipes)
+            source = f"conf/model/{cfg.model.name}.yaml recipe.{key}"
         else:
             source = f"conf/protocol/{self.name}.yaml"
         return {"name": self.name, "source": source, "ran": ran, "protocol": self.asks, "differs": differ}

@@ -179,6 +179,12 @@ def validate(cfg: DictConfig):
     if backbone is not None:
         check_node(*backbone(c["model"]), **NODES["model"])
     task = instantiate(cfg.task)
+    only = c["protocol"].get("tasks")
+    if only and task.name not in only:
+        raise UserError(
+            f"protocol={c['protocol']['name']} is a paper's runs of task={' or task='.join(only)}: use it there, or "
+            f"protocol=official for task={task.name}"
+        )
     instantiate(cfg.logger)
     if trains:
         _walk("protocol", c["protocol"])  # after the optimiser: its settings are the optimiser's, named there first

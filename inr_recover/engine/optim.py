@@ -11,6 +11,7 @@ optimiser's update and the scheduler's learning rate for the next step.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,6 +34,22 @@ def exponential(optimizer, gamma: float, T: int):
     """``lr_t = lr * gamma^(min(t, T) / T)``: FINER/FINER++/WIRE's ``LambdaLR(lambda t: 0.1 ** min(t / T, 1))``,
     stepped once per iteration, over ``T = optim.iterations`` (so early stopping sees the same curve)."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(_decay, gamma=float(gamma), T=max(int(T), 1)))
+
+
+def _bacon(t: int, ratio: float, T: int, warmup: int, floor: float) -> float:
+    ramp = floor + (1 - floor) * math.sin(math.pi / 2 * min(t / warmup, 1.0)) if warmup else 1.0
+    return ramp * ratio ** (t / T)
+
+
+def bacon(optimizer, lr_end: float, T: int, warmup: int = 1, floor: float = 0.01):
+    """BACON's ``lr_log_schedule``, which FINER++'s SDF runs use (liuzhen0212/FINER sdf/bacon/training.py:370-372,
+    with ``nw=1, lrn=1e-4`` at :207-210, stepped every iteration): ``lr_t = lr (floor + (1 - floor) sin(pi/2
+    min(t / warmup, 1))) (lr_end / lr)^(t / T)``, a log-linear decay from ``lr`` to ``lr_end`` over ``T`` iterations
+    whose first ``warmup`` steps ramp up from ``floor`` (constant after the first step when ``lr = lr_end``)."""
+    ratio = float(lr_end) / optimizer.param_groups[0]["lr"]
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, functools.partial(_bacon, ratio=ratio, T=max(int(T), 1), warmup=int(warmup), floor=float(floor))
+    )
 
 
 def auto(optimizer, schedule):

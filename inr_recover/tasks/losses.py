@@ -11,6 +11,9 @@ gives :meth:`Loss.penalty`, the per-entry penalty of a residual that ``select.er
   superpixels, ``sinr_completion.py``); one group (``fro``) for a model without groups.
 - ``bce``: binary cross-entropy of the output as a logit against 0/1 labels, ``sum(w * BCE(f, y)) / numel``
   (``task=occupancy``).
+- ``sse``: ``sum(w * (f - y)^2)``, the weighted sum of squared errors, not averaged (BACON's ``overfit_sdf``, which
+  FINER++'s SDF runs train with: the fine half's sum plus the coarse half's times its weight, liuzhen0212/FINER
+  sdf/bacon/loss_functions.py:122-143).
 
 The scale sets what gradient clipping (``optim.grad_clip``, a bound on the parameters' gradient norm) and weight
 decay see: a mean loss's gradient is ``1 / numel`` of the summed one, while ``fro``'s gradient with respect to the
@@ -90,4 +93,11 @@ class BCE(Huber):
         return (weight * bce).sum() / pred.numel()
 
 
-LOSSES = {"l1": L1, "l2": L2, "huber": Huber, "fro": Fro, "group_fro": GroupFro, "bce": BCE}
+class SSE(L2):
+    """``sum(w (f - y)^2)``; its penalty is ``r^2``."""
+
+    def __call__(self, pred, target, weight, groups=None):
+        return (weight * self.penalty(pred - target)).sum()
+
+
+LOSSES = {"l1": L1, "l2": L2, "huber": Huber, "fro": Fro, "group_fro": GroupFro, "bce": BCE, "sse": SSE}

@@ -122,10 +122,9 @@ class Run:
             "recipe": recipe,
             "notes": notes,
             "repo": str(Path(a.repo).resolve()),
-            "repo_commit": _commit(a.repo) or a.commit,
+            "repo_commit": repo_commit(a.repo) or a.commit,
             "train_seconds": seconds,
-            "machine": f"{platform.node()} {platform.machine()}, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads",
+            "machine": machine(),
             "command": " ".join(["python", *sys.argv]),
         }
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +136,11 @@ class Run:
         return result
 
 
-def _commit(repo: str) -> str | None:
+def machine() -> str:
+    return f"{platform.node()} {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def repo_commit(repo: str) -> str | None:
     try:
         out = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         return out.stdout.strip() or None

@@ -13,6 +13,7 @@ from inr_recover.run.outputs import save_mask, save_open_figure
 from inr_recover.tasks.base import Evaluation, fmt
 from inr_recover.tasks.shapes.labels import Label
 from inr_recover.tasks.shapes.metrics import CONVENTIONS, grid_points
+from inr_recover.tasks.shapes.render import save_renders
 
 
 class ShapeEvaluation(Evaluation):
@@ -51,7 +52,8 @@ class ShapeEvaluation(Evaluation):
                 "mesh_input_frame": str(out_dir / "reconstruction_input_frame.ply")}
 
     def figure(self, path: Path, recon: np.ndarray, m: dict) -> None:
-        """The middle slice (z = 0) of the true field, of the reconstruction, and the error."""
+        """The middle slice (z = 0) of the true field, of the reconstruction, and the error; beside it ``render.png``,
+        the reconstructed and the true surface shaded from three viewpoints (:mod:`~.render`)."""
         volume, label = self.volumes(recon)["mesh"], self.task.label
         n = volume.shape[0]
         axis = self.convention.grids(self.signal)["mesh"]
@@ -63,6 +65,9 @@ class ShapeEvaluation(Evaluation):
             else ""
         )
         save_slices(path, truth, volume[:, :, n // 2], label, title, self.signal.frame.half)
+        mesh = self.convention.surface(self.volumes(recon), self.signal)
+        if mesh is not None and len(mesh.faces):
+            save_renders(path.with_name("render.png"), {"reconstruction": mesh, "truth": self.signal.mesh})
 
     def report(self, results: dict) -> str:
         m = results["metrics"]

@@ -37,7 +37,6 @@ from inr_recover.data.signal import Signal
 from inr_recover.engine.runtime import upload
 from inr_recover.errors import UserError
 from inr_recover.tasks.shapes.labels import Label, label_named
-from inr_recover.tasks.shapes.metrics import CONVENTIONS
 
 log = logging.getLogger("inr_recover")
 
@@ -371,25 +370,12 @@ KINDS = ("mesh", "points_with_normals")
 
 def _check_options(
     name: str, label: Label, kind: str, fresh: bool, samples: int, resolution: int, near_sigma: float, has_truth: bool,
-    frame: str, cloud: str | None, convention: str, cloud_is_truth: bool,
+    frame: str, cloud: str | None,
 ) -> None:
     if kind not in KINDS:
         raise UserError(f"data.kind='{kind}' is not one of {', '.join(KINDS)}")
     if frame not in FRAMES:
         raise UserError(f"data.frame='{frame}' is not one of {', '.join(FRAMES)}")
-    if convention not in CONVENTIONS:
-        raise UserError(f"metrics.shape='{convention}' is not one of {', '.join(CONVENTIONS)}")
-    scoring = CONVENTIONS[convention]
-    if frame not in scoring.frames:
-        raise UserError(
-            f"metrics.shape={convention} is defined in the frame its paper trains in (its distances scale with it): "
-            f"set data.frame={scoring.frames[0]}"
-        )
-    if scoring.needs_mesh and cloud_is_truth:
-        raise UserError(
-            f"metrics.shape={convention} scores against the true mesh: give the mesh as data.path and the oriented "
-            "cloud as data.cloud"
-        )
     if not has_truth:
         raise UserError(f"data '{name}' is a shape: task=recover does not apply; use task=sdf or task=occupancy")
     if samples < 1 or resolution < 8 or near_sigma <= 0:
@@ -427,7 +413,7 @@ def load_mesh(
     cloud: str | None = None,
     mesh_resolution: int | None = None,
     input_scale: float = 1.0,
-    convention: str = "ours",
+    convention: str = "ours",  # checked with the task (:meth:`~.task.ShapeField.check`)
 ) -> Shape:
     """``data=bunny|dragon|mesh``: read ``root/file`` (or ``path``), put it in ``frame``, draw the training pool; with
     ``kind=points_with_normals`` the labels come from an oriented cloud as BACON's (:func:`bacon_sample`): the
@@ -436,10 +422,7 @@ def load_mesh(
     with their faces' normals."""
     label = label_named(label)
     p = resolve_path(root, file, path)
-    cloud_is_truth = kind == "points_with_normals" and cloud is None and p.suffix.lower() in CLOUD_FILES
-    _check_options(
-        name, label, kind, fresh, samples, resolution, near_sigma, has_truth, frame, cloud, convention, cloud_is_truth
-    )
+    _check_options(name, label, kind, fresh, samples, resolution, near_sigma, has_truth, frame, cloud)
     if not p.is_file():
         raise UserError(
             f"data '{name}': mesh file not found at {p}; put it there, or set data.root=DIR holding it or "

@@ -18,7 +18,7 @@ from inr_recover.tasks.base import Field, Query
 from inr_recover.tasks.losses import LOSSES
 from inr_recover.tasks.shapes.evaluation import ShapeEvaluation
 from inr_recover.tasks.shapes.labels import LABELS, Label
-from inr_recover.tasks.shapes.mesh import load_mesh
+from inr_recover.tasks.shapes.mesh import CLOUD_FILES, FRAMES, load_mesh
 from inr_recover.tasks.shapes.metrics import CONVENTIONS, grid_rows
 
 HOLDS_OUT = ("inr_recover.engine.select.Holdout",)  # rules that keep observed points out of the loss
@@ -122,6 +122,31 @@ class ShapeField(Field):
         if c["data"].get("fresh") and c["select"]["_target_"] in HOLDS_OUT:
             raise UserError(
                 "data.fresh=true draws new training points at every step, so none can be held out: use select=final"
+            )
+        self.check_convention(c["data"])
+
+    @staticmethod
+    def check_convention(data: dict) -> None:
+        """``metrics.shape`` (``data.convention``) against the frame and the truth, before the mesh is read: FINER's and
+        SCONE's numbers are defined in BACON's frame (distances scale with it), FINER's against a true mesh."""
+        convention, frame = data.get("convention", "ours"), data.get("frame", "bbox")
+        if frame not in FRAMES:
+            raise UserError(f"data.frame='{frame}' is not one of {', '.join(FRAMES)}")
+        if convention not in CONVENTIONS:
+            raise UserError(f"metrics.shape='{convention}' is not one of {', '.join(CONVENTIONS)}")
+        scoring = CONVENTIONS[convention]
+        if frame not in scoring.frames:
+            raise UserError(
+                f"metrics.shape={convention} is defined in the frame its paper trains in (its distances scale with "
+                f"it): set data.frame={scoring.frames[0]}"
+            )
+        name = str(data.get("path") or data.get("file") or "")
+        cloud_is_truth = data.get("kind") == "points_with_normals" and data.get("cloud") is None and name.lower(
+        ).endswith(CLOUD_FILES)
+        if scoring.needs_mesh and cloud_is_truth:
+            raise UserError(
+                f"metrics.shape={convention} scores against the true mesh: give the mesh as data.path and the "
+                "oriented cloud as data.cloud"
             )
 
     def query(self, obs: Observation, signal, trains: bool, device) -> tuple[Observation, Query | None]:
