@@ -111,6 +111,7 @@ def test_every_metric_a_run_records_is_in_the_one_table():
 
     from inr_recover.cli.summary import COLUMNS, RECORDED
     from inr_recover.tasks.shapes import mesh as shapes
+    from inr_recover.tasks.shapes import metrics as SM
     from inr_recover.tasks.shapes.labels import LABELS
     from inr_recover.tasks.shapes.metrics import CONVENTIONS
 
@@ -121,7 +122,7 @@ def test_every_metric_a_run_records_is_in_the_one_table():
     sphere = shapes.Mesh(np.asarray(ico.vertices, np.float64), np.asarray(ico.faces, np.int64))
     pts, labels = shapes.sample(sphere, 50, LABELS["sdf"], seed=0)
     shape = shapes.Shape(values=labels, coords=pts, mesh=sphere, name="s", label=LABELS["sdf"], resolution=16)
-    centres = shapes.cell_centres(16)
+    centres = SM.cell_centres(16)
     volume = (np.linalg.norm(centres, axis=1) - 0.5).reshape(16, 16, 16)
     scored = CONVENTIONS["ours"].score({"mesh": volume}, shape, seed=0)
     written = {*grid, *points, *(k for k, v in scored.items() if isinstance(v, float | None))}

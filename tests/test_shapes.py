@@ -24,7 +24,7 @@ def _sphere(radius=0.5, subdivisions=5) -> shapes.Mesh:
 
 def _ball(r: int, centre, radius) -> np.ndarray:
     """The exact SDF of a ball on the grid of cell centres."""
-    return np.linalg.norm(shapes.cell_centres(r) - np.asarray(centre), axis=1).reshape(r, r, r) - radius
+    return np.linalg.norm(M.cell_centres(r) - np.asarray(centre), axis=1).reshape(r, r, r) - radius
 
 
 def test_sdf_and_inside_of_a_sphere_match_the_closed_form():
@@ -171,8 +171,8 @@ def _nearest_label_iou(out) -> float:
     r = field.shape[0]
     bunny = shapes.normalised(*shapes.read_mesh(shared_file("mesh/bunny.obj")))
     pts, sdf = shapes.sample(bunny, 20000, LABELS["sdf"], seed=0)
-    nearest = sdf[cKDTree(pts).query(shapes.cell_centres(r))[1], 0].reshape(r, r, r)
-    return M.iou(nearest <= 0, bunny.inside(shapes.cell_centres(r)).reshape(r, r, r))
+    nearest = sdf[cKDTree(pts).query(M.cell_centres(r))[1], 0].reshape(r, r, r)
+    return M.iou(nearest <= 0, bunny.inside(M.cell_centres(r)).reshape(r, r, r))
 
 
 @pytest.mark.parametrize("task", ["sdf", pytest.param("occupancy", marks=pytest.mark.slow)])

@@ -11,6 +11,7 @@ from inr_recover.errors import UserError
 from inr_recover.measure.degrade import Downsample, RandomMissing, degrade
 from inr_recover.tasks.entries import GridEvaluation, Recovery
 from inr_recover.tasks.shapes import mesh as shapes
+from inr_recover.tasks.shapes import metrics as SM
 from inr_recover.tasks.shapes.evaluation import ShapeEvaluation
 from inr_recover.tasks.shapes.labels import LABELS
 from inr_recover.tasks.shapes.task import ShapeField
@@ -118,7 +119,7 @@ def test_a_shape_is_queried_on_the_cell_centres_and_judged_on_its_labels(label):
     task = ShapeField(label, shape=label)
     same, query = task.query(obs, shape, True, "cpu")
     assert same is obs and query.grid == (8, 8, 8) and query.key is None
-    np.testing.assert_array_equal(query.coords.numpy(), shapes.cell_centres(8)[::64, 0].astype(np.float32))  # its axis
+    np.testing.assert_array_equal(query.coords.numpy(), SM.cell_centres(8)[::64, 0].astype(np.float32))  # its axis
     evaluation = task.evaluation(shape, obs)
     assert isinstance(evaluation, ShapeEvaluation)
     if label == "sdf":

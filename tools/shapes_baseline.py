@@ -15,6 +15,7 @@ from pathlib import Path
 from scipy.spatial import cKDTree
 
 from inr_recover.tasks.shapes import mesh as shapes
+from inr_recover.tasks.shapes import metrics as SM
 from inr_recover.tasks.shapes.metrics import CONVENTIONS
 
 FILES = {"bunny": "mesh/bunny.obj", "dragon": "mesh/dragon_10k.obj"}
@@ -31,7 +32,7 @@ def main() -> None:
     for name in a.shapes:
         shape = shapes.load_mesh(name, FILES[name], root, samples=a.samples, resolution=a.resolution, seed=a.seed)
         r, ours = a.resolution, CONVENTIONS["ours"]
-        nearest = shape.values[cKDTree(shape.coords).query(shapes.cell_centres(r))[1], 0].reshape(r, r, r)
+        nearest = shape.values[cKDTree(shape.coords).query(SM.cell_centres(r))[1], 0].reshape(r, r, r)
         scored = ours.score({"mesh": nearest}, shape, seed=a.seed)
         print(json.dumps({"shape": name, "baseline": "nearest training point's SDF", **scored}))
 

@@ -470,9 +470,3 @@ def load_mesh(
             **({"cloud_points": len(source.points), "coarse_weight": coarse_weight, "cloud": cloud} if source else {}),
         },
     )
-
-
-def cell_centres(resolution: int, half: float = 1.0, dtype=np.float64) -> np.ndarray:
-    """The ``resolution^3`` cell centres of the cube ``[-half, half]^3``, ``(R^3, 3)``, 'ij' order."""
-    axis = ((np.arange(resolution) + 0.5) / resolution * 2 - 1).astype(dtype) * dtype(half)
-    return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)

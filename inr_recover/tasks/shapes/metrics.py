@@ -63,6 +63,11 @@ def grid_points(axis: np.ndarray) -> np.ndarray:
     return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
 
 
+def cell_centres(resolution: int, half: float = 1.0) -> np.ndarray:
+    """The ``resolution^3`` cell centres of the cube ``[-half, half]^3``, ``(R^3, 3)``, 'ij' order."""
+    return grid_points(cell_axis(resolution, half))
+
+
 def grid_rows(axis, start: int, stop: int):
     """Points ``start:stop`` of :func:`grid_points` made from their flat indices, without the whole grid: a numpy
     array, or a tensor on ``axis``'s device when ``axis`` is one (a 512^3 grid of float64 points is 3.2 GB)."""
