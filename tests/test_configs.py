@@ -469,7 +469,8 @@ FINERPP_SDF = {
     "finer": (1e-4, True, {"omega0": 30.0, "first_bias_scale": 1.0}),  # run_paper_finer.sh:6-7 --w0 30 --fbs 1.0
     "gauss": (1e-4, True, {"scale": 30.0}),  # run_paper_guass.sh:5; modules_finer_plus_plus.Gauss(scale=30)
     "finer_gauss": (1e-4, True, {"scale": 3.0, "omega_f": 10.0, "first_bias_scale": 1.0}),  # GF(scale=3, omega=10)
-    "finer_wavelet": (1e-4, True, {"omega0": 4.0, "omega_f": 5.0, "sigma0": 2.0, "first_bias_scale": 3**-0.5}),
+    # is_wire=(model_type == 'wire' or model_type == 'wf') (train_sdf.py:128): no amsgrad for FINER++ wavelet either
+    "finer_wavelet": (1e-4, False, {"omega0": 4.0, "omega_f": 5.0, "sigma0": 2.0, "first_bias_scale": 3**-0.5}),
     "wire": (1e-4, False, {"omega0": 20.0, "sigma0": 10.0}),  # Wire(first_omega_0=20, scale=10); no amsgrad for WIRE
     "pemlp": (5e-4, True, {"n_freqs": 10}),  # run_paper_nerfpe.sh:6 --lr 0.0005; PositionalEncoding(10)
 }
@@ -478,9 +479,10 @@ FINERPP_SDF = {
 @pytest.mark.parametrize("model", sorted(FINERPP_SDF))
 def test_finerpp_sdf_preset_is_the_official_script(model):
     """experiment=finerpp_sdf, resolved, setting by setting against FINER's SDF scripts: 256 x 2 hidden layers (3
-    activation layers), Adam with amsgrad (not WIRE), clip 1, BACON's log schedule to 1e-4 with its first-step ramp, the
-    summed loss with the coarse half at 1e-2, 10k fresh points per step, BACON's frame and noise scales, 200k steps,
-    scored by the fork's metrics on a 512 grid and a 128 IoU grid; the model as built has FINER's parameter count."""
+    activation layers), Adam with amsgrad (not WIRE nor FINER++ wavelet), clip 1, BACON's log schedule to 1e-4 with
+    its first-step ramp, the summed loss with the coarse half at 1e-2, 10k fresh points per step, BACON's frame and
+    noise scales, 200k steps, scored by the fork's metrics on a 512 grid and a 128 IoU grid; the model as built has
+    FINER's parameter count."""
     lr, amsgrad, options_ = FINERPP_SDF[model]
     cfg = compose_config("experiment=finerpp_sdf", f"model={model}")
     OmegaConf.resolve(cfg)

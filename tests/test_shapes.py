@@ -5,6 +5,7 @@ trained on the Stanford bunny above a trivial baseline."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,6 +68,21 @@ def test_training_pool_thirds_and_labels():
     off = sdf[:, 0] != 0  # the same inside test signs both (a point exactly on the surface has distance 0)
     np.testing.assert_array_equal((occ[:, 0] == 1)[off], sdf[off, 0] < 0)
     np.testing.assert_array_equal(shapes.sample(mesh, 3000, LABELS["sdf"], seed=0)[0], pts)  # one pool per seed
+
+
+@pytest.mark.parametrize("sign", [1, -1], ids=["sdf", "larger inside"])
+def test_an_extracted_surface_has_outward_normals_from_the_fields_gradient(tmp_path, sign):
+    """The zero level of a ball's field (|x| - 0.6, or its negative as an occupancy logit is) on a 48^3 grid: every
+    vertex normal is the outward radial direction within 2 degrees, and a .ply and an .obj keep them."""
+    n = 48
+    field = np.linalg.norm(M.cell_centres(n), axis=1).reshape(n, n, n) - 0.6
+    mesh = M.extract(sign * field)
+    radial = mesh.vertices / np.linalg.norm(mesh.vertices, axis=1, keepdims=True)
+    assert mesh.signed_volume() > 0 and (mesh.normals * radial).sum(1).min() > np.cos(np.radians(2))
+    for ext in ("ply", "obj"):
+        mesh.trimesh().export(tmp_path / f"m.{ext}")
+        np.testing.assert_allclose(trimesh.load(tmp_path / f"m.{ext}", process=False).vertex_normals, mesh.normals,
+                                   atol=1e-6)
 
 
 def test_iou_of_two_balls_is_the_lens_formula():
@@ -319,10 +335,13 @@ def test_the_default_model_runs_the_shape_tasks(tmp_path, task):
     its sigmoid head, asked for, is refused before the mesh is read (a path that does not exist is never looked at)."""
     sphere = _write_sphere(tmp_path / "s.obj")
     small = ["optim.iterations=20", "eval_every=20", "data.samples=3000", "data.resolution=16", "batch_size=1000"]
-    _, out = run_cli(tmp_path, f"task={task}", "data=mesh", f"data.path={sphere}", *small)
+    _, out = run_cli(tmp_path, f"task={task}", "data=mesh", f"data.path={sphere}", *small, "save.mesh=[obj,stl]")
     r = json.loads((out / "results.json").read_text())
     assert r["model"]["name"] == "choir" and r["protocol"]["ran"]["model"] == {"out_activation": "none"}
     assert r["metrics"]["iou"] > 0 and r["protocol"]["differs"] == ["iterations"]
+    names = [f"{n}.{ext}" for n in ("reconstruction", "reconstruction_input_frame") for ext in ("obj", "stl")]
+    assert [Path(f).name for f in r["mesh_files"]] == names and r["mesh"] == str(out / "reconstruction.obj")
+    assert all((out / f).is_file() for f in names) and not (out / "reconstruction.ply").exists()
     proc, _ = run_cli(tmp_path, f"task={task}", "data=mesh", "data.path=/nowhere.obj", "model.out_activation=sigmoid",
                       check=False)
     assert proc.returncode == 2 and "set model.out_activation=none" in proc.stderr and "nowhere" not in proc.stderr

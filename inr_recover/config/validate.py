@@ -64,6 +64,7 @@ class Batching:
 class Saving:
     figures: bool
     mat: bool
+    mesh: list[Literal["ply", "obj", "off", "stl"]]
 
 
 @dataclass

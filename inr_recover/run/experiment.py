@@ -309,7 +309,7 @@ class Experiment:
             write_array(out_dir / "reconstruction.mat", signal.to_raw(recon), key=signal.key or "reconstruction")
         if not signal.has_truth:  # the product of a recover run: the repaired data, as the input was stored
             results["output"] = str(write_native(out_dir, signal, recon))
-        results.update(self.evaluation.products(out_dir, recon))
+        results.update(self.evaluation.products(out_dir, recon, cfg.save))
         logger = instantiate(cfg.logger)
         if logger is not None:
             logger.write(out_dir, self.curves())

@@ -252,8 +252,9 @@ class Evaluation:
     def save_observation(self, out_dir: Path) -> None:
         """Files that let a later run take this observation as its input: none by default."""
 
-    def products(self, out_dir: Path, recon: np.ndarray) -> dict:
-        """Files beyond the arrays that the run writes, named in ``results.json``: none by default."""
+    def products(self, out_dir: Path, recon: np.ndarray, save) -> dict:
+        """Files beyond the arrays that the run writes, named in ``results.json`` (``save``: the ``save`` options):
+        none by default."""
         return {}
 
     def figure(self, path: Path, recon: np.ndarray, m: dict) -> None:

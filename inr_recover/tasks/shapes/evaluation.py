@@ -39,17 +39,23 @@ class ShapeEvaluation(Evaluation):
     def score(self, recon: np.ndarray, names: tuple, seed: int) -> dict:
         return self.convention.score(self.volumes(recon), self.signal, seed)
 
-    def products(self, out_dir: Path, recon: np.ndarray) -> dict:
-        """``reconstruction.ply``: the surface extracted at the field's zero level in the shape's frame, and
-        ``reconstruction_input_frame.ply`` the same in the input file's own units (MeshLab, Blender)."""
+    def products(self, out_dir: Path, recon: np.ndarray, save) -> dict:
+        """``reconstruction.<ext>``: the surface extracted at the field's zero level in the shape's frame, with vertex
+        normals from the field's gradient, and ``reconstruction_input_frame.<ext>`` the same in the input file's own
+        units (MeshLab, Blender), in each format of ``save.mesh``; ``results.json`` names the first in ``mesh`` and
+        ``mesh_input_frame``, all in ``mesh_files``."""
         mesh = self.convention.surface(self.volumes(recon), self.signal)
-        if mesh is None:
+        if mesh is None or not save.mesh:
             return {}
-        mesh.trimesh().export(out_dir / "reconstruction.ply")
-        back = replace(mesh, vertices=self.signal.frame.inverse(mesh.vertices))
-        back.trimesh().export(out_dir / "reconstruction_input_frame.ply")
-        return {"mesh": str(out_dir / "reconstruction.ply"),
-                "mesh_input_frame": str(out_dir / "reconstruction_input_frame.ply")}
+        back = replace(mesh, vertices=self.signal.frame.inverse(mesh.vertices))  # a scale and a shift: same normals
+        files = {"reconstruction": [], "reconstruction_input_frame": []}
+        for name, m in (("reconstruction", mesh), ("reconstruction_input_frame", back)):
+            t = m.trimesh()
+            for ext in save.mesh:
+                t.export(out_dir / f"{name}.{ext}")
+                files[name].append(str(out_dir / f"{name}.{ext}"))
+        return {"mesh": files["reconstruction"][0], "mesh_input_frame": files["reconstruction_input_frame"][0],
+                "mesh_files": files["reconstruction"] + files["reconstruction_input_frame"]}
 
     def figure(self, path: Path, recon: np.ndarray, m: dict) -> None:
         """The middle slice (z = 0) of the true field, of the reconstruction, and the error; beside it ``render.png``,

@@ -94,11 +94,12 @@ FRAMES = {"bbox": bbox_frame, "bacon": bacon_frame}
 class Mesh:
     vertices: np.ndarray  # (V, 3) float64, in the shape's frame
     faces: np.ndarray  # (F, 3) int64
+    normals: np.ndarray | None = None  # (V, 3) unit vertex normals (an extracted surface's: the field's gradient)
 
     def trimesh(self):
         import trimesh
 
-        return trimesh.Trimesh(self.vertices, self.faces, process=False)
+        return trimesh.Trimesh(self.vertices, self.faces, vertex_normals=self.normals, process=False)
 
     def inside(self, points: np.ndarray, chunk: int = 2**20) -> np.ndarray:
         """Whether each point is inside the surface (generalised winding number >= 1/2), ``chunk`` points at a time."""

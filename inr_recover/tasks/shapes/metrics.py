@@ -43,7 +43,9 @@ def cell_axis(n: int, half: float) -> np.ndarray:
 def extract(volume: np.ndarray, half: float = 1.0, level: float = 0.0):
     """The level set ``level`` of a field sampled on an ``N^3`` grid of ``[-half, half]^3``, each sample placed at its
     cell centre (as FINER's and SCONE's code place theirs), as a :class:`~.mesh.Mesh` oriented outwards (positive
-    signed volume, so its winding number is +1 inside); None when the field does not cross the level."""
+    signed volume, so its winding number is +1 inside), with vertex normals from the field's gradient (central
+    differences of the grid, as marching cubes computes them) pointing outwards; None when the field does not cross
+    the level."""
     from skimage.measure import marching_cubes
 
     from inr_recover.tasks.shapes.mesh import Mesh
@@ -51,10 +53,13 @@ def extract(volume: np.ndarray, half: float = 1.0, level: float = 0.0):
     if not volume.min() < level < volume.max():
         return None
     n = volume.shape[0]
-    verts, faces, _, _ = marching_cubes(volume, level=level, spacing=(2 * half / n,) * 3)
-    mesh = Mesh(verts.astype(np.float64) - half + half / n, faces.astype(np.int64))
+    verts, faces, normals, _ = marching_cubes(volume, level=level, spacing=(2 * half / n,) * 3)
+    mesh = Mesh(verts.astype(np.float64) - half + half / n, faces.astype(np.int64), normals.astype(np.float64))
     if len(mesh.faces) and mesh.signed_volume() < 0:
         mesh.faces = np.ascontiguousarray(mesh.faces[:, ::-1])
+    a, b, c = (mesh.vertices[mesh.faces[:, i]] for i in range(3))
+    if np.sum(np.cross(b - a, c - a) * mesh.normals[mesh.faces].sum(1)) < 0:  # the gradient points inwards
+        mesh.normals = -mesh.normals  # (occupancy: larger inside)
     return mesh
 
 

@@ -38,7 +38,7 @@ class ViewEvaluation(Evaluation):
     def save_observation(self, out_dir: Path) -> None:
         """Nothing: the training views are the data's (``results.json`` ``data.train_views`` names them)."""
 
-    def products(self, out_dir: Path, recon: np.ndarray) -> dict:
+    def products(self, out_dir: Path, recon: np.ndarray, save) -> dict:
         """``test_views.gif``: the rendered test views in order (the Blender test split circles the scene)."""
         return {"video": str(save_gif(out_dir / "test_views.gif", recon))}
 
