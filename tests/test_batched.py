@@ -339,11 +339,12 @@ def test_a_group_rendering_rays_gives_each_member_its_own_loss_and_gradient():
     bins travel with each member's batch), as it would alone."""
     from inr_recover.models.siren import SIREN
     from inr_recover.tasks.views.rays import Rays, camera_rays, near_far
+    from inr_recover.tasks.views.scene import Camera
     from inr_recover.tasks.views.task import ViewSynthesis
 
     pose = np.eye(4)
     pose[2, 3] = 3.0
-    rays = camera_rays(pose, 6, 6, 0.8, 1.0)
+    rays = camera_rays(pose, Camera.of_frame({"camera_angle_x": 0.8}, {}, 6, 6), 1.0)
     table = np.concatenate([rays, near_far(rays, 0.2)], -1).astype(np.float32)
     values = np.random.default_rng(0).random((1, 6, 6, 3)).astype(np.float32)
     obs = degrade(values, [], seed=0)

@@ -3,6 +3,7 @@ quadrature against closed forms, the Blender loader on the shared lego scene, an
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -59,6 +60,17 @@ def test_empty_space_shows_the_background():
     torch.testing.assert_close(R.composite(raw, t0, t1, 1.0)[0], torch.ones(3, dtype=torch.float64))
 
 
+def test_a_ray_that_misses_the_cube_shows_the_background_whatever_the_density():
+    """Zero-length bins (near = far) at a raw density of 100 (exp overflows float32 to inf): no inf * 0, the
+    background, and a finite gradient."""
+    t = torch.full((2, 8), 2.5)
+    raw = torch.cat([torch.full((2, 8, 1), 100.0), torch.zeros(2, 8, 3)], -1).requires_grad_(True)
+    out = R.composite(raw, t, t, background=1.0)
+    torch.testing.assert_close(out, torch.ones(2, 3))
+    out.sum().backward()
+    assert torch.isfinite(raw.grad).all()
+
+
 def test_trunc_exp_is_exp_with_a_clamped_gradient():
     x = torch.tensor([0.0, 2.0, 20.0], requires_grad=True)
     y = R.TruncExp.apply(x)
@@ -76,13 +88,85 @@ def look_at_origin(distance: float) -> np.ndarray:
 
 def test_camera_rays_go_through_pixel_centres_from_the_scaled_camera():
     angle = 2 * math.atan(0.5)  # focal = W: the image spans [-0.5, 0.5] of the unit plane
-    rays = R.camera_rays(look_at_origin(4.0), 2, 2, angle, scale=0.5)
+    rays = R.camera_rays(look_at_origin(4.0), S.Camera.of_frame({"camera_angle_x": angle}, {}, 2, 2), scale=0.5)
     np.testing.assert_allclose(rays[:, :3], [[0, 0, 2.0]] * 4)
     np.testing.assert_allclose(np.linalg.norm(rays[:, 3:], axis=1), 1.0)
     d = rays[:, 3:] / -rays[:, 5:6]  # back onto the plane z = -1 of the camera
     np.testing.assert_allclose(
         d[:, :2], [[-0.25, 0.25], [0.25, 0.25], [-0.25, -0.25], [0.25, -0.25]]
     )  # row 0 is the top
+
+
+def test_a_camera_resized_to_another_aspect_keeps_its_field_of_view_on_each_axis():
+    """A 400x400 Blender view (camera_angle_x 0.691, half-FoV 19.8 deg) rendered at [100, 50] (height, width): both
+    half-FoVs stay 19.8 deg (the focal per axis; the width's focal on both axes would give 35.5 deg vertically)."""
+    angle = 0.6911112070083618
+    cam = S.Camera.of_frame({"camera_angle_x": angle}, {}, 400, 400).resized(100, 50)
+    assert (cam.height, cam.width, cam.cx, cam.cy) == (100, 50, 25.0, 50.0)
+    rays = R.camera_rays(np.eye(4), cam, 1.0).reshape(100, 50, 6)
+    d = rays[..., 3:] / -rays[..., 5:6]  # onto the plane z = -1
+    half = np.degrees(np.arctan([d[50, -1, 0] + 0.5 / cam.fx, d[0, 25, 1] + 0.5 / cam.fy]))  # edges, not centres
+    np.testing.assert_allclose(half, np.degrees(angle / 2), atol=1e-6)
+
+
+def test_intrinsics_of_a_transforms_file_are_read_per_file_and_per_frame():
+    meta = {"fl_x": 300.0, "fl_y": 320.0, "cx": 190.0, "cy": 210.0, "w": 400, "h": 420}
+    cam = S.Camera.of_frame(meta, {}, 1, 1)  # the file's w and h, not the image's
+    assert (cam.fx, cam.fy, cam.cx, cam.cy, cam.height, cam.width) == (300.0, 320.0, 190.0, 210.0, 420, 400)
+    assert S.Camera.of_frame(meta, {"fl_x": 100.0}, 1, 1).fx == 100.0  # nerfstudio: a frame's own keys first
+    one = S.Camera.of_frame({"fl_y": 50.0}, {}, 20, 30)  # one focal stands for both, the centre by default
+    assert (one.fx, one.fy, one.cx, one.cy) == (50.0, 50.0, 15.0, 10.0)
+    with pytest.raises(ValueError, match="no camera intrinsics"):
+        S.Camera.of_frame({}, {}, 4, 4)
+
+
+def write_scene(folder, frames: int, meta: dict | None = None, single: bool = True, size: int = 4):
+    """A scene of ``frames`` views of ``size``^2 RGB PNGs (``img_<i>.png``) on the +z axis, in one transforms.json or
+    in the Blender layout (the same frames in both splits)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(frames):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"img_{i}.png")
+    meta = {"camera_angle_x": 0.7, **(meta or {}),
+            "frames": [{"file_path": f"img_{i}.png", "transform_matrix": look_at_origin(4.0).tolist()}
+                       for i in range(frames)]}
+    for name in ["transforms.json"] if single else ["transforms_train.json", "transforms_test.json"]:
+        (folder / name).write_text(json.dumps(meta))
+    return folder
+
+
+def test_a_single_transforms_json_holds_out_every_eighth_frame(tmp_path):
+    """instant-ngp / nerfstudio: one transforms.json with intrinsics and file names with their extension; frames 0 and
+    8 of 10 are the test views, the other 8 train."""
+    folder = write_scene(tmp_path / "s", 10, {"fl_x": 3.0, "fl_y": 3.0, "cx": 2.0, "cy": 2.0, "w": 4, "h": 4})
+    scene = S.load_blender("s", path=str(folder), views=None, resize=None)
+    r = scene.record()
+    assert r["layout"] == "single" and r["test_views"] == ["img_0.png", "img_8.png"]
+    assert r["train_views"] == [f"img_{i}.png" for i in (1, 2, 3, 4, 5, 6, 7, 9)]
+    assert scene.values.shape == (8, 4, 4, 3) and scene.test_rays.shape == (2 * 16, 8)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("{not json", r"transforms_train.json: not JSON \(Expecting property name"),
+        ('{"camera_angle_x": 0.7, "frames": []}', r"transforms_train.json: no frames"),
+        ('{"camera_angle_x": 0.7, "frames": [{"file_path": "img_0.png", "transform_matrix": [[1, 0], [0, 1]]}]}',
+         r"transforms_train.json: frame 0 \(img_0.png\): transform_matrix must be a finite 4x4 .* shape \(2, 2\)"),
+        ('{"camera_angle_x": 0.7, "frames": [{"transform_matrix": []}]}', r"frame 0: no file_path"),
+        ('{"frames": [{"file_path": "img_0.png", "transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,4],[0,0,0,1]]}]}',
+         r"transforms_train.json: frame img_0.png: no camera intrinsics"),
+    ],
+    ids=["not json", "no frames", "2x2 matrix", "no file", "no intrinsics"],
+)
+def test_a_malformed_transforms_file_is_one_line_naming_the_file_and_the_frame(tmp_path, text, message):
+    folder = write_scene(tmp_path / "s", 1, single=False)
+    (folder / "transforms_train.json").write_text(text)
+    with pytest.raises(UserError, match=message) as e:
+        S.load_blender("s", path=str(folder), resize=None)
+    assert "\n" not in str(e.value)
 
 
 def test_near_far_is_where_a_ray_crosses_the_cube():
@@ -220,6 +304,22 @@ def test_what_view_synthesis_cannot_take_is_refused_before_any_work(tmp_path, ov
 
     proc, _ = run_cli(tmp_path, *overrides, check=False)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_malformed_scene_and_a_grid_method_exit_2_before_any_work(tmp_path):
+    """From the command: a transforms file that is not JSON, one line and exit 2; a tensor method refused before the
+    scene is read (its path is never looked at)."""
+    from conftest import run_cli
+
+    folder = write_scene(tmp_path / "s", 1, single=False)
+    (folder / "transforms_train.json").write_text("{not json")
+    proc, _ = run_cli(tmp_path, "task=view_synthesis", "data=blender", f"data.path={folder}", check=False)
+    assert proc.returncode == 2 and "transforms_train.json: not JSON" in proc.stderr
+    assert "Traceback" not in proc.stderr and "JSONDecodeError" not in proc.stderr
+    proc, _ = run_cli(tmp_path, "task=view_synthesis", "data=blender", "data.path=/nowhere", "model=lrtfr",
+                      check=False)
+    assert proc.returncode == 2 and "view synthesis queries points along camera rays" in proc.stderr
+    assert "nowhere" not in proc.stderr
 
 
 @needs_lego

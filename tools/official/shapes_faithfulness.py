@@ -1,7 +1,7 @@
 """docs/results.md "Faithfulness" for shapes: this runner's ``experiment=finerpp_sdf`` against the FINER fork's own SDF
 training (``finer_sdf.py``) on the same oriented cloud, both scored by the same code in FINER's convention.
 
-    python tools/official/shapes_faithfulness.py collect OUT_DIR   # run_sdf.sh's runs -> results_sdf.json
+    python tools/official/shapes_faithfulness.py collect OUT_DIR   # run_sdf.sh's runs, merged into results_sdf.json
     python tools/official/shapes_faithfulness.py                   # the Markdown table from results_sdf.json
 
 Each row is one shape and backbone: IoU (FINER's: 128 points per axis of [-1, 1]^3, inside by each mesh) and Chamfer
@@ -76,8 +76,11 @@ def table(runs: list[dict]) -> str:
 def main(argv: list[str]) -> None:
     if argv[:1] == ["collect"]:
         runs = collect(Path(argv[1]))
-        RESULTS.write_text(json.dumps(runs, indent=1) + "\n")
-        print(f"{len(runs)} runs -> {RESULTS}")
+        key = lambda r: (r["shape"], r["model"], r["seed"], r["iterations"])  # noqa: E731
+        merged = {key(r): r for r in json.loads(RESULTS.read_text())} if RESULTS.exists() else {}
+        merged.update({key(r): r for r in runs})  # a run made again replaces the stored one
+        RESULTS.write_text(json.dumps(sorted(merged.values(), key=key), indent=1) + "\n")
+        print(f"{len(runs)} runs from {argv[1]} -> {RESULTS} ({len(merged)} in all)")
     print(table(json.loads(RESULTS.read_text())))
 
 

@@ -90,6 +90,13 @@ def bacon_frame(points: np.ndarray) -> Frame:
 FRAMES = {"bbox": bbox_frame, "bacon": bacon_frame}
 
 
+def frame_named(name: str):
+    """The normalisation of ``data.frame=name``; a one-line error naming the choices otherwise."""
+    if name not in FRAMES:
+        raise UserError(f"data.frame='{name}' is not one of {', '.join(FRAMES)}")
+    return FRAMES[name]
+
+
 @dataclass
 class Mesh:
     vertices: np.ndarray  # (V, 3) float64, in the shape's frame
@@ -375,8 +382,7 @@ def _check_options(
 ) -> None:
     if kind not in KINDS:
         raise UserError(f"data.kind='{kind}' is not one of {', '.join(KINDS)}")
-    if frame not in FRAMES:
-        raise UserError(f"data.frame='{frame}' is not one of {', '.join(FRAMES)}")
+    frame_named(frame)
     if not has_truth:
         raise UserError(f"data '{name}' is a shape: task=recover does not apply; use task=sdf or task=occupancy")
     if samples < 1 or resolution < 8 or near_sigma <= 0:
@@ -435,7 +441,7 @@ def load_mesh(
     if kind == "points_with_normals" and (cloud is not None or p.suffix.lower() in CLOUD_FILES):
         oriented = read_cloud(resolve_path(None, None, cloud) if cloud is not None else p)
     vertices, faces = (None, None) if cloud is None and oriented is not None else read_mesh(p)
-    fr = FRAMES[frame](oriented[0] if oriented is not None else vertices)
+    fr = frame_named(frame)(oriented[0] if oriented is not None else vertices)
     truth = None if faces is None else Mesh(np.ascontiguousarray(fr(vertices)), faces)
     if kind == "points_with_normals":
         source = Cloud(*truth.surface(cloud_points, seed)) if oriented is None else Cloud(fr(oriented[0]), oriented[1])

@@ -18,7 +18,7 @@ from inr_recover.tasks.base import Field, Query
 from inr_recover.tasks.losses import LOSSES
 from inr_recover.tasks.shapes.evaluation import ShapeEvaluation
 from inr_recover.tasks.shapes.labels import LABELS, Label
-from inr_recover.tasks.shapes.mesh import CLOUD_FILES, FRAMES, load_mesh
+from inr_recover.tasks.shapes.mesh import CLOUD_FILES, frame_named, load_mesh
 from inr_recover.tasks.shapes.metrics import CONVENTIONS, grid_rows
 
 HOLDS_OUT = ("inr_recover.engine.select.Holdout",)  # rules that keep observed points out of the loss
@@ -130,8 +130,7 @@ class ShapeField(Field):
         """``metrics.shape`` (``data.convention``) against the frame and the truth, before the mesh is read: FINER's and
         SCONE's numbers are defined in BACON's frame (distances scale with it), FINER's against a true mesh."""
         convention, frame = data.get("convention", "ours"), data.get("frame", "bbox")
-        if frame not in FRAMES:
-            raise UserError(f"data.frame='{frame}' is not one of {', '.join(FRAMES)}")
+        frame_named(frame)
         if convention not in CONVENTIONS:
             raise UserError(f"metrics.shape='{convention}' is not one of {', '.join(CONVENTIONS)}")
         scoring = CONVENTIONS[convention]

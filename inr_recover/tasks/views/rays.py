@@ -72,22 +72,23 @@ class TruncExp(torch.autograd.Function):
 
 def composite(raw: torch.Tensor, t_starts: torch.Tensor, t_ends: torch.Tensor, background: float) -> torch.Tensor:
     """Pixel colours ``(n, C)`` of ``n`` rays from the network's raw outputs at their samples ``(n, S, 1 + C)`` (module
-    doc: density ``trunc_exp(raw[..., 0])``, colour ``sigmoid(raw[..., 1:])``) over the bins ``[t_starts, t_ends)``."""
+    doc: density ``trunc_exp(raw[..., 0])``, colour ``sigmoid(raw[..., 1:])``) over the bins ``[t_starts, t_ends)``; a
+    bin of length zero (a ray that misses the cube) holds no density, whatever the network says there."""
     from nerfacc import render_weight_from_density
 
-    sigma = TruncExp.apply(raw[..., 0])
+    sigma = torch.where(t_ends > t_starts, TruncExp.apply(raw[..., 0]), 0.0)  # an empty bin: no inf * 0
     weights, _, _ = render_weight_from_density(t_starts, t_ends, sigma)
     colour = torch.sigmoid(raw[..., 1:])
     return (weights[..., None] * colour).sum(-2) + (1.0 - weights.sum(-1, keepdim=True)) * background
 
 
-def camera_rays(pose: np.ndarray, height: int, width: int, camera_angle_x: float, scale: float) -> np.ndarray:
-    """Rays through the pixel centres of a ``height x width`` view, ``(H W, 6)``: origin and unit direction, the pose a
+def camera_rays(pose: np.ndarray, camera, scale: float) -> np.ndarray:
+    """Rays through the pixel centres of a view, ``(H W, 6)``: origin and unit direction for a pinhole ``camera``
+    (:class:`~inr_recover.tasks.views.scene.Camera`: ``fx fy cx cy`` at its ``height x width``), the pose a
     camera-to-world matrix in Blender/OpenGL axes (the camera looks along ``-z``, ``y`` up), positions times
     ``scale``."""
-    focal = 0.5 * width / np.tan(0.5 * camera_angle_x)
-    j, i = np.meshgrid(np.arange(height) + 0.5, np.arange(width) + 0.5, indexing="ij")
-    local = np.stack([(i - 0.5 * width) / focal, -(j - 0.5 * height) / focal, -np.ones_like(i)], -1)
+    j, i = np.meshgrid(np.arange(camera.height) + 0.5, np.arange(camera.width) + 0.5, indexing="ij")
+    local = np.stack([(i - camera.cx) / camera.fx, -(j - camera.cy) / camera.fy, -np.ones_like(i)], -1)
     dirs = local.reshape(-1, 3) @ pose[:3, :3].T
     dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
     origins = np.broadcast_to(pose[:3, 3] * scale, dirs.shape)
@@ -132,7 +133,10 @@ class Rays(Geometry):
         grid = self.grid(obs)
         return Domain(dim=3, samples=math.prod(grid), extent=int(min(grid[1:3])))
 
-    def refusal(self, model: type, name: str) -> str | None:
+    @classmethod
+    def refusal(cls, model: type, name: str) -> str | None:
+        """Rays query points: a method of a grid of entries cannot render them (checked with the task, before the
+        scene is read: :meth:`~inr_recover.tasks.views.task.ViewSynthesis.check`)."""
         if model.needs_grid or model.needs_entries:
             return (
                 f"model={name} works on a grid of entries and view synthesis queries points along camera rays; "

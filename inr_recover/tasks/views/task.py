@@ -8,7 +8,9 @@ from typing import Callable, ClassVar, Literal
 import torch
 
 from inr_recover.config.schema import Positive
+from inr_recover.errors import UserError
 from inr_recover.measure.observation import Observation
+from inr_recover.models.base import model_class
 from inr_recover.tasks.base import Field, Query
 from inr_recover.tasks.losses import LOSSES
 from inr_recover.tasks.views.evaluation import ViewEvaluation
@@ -34,6 +36,12 @@ class ViewSynthesis(Field):
     data_is: ClassVar[str] = "posed views of a scene: use task=view_synthesis"
     takes: ClassVar[str] = "posed views of a scene (data=lego, or data=blender data.scene=NAME data.root=DIR)"
     raw: ClassVar[str] = "raw outputs (a density before exp, a colour before the renderer's sigmoid)"
+
+    def check(self, c: dict, solver: bool) -> None:
+        super().check(c, solver)
+        reason = Rays.refusal(model_class(c["model"]), c["model"].get("name", c["model"]["_target_"]))
+        if reason:
+            raise UserError(reason)
 
     def query(self, obs: Observation, signal, trains: bool, device) -> tuple[Observation, Query | None]:
         """The training views as pixels rendered along their rays (:class:`~inr_recover.tasks.views.rays.Rendered`); the
