@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from conftest import random_coords
 
+from inr_recover.errors import UserError
 from inr_recover.measure.domain import Domain
 from inr_recover.models.base import build_model, model_config
 
@@ -32,3 +34,19 @@ def test_pemlp_random_fourier_features():
     x = random_coords(10)
     v = 2 * math.pi * x @ m.B.T
     torch.testing.assert_close(m.encode(x), torch.cat([torch.cos(v), torch.sin(v)], -1))
+
+
+@pytest.mark.parametrize("init,gain", [("torch", 1.0), ("kaiming_relu", math.sqrt(6))])
+def test_pemlp_initialisations_draw_their_uniform_bounds(init, gain):
+    """torch: U(+-1/sqrt(fan_in)) (PyTorch's default); kaiming_relu: U(+-sqrt(6/fan_in)) on every layer's weights
+    (BACON's FCBlock, FINER's SDF runs): the largest |w| of a 512-wide layer is within 1% of its bound."""
+    torch.manual_seed(0)
+    m = build_model(model_config("pemlp", {"width": 512, "depth": 1, "init": init}), 3, 1, Domain.on_grid((8, 8)))
+    for layer in (m.first, m.layers[0], m.last):
+        bound = gain / math.sqrt(layer.in_features)
+        assert 0.99 * bound < float(layer.weight.abs().max()) <= bound
+
+
+def test_an_unknown_pemlp_init_is_refused():
+    with pytest.raises(UserError, match="model.init='xavier' is not one of torch, kaiming_relu"):
+        build_model(model_config("pemlp", {"init": "xavier"}), 3, 1, Domain.on_grid((8, 8)))
