@@ -64,18 +64,21 @@ class Camera:
 
 @dataclass
 class Frames:
-    """The frames of a transforms file: camera-to-world poses ``(N, 4, 4)``, file names and each frame's raw intrinsics
-    (:meth:`Camera.of_frame`)."""
+    """The frames of a transforms file: camera-to-world poses ``(N, 4, 4)`` and each frame's entry (its file name and
+    raw intrinsics: :meth:`Camera.of_frame`)."""
 
     file: Path
     meta: dict
     poses: np.ndarray
-    names: list
     frames: list
 
+    @property
+    def names(self) -> list:
+        """Each frame's ``file_path``."""
+        return [f["file_path"] for f in self.frames]
+
     def subset(self, keep) -> Frames:
-        return Frames(self.file, self.meta, self.poses[keep], [self.names[k] for k in keep],
-                      [self.frames[k] for k in keep])
+        return Frames(self.file, self.meta, self.poses[keep], [self.frames[k] for k in keep])
 
 
 def read_frames(file: Path) -> Frames:
@@ -89,7 +92,7 @@ def read_frames(file: Path) -> Frames:
     frames = meta.get("frames") if isinstance(meta, dict) else None
     if not isinstance(frames, list) or not frames:
         raise UserError(f"{file}: no frames (it needs a 'frames' list of {{file_path, transform_matrix}})")
-    poses, names = [], []
+    poses = []
     for i, f in enumerate(frames):
         where = f"{file}: frame {i}" + (f" ({f['file_path']})" if isinstance(f, dict) and "file_path" in f else "")
         if not isinstance(f, dict) or not isinstance(f.get("file_path"), str):
@@ -104,8 +107,7 @@ def read_frames(file: Path) -> Frames:
             raise UserError(f"{where}: transform_matrix must be a finite 4x4 camera-to-world matrix (got shape "
                             f"{pose.shape})")
         poses.append(pose)
-        names.append(f["file_path"])
-    return Frames(file, meta, np.stack(poses), names, frames)
+    return Frames(file, meta, np.stack(poses), frames)
 
 
 def read_images(folder: Path, names: list) -> np.ndarray:
